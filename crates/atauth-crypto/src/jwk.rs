@@ -161,6 +161,26 @@ impl PublicKey {
     }
 }
 
+/// The RFC 7638 thumbprint over a key's required members, given as `(name, value)` pairs of
+/// string members: they are sorted by name and serialised without whitespace (§3.2), hashed with
+/// SHA-256 and base64url-encoded. [`PublicKey::thumbprint`] is the fast path for EC keys.
+pub fn rfc7638_thumbprint(members: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<&(&str, &str)> = members.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut json = String::from("{");
+    for (i, (name, value)) in sorted.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        // Serialising a `&str` cannot fail.
+        json.push_str(&serde_json::to_string(name).unwrap_or_default());
+        json.push(':');
+        json.push_str(&serde_json::to_string(value).unwrap_or_default());
+    }
+    json.push('}');
+    b64::encode(crate::hash::sha256(json.as_bytes()))
+}
+
 /// A JSON Web Key Set: `{"keys": [...]}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Jwks {
