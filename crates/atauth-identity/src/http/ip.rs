@@ -18,7 +18,7 @@ pub enum BlockReason {
     Unspecified,
     /// `0.0.0.0/8`, "this network" (RFC 791).
     ThisNetwork,
-    /// `127.0.0.0/8`, `::1`. Allowed only by [`crate::SafeHttpClientBuilder::allow_http_loopback`].
+    /// `127.0.0.0/8`, `::1`. Allowed only by [`crate::http::SafeHttpClientBuilder::allow_http_loopback`].
     Loopback,
     /// `10/8`, `172.16/12`, `192.168/16` (RFC 1918).
     Private,
