@@ -77,6 +77,7 @@ pub use handle::{
     AtprotoHandleResolver, DnsHandleResolver, HandleResolveError, HandleResolver, HickoryTxtLookup,
     MemoryHandleResolver, TxtLookup, TxtLookupError, WellKnownHandleResolver, XrpcHandleResolver,
 };
+pub use http::{HttpError, SafeHttpClient};
 pub use identity::{
     IdentityBuildError, IdentityError, IdentityErrorKind, IdentityResolver, IdentityResolverBuilder,
     ResolvedIdentity,

@@ -257,3 +257,13 @@ async fn stale_cached_document_is_re_resolved_once_on_mismatch() {
     let err = r.resolve_input("alice.test").await.expect_err("old handle");
     assert_eq!(err.kind(), IdentityErrorKind::HandleMismatch);
 }
+
+#[tokio::test]
+async fn default_builder_uses_the_system_dns_configuration() {
+    // No XRPC resolver: DNS TXT (hickory, system configuration) + HTTPS well-known. Building must not
+    // touch the network; refusing `.local` proves the policy is wired in.
+    let http = SafeHttpClient::builder().build().expect("client");
+    let r = IdentityResolver::builder(http).build().expect("system DNS configuration");
+    let err = r.resolve_input("laptop.local").await.expect_err("refused");
+    assert_eq!(err.kind(), IdentityErrorKind::Unsupported);
+}
