@@ -1,0 +1,270 @@
+//! Accounts: creation with `did:plc` registration, password sign-in, and handle resolution for the
+//! handles this server hosts (`com.atproto.identity.resolveHandle`).
+//!
+//! Passwords use the reference PDS's scrypt format ([`crate::password`]), hashed on a bounded blocking
+//! pool. Sign-in answers the same error, after the same work, whether the account exists or the
+//! password is wrong (no account enumeration through timing or messages).
+
+use atauth_crypto::{Algorithm, PrivateKey, SecretString};
+use atauth_identity::Handle;
+use http::StatusCode;
+
+use crate::password::{NEW_PASSWORD_MAX_LEN, PASSWORD_MAX_LEN, PasswordError};
+use crate::plc::{GenesisParams, PlcError, genesis_op};
+use crate::server::AuthServer;
+use crate::store::{AccountRecord, AccountStatus, StoreError};
+
+/// An XRPC error body: `{"error": "...", "message": "..."}` with a status (SPEC-XRPC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XrpcError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The `error` name (e.g. `InvalidHandle`).
+    pub error: &'static str,
+    /// The `message`.
+    pub message: String,
+}
+
+impl XrpcError {
+    /// A new error.
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self { status, error, message: message.into() }
+    }
+
+    fn internal(context: &'static str, e: &dyn std::error::Error) -> Self {
+        tracing::error!(context, error = %e, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal Server Error")
+    }
+}
+
+/// A new account's details.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// The handle (lowercased; must be under one of the server's handle domains).
+    pub handle: String,
+    /// Email, if any (lowercased).
+    pub email: Option<String>,
+    /// The password.
+    pub password: SecretString,
+}
+
+/// Why an account could not be created. One variant per check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateAccountError {
+    /// Handle syntax (ID-HANDLE-01).
+    #[error("invalid handle: {0}")]
+    InvalidHandle(#[source] atauth_identity::HandleSyntaxError),
+    /// Not under a configured handle domain.
+    #[error("handle must end with one of the server's domains")]
+    UnsupportedDomain,
+    /// The name part is not 3–18 characters without dots (reference rule).
+    #[error("handle name must be 3 to 18 characters without dots")]
+    HandleNameLength,
+    /// Email is not an address.
+    #[error("invalid email address")]
+    InvalidEmail,
+    /// Password empty or longer than 256 characters.
+    #[error("password must be 1 to 256 characters")]
+    InvalidPassword,
+    /// Handle taken.
+    #[error("handle already taken")]
+    HandleTaken,
+    /// Email taken.
+    #[error("email already in use")]
+    EmailTaken,
+    /// Registering the DID failed.
+    #[error("could not register the DID: {0}")]
+    Plc(#[source] PlcError),
+    /// Hashing failed.
+    #[error("password hashing failed: {0}")]
+    Password(#[source] PasswordError),
+    /// Storage failed.
+    #[error("storage failed: {0}")]
+    Store(#[source] StoreError),
+}
+
+impl CreateAccountError {
+    /// The XRPC error (the one place for this enum; names from the reference
+    /// `com.atproto.server.createAccount`).
+    pub fn xrpc_error(&self) -> XrpcError {
+        let bad = |name| XrpcError::new(StatusCode::BAD_REQUEST, name, self.to_string());
+        match self {
+            Self::InvalidHandle(_) | Self::HandleNameLength => bad("InvalidHandle"),
+            Self::UnsupportedDomain => bad("UnsupportedDomain"),
+            Self::InvalidEmail => bad("InvalidEmail"),
+            Self::InvalidPassword => bad("InvalidPassword"),
+            Self::HandleTaken => bad("HandleNotAvailable"),
+            Self::EmailTaken => bad("InvalidRequest"),
+            Self::Plc(e) => XrpcError::internal("plc registration", e),
+            Self::Password(e) => XrpcError::internal("password hashing", e),
+            Self::Store(e) => XrpcError::internal("account store", e),
+        }
+    }
+}
+
+/// Why sign-in failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignInError {
+    /// Unknown identifier or wrong password (deliberately one variant).
+    #[error("Invalid identifier or password")]
+    InvalidCredentials,
+    /// The account is taken down (LEG-02).
+    #[error("Account has been taken down")]
+    AccountTakedown,
+    /// Hashing failed.
+    #[error("password hashing failed: {0}")]
+    Password(#[source] PasswordError),
+    /// Storage failed.
+    #[error("storage failed: {0}")]
+    Store(#[source] StoreError),
+}
+
+impl SignInError {
+    /// The XRPC error (the one place for this enum).
+    pub fn xrpc_error(&self) -> XrpcError {
+        match self {
+            Self::InvalidCredentials => {
+                XrpcError::new(StatusCode::UNAUTHORIZED, "AuthenticationRequired", self.to_string())
+            }
+            Self::AccountTakedown => {
+                XrpcError::new(StatusCode::UNAUTHORIZED, "AccountTakedown", self.to_string())
+            }
+            Self::Password(e) => XrpcError::internal("password hashing", e),
+            Self::Store(e) => XrpcError::internal("account store", e),
+        }
+    }
+}
+
+/// A fixed hash verified when the account does not exist, so both paths cost one scrypt.
+const DUMMY_HASH: &str = "00000000000000000000000000000000:c7ce0eba642ae51d4d854f49836057c17db966dd1c6021e0c5842d555a1d9fc4b18e8f721b020e125eb35c523dd7870bf6117f20a936f261803df2b37e9a9f34";
+
+impl AuthServer {
+    /// Whether `handle` (lowercase) is under one of this server's handle domains.
+    pub fn hosts_handle(&self, handle: &str) -> bool {
+        self.config().handle_domains.iter().any(|d| handle.ends_with(d.as_str()) && handle.len() > d.len())
+    }
+
+    /// Creates an account: validates, registers a `did:plc` (genesis operation signed with the
+    /// server's rotation key, the account's new secp256k1 repo key as `atproto` verification method,
+    /// this server as PDS) and stores it. Nothing is stored if any step fails.
+    pub async fn create_account(&self, new: NewAccount) -> Result<AccountRecord, CreateAccountError> {
+        use CreateAccountError as E;
+        let handle = Handle::new(new.handle.trim()).map_err(E::InvalidHandle)?.into_string();
+        let domain = self
+            .config()
+            .handle_domains
+            .iter()
+            .find(|d| handle.ends_with(d.as_str()) && handle.len() > d.len())
+            .ok_or(E::UnsupportedDomain)?;
+        let name = &handle[..handle.len() - domain.len()];
+        if name.contains('.') || !(3..=18).contains(&name.len()) {
+            return Err(E::HandleNameLength);
+        }
+        let email = match new.email.as_deref().map(str::trim) {
+            Some(e) if !e.is_empty() => {
+                let e = e.to_ascii_lowercase();
+                match e.split_once('@') {
+                    Some((l, d))
+                        if !l.is_empty() && d.contains('.') && e.len() <= 254 && !d.contains('@') =>
+                    {
+                        Some(e)
+                    }
+                    _ => return Err(E::InvalidEmail),
+                }
+            }
+            _ => None,
+        };
+        let len = new.password.expose_secret().chars().count();
+        if len == 0 || len > NEW_PASSWORD_MAX_LEN {
+            return Err(E::InvalidPassword);
+        }
+        let accounts = &self.inner.stores.accounts;
+        if accounts.account_by_handle(&handle).await.map_err(E::Store)?.is_some() {
+            return Err(E::HandleTaken);
+        }
+        if let Some(e) = &email
+            && accounts.account_by_email(e).await.map_err(E::Store)?.is_some()
+        {
+            return Err(E::EmailTaken);
+        }
+        let password_hash = self.inner.hasher.hash(&new.password).await.map_err(E::Password)?;
+        let signing_key = PrivateKey::generate(Algorithm::Es256k);
+        let rotation = self.inner.plc_rotation_key.public_key().clone();
+        let op = genesis_op(
+            &GenesisParams {
+                rotation_keys: std::slice::from_ref(&rotation),
+                signing_key: signing_key.public_key(),
+                handle: &handle,
+                pds_endpoint: &self.config().public_url,
+            },
+            &self.inner.plc_rotation_key,
+        );
+        self.inner.plc.submit(&op).await.map_err(E::Plc)?;
+        let record = AccountRecord {
+            did: op.did,
+            handle,
+            email,
+            password_hash,
+            signing_key_hex: Some(signing_key.to_hex()),
+            created_at: self.now(),
+            status: AccountStatus::Active,
+        };
+        accounts.create_account(record.clone()).await.map_err(|e| match e {
+            StoreError::Conflict("handle") => E::HandleTaken,
+            StoreError::Conflict("email") => E::EmailTaken,
+            other => E::Store(other),
+        })?;
+        tracing::info!(did = %record.did, handle = %record.handle, "account created");
+        Ok(record)
+    }
+
+    /// Checks a password for an identifier: a handle (`@` prefix allowed), a DID, or an email
+    /// (contains `@` after the first character). Always does one scrypt.
+    pub async fn sign_in(
+        &self,
+        identifier: &str,
+        password: &SecretString,
+    ) -> Result<AccountRecord, SignInError> {
+        let accounts = &self.inner.stores.accounts;
+        let ident = identifier.trim().to_ascii_lowercase();
+        let ident = ident.strip_prefix('@').unwrap_or(&ident);
+        let found = if password.expose_secret().len() > PASSWORD_MAX_LEN {
+            None
+        } else if ident.starts_with("did:") {
+            accounts.account_by_did(identifier.trim()).await.map_err(SignInError::Store)?
+        } else if ident.contains('@') {
+            accounts.account_by_email(ident).await.map_err(SignInError::Store)?
+        } else {
+            accounts.account_by_handle(ident).await.map_err(SignInError::Store)?
+        };
+        let stored =
+            found.as_ref().map_or_else(|| SecretString::new(DUMMY_HASH), |a| a.password_hash.clone());
+        let probe = if password.expose_secret().len() > PASSWORD_MAX_LEN {
+            SecretString::new("")
+        } else {
+            password.clone()
+        };
+        let ok = self.inner.hasher.verify(&probe, &stored).await.map_err(SignInError::Password)?;
+        match found {
+            Some(account) if ok => {
+                if account.status == AccountStatus::Takendown {
+                    return Err(SignInError::AccountTakedown);
+                }
+                Ok(account)
+            }
+            _ => Err(SignInError::InvalidCredentials),
+        }
+    }
+
+    /// `com.atproto.identity.resolveHandle` for hosted handles: the DID, or `None` if this server does
+    /// not host the handle or it is unknown.
+    pub async fn resolve_local_handle(&self, handle: &str) -> Result<Option<String>, StoreError> {
+        let Ok(handle) = Handle::parse_user_input(handle) else { return Ok(None) };
+        if !self.hosts_handle(handle.as_str()) {
+            return Ok(None);
+        }
+        Ok(self.inner.stores.accounts.account_by_handle(handle.as_str()).await?.map(|a| a.did))
+    }
+}

@@ -1,0 +1,309 @@
+//! `POST /oauth/par` — Pushed Authorization Requests (RFC 9126) under the atproto profile.
+//!
+//! Implements checklist AS-PAR-01 … AS-PAR-05, AS-PAR-07 (code-challenge replay) and AS-PAR-08, with
+//! DPoP required from PAR on (AS-PAR-04, T-20). The request is validated completely before anything
+//! is stored; a rejected request leaves no trace but a replay-store entry for its DPoP `jti`.
+//!
+//! Order: DPoP (nonce first, so a nonce retry is never flagged, T-07) → client metadata → client
+//! authentication (verified, not yet recorded) → parameters → record assertion `jti` and PKCE
+//! challenge → store the request.
+
+use atauth_identity::{Did, Handle};
+use atauth_oauth::redirect::redirect_uri_matches;
+use atauth_oauth::{OAuthErrorCode, ParResponse, Permission, Scope, ScopeSet};
+
+use crate::client::{
+    ClientAuthError, ClientCredentials, ClientError, record_client_auth, verify_client_auth,
+};
+use crate::dpop::{DpopCheckError, DpopInput};
+use crate::error::OAuthError;
+use crate::params::{DuplicateParam, Params};
+use crate::server::AuthServer;
+use crate::store::{AuthorizationRequest, PendingRequest, StoreError};
+
+/// The `request_uri` prefix (RFC 9126 §2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// How long a used PKCE challenge is remembered (AS-PAR-07; REF 1 day × 1.1).
+pub const CODE_CHALLENGE_REPLAY_SECS: i64 = 95_040;
+
+/// Why a PAR request was refused. One variant per failed check.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParError {
+    /// DPoP failed (AS-PAR-04).
+    #[error(transparent)]
+    Dpop(#[from] DpopCheckError),
+    /// A parameter was repeated.
+    #[error(transparent)]
+    Duplicate(#[from] DuplicateParam),
+    /// `client_id` is missing.
+    #[error("client_id is required")]
+    MissingClientId,
+    /// The client could not be resolved (AS-CMD-01/02).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Client authentication failed (AS-PAR-02).
+    #[error(transparent)]
+    ClientAuth(#[from] ClientAuthError),
+    /// `request_uri` inside PAR (AS-PAR-05).
+    #[error("request_uri must not be sent to the PAR endpoint")]
+    RequestUriInPar,
+    /// `request` (JAR) is not supported.
+    #[error("request objects are not supported")]
+    RequestObjectNotSupported,
+    /// An OpenID Connect parameter (`nonce`, `claims`, `id_token_hint`) (AS-PAR-03, REF).
+    #[error("OpenID Connect parameter {0:?} is not supported")]
+    OidcParameter(&'static str),
+    /// `response_type` is not `code`.
+    #[error("response_type must be \"code\"")]
+    UnsupportedResponseType,
+    /// No `code_challenge` (AS-PAR-03).
+    #[error("code_challenge is required (PKCE S256)")]
+    MissingCodeChallenge,
+    /// `code_challenge_method` is not `S256` (missing means `plain`, which is refused).
+    #[error("code_challenge_method must be S256")]
+    UnsupportedChallengeMethod,
+    /// The challenge is not 43 base64url characters (a SHA-256 digest).
+    #[error("code_challenge is not a valid S256 challenge")]
+    InvalidCodeChallenge,
+    /// The challenge was used before (AS-PAR-07).
+    #[error("code_challenge was already used")]
+    CodeChallengeReused,
+    /// No `redirect_uri` and the client registered more than one.
+    #[error("redirect_uri is required")]
+    MissingRedirectUri,
+    /// `redirect_uri` matches no registered URI (T-18).
+    #[error("redirect_uri does not match any registered redirect URI")]
+    RedirectUriMismatch,
+    /// `state` is missing (SPEC-OAUTH requires it).
+    #[error("state is required")]
+    MissingState,
+    /// `state` is longer than 1024 bytes.
+    #[error("state is too long")]
+    StateTooLong,
+    /// `scope` is missing.
+    #[error("scope is required and must include atproto")]
+    MissingScope,
+    /// `scope` does not parse (SCOPE-02).
+    #[error("scope is invalid: {0}")]
+    InvalidScope(String),
+    /// `scope` lacks `atproto` (SCOPE-01).
+    #[error("scope must include atproto")]
+    ScopeWithoutAtproto,
+    /// `openid` requested (AS-PAR-03, REF).
+    #[error("openid is not supported")]
+    OpenIdScope,
+    /// A scope the client's metadata does not declare (SCOPE-12, T-23).
+    #[error("scope {0:?} is not declared in the client metadata")]
+    ScopeNotDeclared(String),
+    /// A scope this server does not support (unknown resource, or `include:` which needs permission-set
+    /// resolution, AS-PAR-06, not implemented yet).
+    #[error("scope {0:?} is not supported by this server")]
+    ScopeNotSupported(String),
+    /// `login_hint` is neither a handle nor a DID (AS-PAR-03).
+    #[error("login_hint must be a handle or a DID")]
+    InvalidLoginHint,
+    /// `prompt` is not one of the supported values.
+    #[error("unsupported prompt value")]
+    UnsupportedPrompt,
+    /// `response_mode` is not `query` or `fragment`.
+    #[error("unsupported response_mode")]
+    UnsupportedResponseMode,
+    /// `dpop_jkt` differs from the proof's key (RFC 9449 §10.1).
+    #[error("dpop_jkt does not match the DPoP proof key")]
+    DpopJktMismatch,
+    /// Storage failed.
+    #[error("storage failed: {0}")]
+    Store(#[source] StoreError),
+}
+
+impl ParError {
+    /// The wire error (the one place for this enum). User-interaction errors never come from PAR
+    /// (AS-PAR-05).
+    pub fn oauth_error(&self) -> OAuthError {
+        use OAuthErrorCode as C;
+        let bad = |code: C| OAuthError::bad_request(code, self.to_string());
+        match self {
+            Self::Dpop(e) => e.oauth_error(),
+            Self::Client(e) => e.oauth_error(),
+            Self::ClientAuth(e) => e.oauth_error(),
+            Self::Store(e) => crate::error::internal("par store", e),
+            Self::RedirectUriMismatch | Self::MissingRedirectUri => bad(C::InvalidRequest),
+            Self::UnsupportedResponseType => bad(C::UnsupportedResponseType),
+            Self::MissingScope
+            | Self::InvalidScope(_)
+            | Self::ScopeWithoutAtproto
+            | Self::OpenIdScope
+            | Self::ScopeNotDeclared(_)
+            | Self::ScopeNotSupported(_) => bad(C::InvalidScope),
+            Self::RequestObjectNotSupported => bad(C::Other("request_not_supported".into())),
+            _ => bad(C::InvalidRequest),
+        }
+    }
+}
+
+/// The scopes this server understands (besides the configured `scopes_supported`): granular
+/// permissions of the atproto permission spec. `include:` needs permission-set resolution (AS-PAR-06),
+/// which is not implemented, so it is refused.
+pub(crate) fn scope_supported(server: &AuthServer, scope: &Scope) -> bool {
+    if server.config().scopes_supported.iter().any(|s| s == scope.as_str()) {
+        return true;
+    }
+    matches!(
+        scope.permission(),
+        Ok(Permission::Repo(_)
+            | Permission::Rpc(_)
+            | Permission::Blob(_)
+            | Permission::Account(_)
+            | Permission::Identity(_))
+    )
+}
+
+/// Validates a requested scope string against the client's metadata and this server (AS-PAR-03).
+pub(crate) fn check_scope(
+    server: &AuthServer,
+    requested: &str,
+    declared: &ScopeSet,
+) -> Result<ScopeSet, ParError> {
+    let set = ScopeSet::parse(requested).map_err(|e| ParError::InvalidScope(e.to_string()))?;
+    if set.contains("openid") {
+        return Err(ParError::OpenIdScope);
+    }
+    if !set.has_atproto() {
+        return Err(ParError::ScopeWithoutAtproto);
+    }
+    for s in set.iter() {
+        if !declared.contains(s.as_str()) {
+            return Err(ParError::ScopeNotDeclared(s.as_str().to_owned()));
+        }
+        if !scope_supported(server, s) {
+            return Err(ParError::ScopeNotSupported(s.as_str().to_owned()));
+        }
+    }
+    Ok(set)
+}
+
+/// Normalises a `login_hint`: a DID as is, a handle lowercased without `@` (ID-HANDLE-02).
+pub(crate) fn normalize_login_hint(hint: &str) -> Option<String> {
+    if hint.starts_with("did:") {
+        return Did::new(hint).ok().map(Did::into_string);
+    }
+    Handle::parse_user_input(hint).ok().map(Handle::into_string)
+}
+
+fn is_s256_challenge(c: &str) -> bool {
+    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl AuthServer {
+    /// Handles a pushed authorization request.
+    pub async fn par(&self, params: &Params, dpop: &DpopInput<'_>) -> Result<ParResponse, ParError> {
+        let now = self.now();
+        let proof = self.verify_dpop(dpop, None, now).await?;
+
+        let client_id = params.get("client_id")?.ok_or(ParError::MissingClientId)?;
+        let client = self.inner.clients.resolve(client_id, now).await?;
+        let creds = ClientCredentials {
+            assertion_type: params.get("client_assertion_type")?,
+            assertion: params.get("client_assertion")?,
+        };
+        let auth = verify_client_auth(&self.inner.config, &client, creds, &proof.jkt, now)?;
+
+        if params.contains("request_uri") {
+            return Err(ParError::RequestUriInPar);
+        }
+        if params.contains("request") {
+            return Err(ParError::RequestObjectNotSupported);
+        }
+        for oidc in ["nonce", "claims", "id_token_hint"] {
+            if params.contains(oidc) {
+                return Err(ParError::OidcParameter(oidc));
+            }
+        }
+        if params.get("response_type")? != Some("code") {
+            return Err(ParError::UnsupportedResponseType);
+        }
+        let challenge = params.get("code_challenge")?.ok_or(ParError::MissingCodeChallenge)?;
+        if params.get("code_challenge_method")? != Some("S256") {
+            return Err(ParError::UnsupportedChallengeMethod);
+        }
+        if !is_s256_challenge(challenge) {
+            return Err(ParError::InvalidCodeChallenge);
+        }
+        let redirect_uri = match params.get("redirect_uri")? {
+            Some(r) => {
+                if !client.metadata.redirect_uris.iter().any(|reg| redirect_uri_matches(reg, r)) {
+                    return Err(ParError::RedirectUriMismatch);
+                }
+                r.to_owned()
+            }
+            None => match client.metadata.redirect_uris.as_slice() {
+                [only] => only.clone(),
+                _ => return Err(ParError::MissingRedirectUri),
+            },
+        };
+        let state = params.get("state")?.ok_or(ParError::MissingState)?;
+        if state.len() > 1024 {
+            return Err(ParError::StateTooLong);
+        }
+        let declared = client.metadata.scope_set().map_err(|e| ParError::Client(ClientError::Invalid(e)))?;
+        let scope = check_scope(self, params.get("scope")?.ok_or(ParError::MissingScope)?, &declared)?;
+        let login_hint = match params.get("login_hint")? {
+            Some(h) => Some(normalize_login_hint(h).ok_or(ParError::InvalidLoginHint)?),
+            None => None,
+        };
+        let prompt = params.get("prompt")?;
+        if prompt.is_some_and(|p| !matches!(p, "none" | "login" | "consent" | "select_account" | "create")) {
+            return Err(ParError::UnsupportedPrompt);
+        }
+        let response_mode = params.get("response_mode")?;
+        if response_mode.is_some_and(|m| !matches!(m, "query" | "fragment")) {
+            return Err(ParError::UnsupportedResponseMode);
+        }
+        if params.get("dpop_jkt")?.is_some_and(|j| j != proof.jkt) {
+            return Err(ParError::DpopJktMismatch);
+        }
+
+        // Everything checked: record one-time values, then store.
+        record_client_auth(self.inner.stores.replay.as_ref(), &auth, now).await?;
+        let mut key_input = b"pkce\0".to_vec();
+        key_input.extend_from_slice(challenge.as_bytes());
+        let fresh = self
+            .inner
+            .stores
+            .replay
+            .check_and_record(atauth_crypto::hash::sha256(key_input), now + CODE_CHALLENGE_REPLAY_SECS, now)
+            .await
+            .map_err(ParError::Store)?;
+        if !fresh {
+            return Err(ParError::CodeChallengeReused);
+        }
+        let lifetime = i64::try_from(self.config().lifetimes.par_request.as_secs()).unwrap_or(300);
+        let id = format!("req-{}", hex::encode(atauth_crypto::random::random_bytes::<16>()));
+        let request = PendingRequest {
+            id: id.clone(),
+            request: AuthorizationRequest {
+                client_id: client_id.to_owned(),
+                redirect_uri,
+                scope: scope.iter().map(Scope::as_str).collect::<Vec<_>>().join(" "),
+                state: Some(state.to_owned()),
+                code_challenge: challenge.to_owned(),
+                login_hint,
+                prompt: prompt.map(str::to_owned),
+                response_mode: response_mode.map(str::to_owned),
+            },
+            dpop_jkt: proof.jkt,
+            client_auth: auth.binding,
+            created_at: now,
+            expires_at: now + lifetime,
+            device_id: None,
+        };
+        self.inner.stores.requests.put_request(request).await.map_err(ParError::Store)?;
+        metrics::counter!("atauth_par_requests_total").increment(1);
+        Ok(ParResponse {
+            request_uri: format!("{REQUEST_URI_PREFIX}{id}"),
+            expires_in: lifetime.unsigned_abs(),
+        })
+    }
+}

@@ -1,0 +1,476 @@
+//! [`AuthServer`]: the framework-free core every endpoint runs on, and its builder.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use atauth_crypto::dpop::{DpopConfig, DpopNonces, DpopVerifier};
+use atauth_crypto::{Algorithm, Clock, PrivateKey, SecretBytes, SystemClock};
+use atauth_identity::http::SafeHttpClient;
+use atauth_oauth::{AuthorizationServerMetadata, Issuer, IssuerPolicy, ProtectedResourceMetadata};
+use url::Url;
+
+use crate::client::ClientResolver;
+use crate::config::{Branding, Lifetimes, ServerConfig};
+use crate::keys::{self, KeyStoreError, SigningKeys};
+use crate::password::PasswordHasher;
+use crate::plc::PlcClient;
+use crate::store::{SqliteStore, StoreError, Stores};
+
+/// File name of the SQLite database in the data directory.
+pub const DATABASE_FILE: &str = "atauth.sqlite";
+
+pub(crate) struct Inner {
+    pub(crate) config: ServerConfig,
+    pub(crate) keys: RwLock<Arc<SigningKeys>>,
+    pub(crate) stores: Stores,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) nonces: DpopNonces,
+    pub(crate) dpop: DpopVerifier,
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) clients: ClientResolver,
+    pub(crate) plc: PlcClient,
+    pub(crate) plc_rotation_key: PrivateKey,
+    pub(crate) as_metadata_json: String,
+    pub(crate) resource_metadata_json: String,
+}
+
+/// The authorization server (and resource-server verifier) core. Cheap to clone; share one per
+/// process. Endpoints are methods in the per-endpoint modules ([`crate::par`], [`crate::authorize`],
+/// [`crate::token`], [`crate::revoke`], [`crate::resource`], [`crate::account`]); the HTTP layer
+/// in [`crate::web`] only parses and maps.
+#[derive(Clone)]
+pub struct AuthServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer").field("issuer", &self.inner.config.issuer).finish_non_exhaustive()
+    }
+}
+
+/// Why the server could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The issuer is not a bare https origin (or `http://localhost` in dev mode) (AS-META-03).
+    #[error("invalid issuer: {0}")]
+    Issuer(#[from] atauth_oauth::IssuerError),
+    /// The public URL is not a valid absolute URL.
+    #[error("invalid public URL {0:?}")]
+    PublicUrl(String),
+    /// `scopes_supported` lacks `atproto` (SCOPE-01).
+    #[error("scopes_supported must contain atproto")]
+    ScopesWithoutAtproto,
+    /// A key could not be loaded or generated.
+    #[error(transparent)]
+    Keys(#[from] KeyStoreError),
+    /// The PLC rotation key is not a valid secp256k1/P-256 key.
+    #[error("the PLC rotation key is invalid")]
+    PlcRotationKey,
+    /// The nonce secret is shorter than 32 bytes.
+    #[error("the DPoP nonce secret must be at least 32 bytes")]
+    NonceSecret,
+    /// The store could not be opened.
+    #[error("could not open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The outbound HTTP client could not be built.
+    #[error("could not build the HTTP client: {0}")]
+    Http(#[from] atauth_identity::http::HttpBuildError),
+}
+
+/// Builder for [`AuthServer`].
+///
+/// ```
+/// use atauth_server::AuthServer;
+/// let server = AuthServer::builder("https://pds.example.com")
+///     .service_did("did:web:pds.example.com")
+///     .handle_domains([".pds.example.com"])
+///     .access_token_lifetime(std::time::Duration::from_secs(600))
+///     .build()?; // no data_dir: in-memory stores and ephemeral keys
+/// assert_eq!(server.issuer(), "https://pds.example.com");
+/// # Ok::<(), atauth_server::BuildError>(())
+/// ```
+#[must_use]
+pub struct AuthServerBuilder {
+    issuer: String,
+    public_url: Option<String>,
+    bind_addr: SocketAddr,
+    data_dir: Option<PathBuf>,
+    service_did: Option<String>,
+    lifetimes: Lifetimes,
+    scopes_supported: Vec<String>,
+    branding: Branding,
+    handle_domains: Vec<String>,
+    plc_directory: Option<Url>,
+    dev_mode: bool,
+    max_body_bytes: usize,
+    max_client_metadata_bytes: usize,
+    client_assertion_max_age: Duration,
+    client_assertion_skew: Duration,
+    password_hash_concurrency: usize,
+    password_consent_api: bool,
+    stores: Option<Stores>,
+    clock: Option<Arc<dyn Clock>>,
+    signing_keys: Option<SigningKeys>,
+    nonce_secret: Option<SecretBytes>,
+    plc_rotation_key: Option<PrivateKey>,
+    http: Option<SafeHttpClient>,
+    dpop: Option<DpopConfig>,
+}
+
+impl std::fmt::Debug for AuthServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServerBuilder").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+macro_rules! setter {
+    ($(#[$m:meta])* $name:ident: $ty:ty) => {
+        $(#[$m])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+}
+
+impl AuthServerBuilder {
+    setter!(
+        /// Listen address (default `127.0.0.1:2583`).
+        bind_addr: SocketAddr
+    );
+    setter!(
+        /// All lifetimes at once.
+        lifetimes: Lifetimes
+    );
+    setter!(
+        /// Branding for the consent UI.
+        branding: Branding
+    );
+    setter!(
+        /// **Development only**: `http://localhost` issuer, http loopback clients and fetches.
+        dev_mode: bool
+    );
+    setter!(
+        /// Request body limit (default 64 KiB).
+        max_body_bytes: usize
+    );
+    setter!(
+        /// Client metadata size cap (default 5 KiB).
+        max_client_metadata_bytes: usize
+    );
+    setter!(
+        /// Concurrent password hashes (default: CPUs).
+        password_hash_concurrency: usize
+    );
+    setter!(
+        /// Serve the password-based consent API (default on; see [`crate::web`]).
+        password_consent_api: bool
+    );
+
+    /// The public base URL of the endpoints, if it differs from the issuer (T-05).
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Data directory: SQLite database and key files (created if absent).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The service DID (`aud` of access tokens).
+    pub fn service_did(mut self, did: impl Into<String>) -> Self {
+        self.service_did = Some(did.into());
+        self
+    }
+
+    /// Access-token lifetime (default 15 minutes; see [`Lifetimes::access_token`]).
+    pub fn access_token_lifetime(mut self, d: Duration) -> Self {
+        self.lifetimes.access_token = d;
+        self
+    }
+
+    /// Refresh-token lifetimes for public and confidential clients.
+    pub fn refresh_token_lifetimes(mut self, public: Duration, confidential: Duration) -> Self {
+        self.lifetimes.public_refresh = public;
+        self.lifetimes.confidential_refresh = confidential;
+        self
+    }
+
+    /// `scopes_supported` (must include `atproto`).
+    pub fn scopes_supported<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Handle suffixes hosted here, e.g. `[".pds.example.com"]`.
+    pub fn handle_domains<I: IntoIterator<Item = S>, S: Into<String>>(mut self, domains: I) -> Self {
+        self.handle_domains = domains.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// PLC directory URL.
+    pub fn plc_directory(mut self, url: Url) -> Self {
+        self.plc_directory = Some(url);
+        self
+    }
+
+    /// Stores (default: SQLite in the data directory, or memory without one).
+    pub fn stores(mut self, stores: Stores) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
+    /// Clock (default: system clock). Tests inject a `ManualClock`.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Token-signing keys (default: loaded from / generated into the data directory).
+    pub fn signing_keys(mut self, keys: SigningKeys) -> Self {
+        self.signing_keys = Some(keys);
+        self
+    }
+
+    /// DPoP nonce secret (≥ 32 bytes; share it between instances).
+    pub fn nonce_secret(mut self, secret: SecretBytes) -> Self {
+        self.nonce_secret = Some(secret);
+        self
+    }
+
+    /// PLC rotation key (secp256k1 recommended).
+    pub fn plc_rotation_key(mut self, key: PrivateKey) -> Self {
+        self.plc_rotation_key = Some(key);
+        self
+    }
+
+    /// Outbound HTTP client (default: SSRF-safe, loopback allowed only in dev mode).
+    pub fn http_client(mut self, http: SafeHttpClient) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// DPoP verifier limits (default: ES256/ES256K, `iat` window −190 s … +180 s).
+    pub fn dpop_config(mut self, config: DpopConfig) -> Self {
+        self.dpop = Some(config);
+        self
+    }
+
+    /// Builds the server. Blocking (opens the database, reads or writes key files): call at startup.
+    pub fn build(self) -> Result<AuthServer, BuildError> {
+        let policy = if self.dev_mode { IssuerPolicy::development() } else { IssuerPolicy::production() };
+        let issuer = Issuer::parse_with(&self.issuer, policy)?;
+        let public_url = self.public_url.unwrap_or_else(|| issuer.to_string());
+        let parsed_public = Url::parse(&public_url).map_err(|_| BuildError::PublicUrl(public_url.clone()))?;
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !self.scopes_supported.iter().any(|s| s == "atproto") {
+            return Err(BuildError::ScopesWithoutAtproto);
+        }
+        let service_did = self.service_did.unwrap_or_else(|| {
+            let host = parsed_public.host_str().unwrap_or("localhost");
+            match parsed_public.port() {
+                Some(p) => format!("did:web:{host}%3A{p}"),
+                None => format!("did:web:{host}"),
+            }
+        });
+        if let Some(dir) = &self.data_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| KeyStoreError::Io { path: dir.display().to_string(), source })?;
+        }
+        let stores = match (self.stores, &self.data_dir) {
+            (Some(s), _) => s,
+            (None, Some(dir)) => Stores::single(SqliteStore::open(dir.join(DATABASE_FILE))?),
+            (None, None) => Stores::memory(),
+        };
+        let signing_keys = match (self.signing_keys, &self.data_dir) {
+            (Some(k), _) => k,
+            (None, Some(dir)) => SigningKeys::load_or_generate(dir)?,
+            (None, None) => SigningKeys::generate(),
+        };
+        let nonce_secret = match (self.nonce_secret, &self.data_dir) {
+            (Some(s), _) => s,
+            (None, Some(dir)) => keys::load_or_create_hex(&dir.join(keys::NONCE_SECRET_FILE), || {
+                DpopNonces::generate_secret().expose_secret().to_vec()
+            })?,
+            (None, None) => DpopNonces::generate_secret(),
+        };
+        let nonces = DpopNonces::new(&nonce_secret, self.lifetimes.dpop_nonce_period)
+            .ok_or(BuildError::NonceSecret)?;
+        let plc_rotation_key = match (self.plc_rotation_key, &self.data_dir) {
+            (Some(k), _) => k,
+            (None, Some(dir)) => {
+                let hex = keys::load_or_create_hex(&dir.join(keys::PLC_ROTATION_KEY_FILE), || {
+                    PrivateKey::generate(Algorithm::Es256k).to_raw_scalar().expose_secret().to_vec()
+                })?;
+                PrivateKey::from_raw_scalar(Algorithm::Es256k, hex.expose_secret())
+                    .map_err(|_| BuildError::PlcRotationKey)?
+            }
+            (None, None) => PrivateKey::generate(Algorithm::Es256k),
+        };
+        let http = match self.http {
+            Some(h) => h,
+            None => SafeHttpClient::builder().allow_http_loopback(self.dev_mode).build()?,
+        };
+        let plc_directory = self
+            .plc_directory
+            .unwrap_or_else(|| Url::parse("https://plc.directory").unwrap_or_else(|_| unreachable!()));
+        let config = ServerConfig {
+            issuer: issuer.clone(),
+            public_url: public_url.clone(),
+            bind_addr: self.bind_addr,
+            data_dir: self.data_dir,
+            service_did,
+            lifetimes: self.lifetimes,
+            scopes_supported: self.scopes_supported,
+            branding: self.branding,
+            handle_domains: self.handle_domains.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
+            plc_directory: plc_directory.clone(),
+            dev_mode: self.dev_mode,
+            max_body_bytes: self.max_body_bytes,
+            max_client_metadata_bytes: self.max_client_metadata_bytes,
+            client_assertion_max_age: self.client_assertion_max_age,
+            client_assertion_skew: self.client_assertion_skew,
+            password_hash_concurrency: self.password_hash_concurrency,
+            password_consent_api: self.password_consent_api,
+        };
+        let mut meta = AuthorizationServerMetadata::atproto_default(&issuer);
+        meta.scopes_supported = Some(config.scopes_supported.clone());
+        // We redirect with query or fragment; form_post is not implemented.
+        meta.response_modes_supported = Some(vec!["query".into(), "fragment".into()]);
+        meta.protected_resources = Some(vec![public_url.clone()]);
+        let as_metadata_json = serde_json::to_string(&meta).unwrap_or_default();
+        let resource_meta = ProtectedResourceMetadata::new(public_url, &issuer);
+        let resource_metadata_json = serde_json::to_string(&resource_meta).unwrap_or_default();
+        let clients = ClientResolver::new(http.clone(), stores.clients.clone(), &config);
+        Ok(AuthServer {
+            inner: Arc::new(Inner {
+                dpop: DpopVerifier::new(self.dpop.unwrap_or_default()),
+                hasher: PasswordHasher::new(config.password_hash_concurrency),
+                plc: PlcClient::new(http, plc_directory),
+                config,
+                keys: RwLock::new(Arc::new(signing_keys)),
+                stores,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                nonces,
+                clients,
+                plc_rotation_key,
+                as_metadata_json,
+                resource_metadata_json,
+            }),
+        })
+    }
+}
+
+impl AuthServer {
+    /// A builder for the server with this issuer (a bare origin, e.g. `https://pds.example.com`).
+    pub fn builder(issuer: impl Into<String>) -> AuthServerBuilder {
+        AuthServerBuilder {
+            issuer: issuer.into(),
+            public_url: None,
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 2583)),
+            data_dir: None,
+            service_did: None,
+            lifetimes: Lifetimes::default(),
+            scopes_supported: ["atproto", "transition:generic", "transition:chat.bsky", "transition:email"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            branding: Branding::default(),
+            handle_domains: Vec::new(),
+            plc_directory: None,
+            dev_mode: false,
+            max_body_bytes: 64 * 1024,
+            max_client_metadata_bytes: 5 * 1024,
+            client_assertion_max_age: Duration::from_secs(60),
+            client_assertion_skew: Duration::from_secs(30),
+            password_hash_concurrency: std::thread::available_parallelism()
+                .map(std::num::NonZero::get)
+                .unwrap_or(2),
+            password_consent_api: true,
+            stores: None,
+            clock: None,
+            signing_keys: None,
+            nonce_secret: None,
+            plc_rotation_key: None,
+            http: None,
+            dpop: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The issuer string (no trailing slash).
+    pub fn issuer(&self) -> &str {
+        self.inner.config.issuer.as_str()
+    }
+
+    /// The stores.
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+
+    /// Current Unix time from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.unix_now()
+    }
+
+    /// The DPoP nonce to send now in `DPoP-Nonce` (AS-DPOP-03).
+    pub fn dpop_nonce(&self) -> String {
+        self.inner.nonces.current(self.now())
+    }
+
+    /// `/.well-known/oauth-authorization-server` (RFC 8414; AS-META-01/02/04), rendered once.
+    pub fn authorization_server_metadata_json(&self) -> &str {
+        &self.inner.as_metadata_json
+    }
+
+    /// `/.well-known/oauth-protected-resource` (RFC 9728; RS-META-01), rendered once.
+    pub fn protected_resource_metadata_json(&self) -> &str {
+        &self.inner.resource_metadata_json
+    }
+
+    /// The current signing keys.
+    pub fn signing_keys(&self) -> Arc<SigningKeys> {
+        Arc::clone(&self.inner.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// The public JWKS (`/oauth/jwks`).
+    pub fn jwks_json(&self) -> String {
+        self.signing_keys().jwks_json().to_owned()
+    }
+
+    /// Rotates the signing key: a new key signs from now on, the old ones keep verifying and stay in
+    /// the JWKS. Persists the set when the server has a data directory.
+    pub fn rotate_signing_key(&self) -> Result<(), KeyStoreError> {
+        let path = self.inner.config.data_dir.as_ref().map(|d| d.join(keys::SIGNING_KEYS_FILE));
+        let rotated = self.signing_keys().rotate(path.as_deref())?;
+        *self.inner.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(rotated);
+        Ok(())
+    }
+
+    /// The full public URL of an endpoint path (for DPoP `htu`, T-05).
+    pub(crate) fn endpoint_url(&self, path: &str) -> String {
+        let mut s = String::with_capacity(self.inner.config.public_url.len() + path.len());
+        s.push_str(&self.inner.config.public_url);
+        s.push_str(path);
+        s
+    }
+
+    /// Deletes expired codes, token families, requests, device sessions and replay records.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let now = self.now();
+        let s = &self.inner.stores;
+        Ok(s.tokens.purge_expired_tokens(now).await?
+            + s.devices.purge_expired_devices(now).await?
+            + s.replay.purge_expired_replay(now).await?)
+    }
+}

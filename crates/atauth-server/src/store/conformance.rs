@@ -1,0 +1,431 @@
+//! The one conformance suite every store backend passes. Each function panics (with a message
+//! naming the broken rule) when the backend under test misbehaves; call them from a test:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use atauth_server::store::{MemoryStore, conformance};
+//! conformance::run_all(&MemoryStore::default()).await;
+//! # });
+//! ```
+//!
+//! A new backend (Postgres, Redis for replay) adds one test calling [`run_all`] (or the per-trait
+//! suites for a backend that implements only some traits).
+
+use atauth_crypto::SecretString;
+
+use super::{
+    AccountRecord, AccountStatus, AccountStore, AuthorizationRequest, ClientAuthBinding, ClientMetadataCache,
+    CodeRecord, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore, RequestStore,
+    RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+};
+
+const T0: i64 = 1_800_000_000;
+
+fn account(did: &str, handle: &str, email: Option<&str>) -> AccountRecord {
+    AccountRecord {
+        did: did.to_owned(),
+        handle: handle.to_owned(),
+        email: email.map(str::to_owned),
+        password_hash: SecretString::new("73616c74:abcd"),
+        signing_key_hex: Some(SecretString::new("11".repeat(32))),
+        created_at: T0,
+        status: AccountStatus::Active,
+    }
+}
+
+/// Accounts: create, unique DID/handle/email, lookups, status and password updates.
+pub async fn account_store_suite<S: AccountStore + ?Sized>(s: &S) {
+    let a = account("did:plc:conformancealice00000000", "alice.conf.test", Some("alice@conf.test"));
+    s.create_account(a.clone()).await.expect("create account");
+    assert_eq!(
+        s.account_by_did(&a.did).await.expect("by did"),
+        Some(a.clone()),
+        "account round-trips by DID"
+    );
+    assert_eq!(s.account_by_handle("alice.conf.test").await.expect("by handle"), Some(a.clone()));
+    assert_eq!(s.account_by_email("alice@conf.test").await.expect("by email"), Some(a.clone()));
+    assert_eq!(s.account_by_handle("nobody.conf.test").await.expect("missing"), None);
+
+    let dup_did = account(&a.did, "other.conf.test", None);
+    assert!(
+        matches!(s.create_account(dup_did).await, Err(StoreError::Conflict("did"))),
+        "duplicate DID refused"
+    );
+    let dup_handle = account("did:plc:conformancebob0000000000", "alice.conf.test", None);
+    assert!(
+        matches!(s.create_account(dup_handle).await, Err(StoreError::Conflict("handle"))),
+        "duplicate handle refused"
+    );
+    let dup_email = account("did:plc:conformancebob0000000000", "bob.conf.test", Some("alice@conf.test"));
+    assert!(
+        matches!(s.create_account(dup_email).await, Err(StoreError::Conflict("email"))),
+        "duplicate email refused"
+    );
+    assert_eq!(
+        s.account_by_handle("bob.conf.test").await.expect("lookup"),
+        None,
+        "a refused insert leaves nothing"
+    );
+    // Accounts without email do not conflict with each other.
+    s.create_account(account("did:plc:conformancenomail1000000", "nomail1.conf.test", None))
+        .await
+        .expect("no email 1");
+    s.create_account(account("did:plc:conformancenomail2000000", "nomail2.conf.test", None))
+        .await
+        .expect("no email 2");
+
+    assert!(s.set_account_status(&a.did, AccountStatus::Takendown).await.expect("status"));
+    assert_eq!(
+        s.account_by_did(&a.did).await.expect("by did").map(|x| x.status),
+        Some(AccountStatus::Takendown)
+    );
+    assert!(!s.set_account_status("did:plc:missing", AccountStatus::Active).await.expect("status missing"));
+    let new_hash = SecretString::new("6e6577:beef");
+    assert!(s.set_password_hash(&a.did, &new_hash).await.expect("password"));
+    assert_eq!(s.account_by_did(&a.did).await.expect("by did").map(|x| x.password_hash), Some(new_hash));
+}
+
+fn request(client_id: &str) -> AuthorizationRequest {
+    AuthorizationRequest {
+        client_id: client_id.to_owned(),
+        redirect_uri: "http://127.0.0.1/cb".to_owned(),
+        scope: "atproto".to_owned(),
+        state: Some("st".to_owned()),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+        login_hint: None,
+        prompt: None,
+        response_mode: None,
+    }
+}
+
+/// Pending PAR requests: expiry, device binding, single-use take.
+pub async fn request_store_suite<S: RequestStore + ?Sized>(s: &S) {
+    let r = PendingRequest {
+        id: "req-conformance-1".to_owned(),
+        request: request("http://localhost"),
+        dpop_jkt: "jkt1".to_owned(),
+        client_auth: ClientAuthBinding::None,
+        created_at: T0,
+        expires_at: T0 + 300,
+        device_id: None,
+    };
+    s.put_request(r.clone()).await.expect("put request");
+    assert!(matches!(s.put_request(r.clone()).await, Err(StoreError::Conflict(_))), "duplicate id refused");
+    assert_eq!(s.get_request(&r.id, T0).await.expect("get"), Some(r.clone()));
+    assert_eq!(s.get_request(&r.id, T0 + 300).await.expect("get expired"), None, "expired requests are gone");
+    assert_eq!(s.get_request("req-missing", T0).await.expect("missing"), None);
+
+    assert!(s.bind_request_device(&r.id, "dev-a", T0).await.expect("bind"), "first device binds");
+    assert!(s.bind_request_device(&r.id, "dev-a", T0).await.expect("bind again"), "same device ok");
+    assert!(!s.bind_request_device(&r.id, "dev-b", T0).await.expect("bind other"), "other device refused");
+    assert_eq!(
+        s.get_request(&r.id, T0).await.expect("get").and_then(|x| x.device_id).as_deref(),
+        Some("dev-a")
+    );
+
+    let taken = s.take_request(&r.id, T0 + 1).await.expect("take");
+    assert_eq!(taken.map(|x| x.id), Some(r.id.clone()));
+    assert_eq!(s.take_request(&r.id, T0 + 1).await.expect("take twice"), None, "request_uri is single use");
+    assert_eq!(s.get_request(&r.id, T0 + 1).await.expect("get after take"), None);
+
+    let mut expired = r.clone();
+    expired.id = "req-conformance-2".to_owned();
+    s.put_request(expired.clone()).await.expect("put");
+    assert_eq!(
+        s.take_request(&expired.id, T0 + 301).await.expect("take expired"),
+        None,
+        "expired cannot be taken"
+    );
+}
+
+fn code(hash: TokenHash, expires_at: i64) -> CodeRecord {
+    CodeRecord {
+        code_hash: hash,
+        request: request("https://app.example.com/client-metadata.json"),
+        sub: "did:plc:conformancealice00000000".to_owned(),
+        scope: "atproto".to_owned(),
+        dpop_jkt: "jkt1".to_owned(),
+        client_auth: ClientAuthBinding::None,
+        created_at: T0,
+        expires_at,
+        used: false,
+        session_id: None,
+        device_id: Some("dev-a".to_owned()),
+    }
+}
+
+fn session(id: &str, refresh: TokenHash, access_jti: &str) -> SessionRecord {
+    SessionRecord {
+        id: id.to_owned(),
+        client_id: "https://app.example.com/client-metadata.json".to_owned(),
+        sub: "did:plc:conformancealice00000000".to_owned(),
+        scope: "atproto".to_owned(),
+        dpop_jkt: "jkt1".to_owned(),
+        client_auth: ClientAuthBinding::None,
+        created_at: T0,
+        expires_at: T0 + 14 * 86_400,
+        refresh_hash: refresh,
+        refresh_expires_at: T0 + 14 * 86_400,
+        access_jti: access_jti.to_owned(),
+        access_expires_at: T0 + 900,
+        updated_at: T0,
+        device_id: Some("dev-a".to_owned()),
+    }
+}
+
+fn rotation(now: i64, new_refresh: TokenHash, new_jti: &str) -> Rotation {
+    Rotation {
+        now,
+        client_id: "https://app.example.com/client-metadata.json".to_owned(),
+        dpop_jkt: "jkt1".to_owned(),
+        client_auth: ClientAuthBinding::None,
+        new_refresh_hash: new_refresh,
+        new_refresh_expires_at: now + 14 * 86_400,
+        new_access_jti: new_jti.to_owned(),
+        new_access_expires_at: now + 900,
+    }
+}
+
+/// Codes and token families: single-use codes, reuse revokes (AS-CODE-02), rotation, replay revokes
+/// the family (AS-REF-01), binding mismatches revoke (AS-REF-02), lifetimes capped (AS-REF-03),
+/// stateful access-token lookup.
+pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
+    // --- codes
+    let c1 = TokenHash::of("cod-conformance-1");
+    s.put_code(code(c1, T0 + 300)).await.expect("put code");
+    assert!(
+        matches!(s.put_code(code(c1, T0 + 300)).await, Err(StoreError::Conflict(_))),
+        "duplicate code refused"
+    );
+    assert_eq!(s.get_code(&c1).await.expect("get code").map(|c| c.used), Some(false));
+    let r1 = TokenHash::of("ref-1");
+    let fam = session("fam-1", r1, "tok-1");
+    assert_eq!(s.redeem_code(&c1, T0 + 10, fam.clone()).await.expect("redeem"), RedeemOutcome::Redeemed);
+    assert_eq!(s.session("fam-1").await.expect("session"), Some(fam.clone()), "family stored with the code");
+    let used = s.get_code(&c1).await.expect("get code").expect("code kept for reuse detection");
+    assert!(used.used);
+    assert_eq!(used.session_id.as_deref(), Some("fam-1"));
+    assert_eq!(
+        s.redeem_code(&c1, T0 + 11, session("fam-x", TokenHash::of("ref-x"), "tok-x")).await.expect("reuse"),
+        RedeemOutcome::Reused,
+        "a code redeems once"
+    );
+    assert_eq!(
+        s.session("fam-1").await.expect("session"),
+        None,
+        "reuse revokes what the code issued (AS-CODE-02)"
+    );
+    assert_eq!(s.session("fam-x").await.expect("session"), None, "reuse issues nothing");
+    assert_eq!(s.session_by_access_jti("tok-1", T0 + 12).await.expect("jti"), None);
+
+    let c2 = TokenHash::of("cod-conformance-2");
+    s.put_code(code(c2, T0 + 300)).await.expect("put code");
+    assert_eq!(
+        s.redeem_code(&c2, T0 + 300, session("fam-2", TokenHash::of("ref-2"), "tok-2"))
+            .await
+            .expect("expired"),
+        RedeemOutcome::Expired
+    );
+    assert_eq!(s.session("fam-2").await.expect("session"), None, "an expired code issues nothing");
+    assert_eq!(
+        s.redeem_code(&TokenHash::of("nope"), T0, session("fam-3", TokenHash::of("ref-3"), "tok-3"))
+            .await
+            .expect("missing"),
+        RedeemOutcome::NotFound
+    );
+    assert_eq!(s.session("fam-3").await.expect("session"), None);
+
+    // --- rotation
+    let c4 = TokenHash::of("cod-conformance-4");
+    s.put_code(code(c4, T0 + 300)).await.expect("put code");
+    let r4 = TokenHash::of("ref-4");
+    assert_eq!(
+        s.redeem_code(&c4, T0, session("fam-4", r4, "tok-4")).await.expect("redeem"),
+        RedeemOutcome::Redeemed
+    );
+    assert_eq!(
+        s.session_by_access_jti("tok-4", T0 + 1).await.expect("jti").map(|x| x.id).as_deref(),
+        Some("fam-4")
+    );
+    assert_eq!(s.session_by_access_jti("tok-4", T0 + 900).await.expect("jti"), None, "expired access token");
+    let r4b = TokenHash::of("ref-4b");
+    let RotateOutcome::Rotated(after) =
+        s.rotate_refresh(&r4, rotation(T0 + 100, r4b, "tok-4b")).await.expect("rotate")
+    else {
+        panic!("rotation should succeed")
+    };
+    assert_eq!(after.refresh_hash, r4b);
+    assert_eq!(after.access_jti, "tok-4b");
+    assert_eq!(after.updated_at, T0 + 100);
+    assert_eq!(
+        after.refresh_expires_at,
+        T0 + 14 * 86_400,
+        "refresh end capped at the family's end (AS-REF-03)"
+    );
+    assert_eq!(s.session("fam-4").await.expect("session"), Some(after.clone()), "rotation persisted");
+    assert_eq!(
+        s.session_by_access_jti("tok-4", T0 + 101).await.expect("old jti"),
+        None,
+        "old access token dead"
+    );
+    assert!(s.session_by_access_jti("tok-4b", T0 + 101).await.expect("new jti").is_some());
+    assert_eq!(
+        s.session_by_refresh(&r4).await.expect("by old refresh").map(|x| x.id).as_deref(),
+        Some("fam-4")
+    );
+    // Replay of the rotated token revokes the whole family, including the new token.
+    assert_eq!(
+        s.rotate_refresh(&r4, rotation(T0 + 200, TokenHash::of("ref-4c"), "tok-4c")).await.expect("replay"),
+        RotateOutcome::Replayed
+    );
+    assert_eq!(s.session("fam-4").await.expect("session"), None, "replay revokes the family (AS-REF-01)");
+    assert_eq!(
+        s.rotate_refresh(&r4b, rotation(T0 + 201, TokenHash::of("ref-4d"), "tok-4d"))
+            .await
+            .expect("after revoke"),
+        RotateOutcome::NotFound,
+        "the newest token of a revoked family is dead too"
+    );
+    assert_eq!(s.session_by_access_jti("tok-4b", T0 + 202).await.expect("jti"), None);
+
+    // --- binding mismatches revoke (AS-REF-02)
+    for (i, (mutate, expected)) in [
+        (
+            Box::new(|r: &mut Rotation| r.client_id = "https://evil.example.com/c.json".into())
+                as Box<dyn Fn(&mut Rotation) + Send + Sync>,
+            RotateOutcome::ClientMismatch,
+        ),
+        (Box::new(|r: &mut Rotation| r.dpop_jkt = "other".into()), RotateOutcome::DpopKeyMismatch),
+        (Box::new(|r: &mut Rotation| r.now = T0 + 14 * 86_400), RotateOutcome::Expired),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = TokenHash::of(&format!("cod-mismatch-{i}"));
+        let id = format!("fam-m{i}");
+        let rh = TokenHash::of(&format!("ref-m{i}"));
+        s.put_code(code(c, T0 + 300)).await.expect("put code");
+        assert_eq!(
+            s.redeem_code(&c, T0, session(&id, rh, &format!("tok-m{i}"))).await.expect("redeem"),
+            RedeemOutcome::Redeemed
+        );
+        let mut rot = rotation(T0 + 50, TokenHash::of(&format!("ref-m{i}-next")), &format!("tok-m{i}-next"));
+        mutate(&mut rot);
+        assert_eq!(s.rotate_refresh(&rh, rot).await.expect("mismatch"), expected);
+        assert_eq!(s.session(&id).await.expect("session"), None, "{expected:?} revokes the family");
+    }
+    // Confidential family: other key → revoked; public family may upgrade.
+    let conf = ClientAuthBinding::PrivateKeyJwt { kid: "k1".into(), alg: "ES256".into(), jkt: "ck1".into() };
+    let c = TokenHash::of("cod-conf");
+    s.put_code(code(c, T0 + 300)).await.expect("put code");
+    let mut fam = session("fam-conf", TokenHash::of("ref-conf"), "tok-conf");
+    fam.client_auth = conf.clone();
+    assert_eq!(s.redeem_code(&c, T0, fam).await.expect("redeem"), RedeemOutcome::Redeemed);
+    let mut rot = rotation(T0 + 1, TokenHash::of("ref-conf-2"), "tok-conf-2");
+    rot.client_auth = ClientAuthBinding::None;
+    assert_eq!(
+        s.rotate_refresh(&TokenHash::of("ref-conf"), rot).await.expect("downgrade"),
+        RotateOutcome::ClientAuthMismatch
+    );
+    assert_eq!(s.session("fam-conf").await.expect("session"), None);
+
+    let c = TokenHash::of("cod-upgrade");
+    s.put_code(code(c, T0 + 300)).await.expect("put code");
+    assert_eq!(
+        s.redeem_code(&c, T0, session("fam-up", TokenHash::of("ref-up"), "tok-up")).await.expect("redeem"),
+        RedeemOutcome::Redeemed
+    );
+    let mut rot = rotation(T0 + 1, TokenHash::of("ref-up-2"), "tok-up-2");
+    rot.client_auth = conf.clone();
+    assert!(matches!(
+        s.rotate_refresh(&TokenHash::of("ref-up"), rot).await.expect("upgrade"),
+        RotateOutcome::Rotated(_)
+    ));
+    assert_eq!(s.session("fam-up").await.expect("session").map(|x| x.client_auth), Some(conf));
+
+    // --- listing, revocation, purge
+    let listed = s.sessions_for_account("did:plc:conformancealice00000000", T0 + 2).await.expect("list");
+    assert_eq!(listed.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), vec!["fam-up"]);
+    assert!(s.revoke_session("fam-up").await.expect("revoke"));
+    assert!(!s.revoke_session("fam-up").await.expect("revoke twice"));
+    assert_eq!(
+        s.rotate_refresh(&TokenHash::of("ref-up-2"), rotation(T0 + 3, TokenHash::of("ref-up-3"), "tok-up-3"))
+            .await
+            .expect("after revoke"),
+        RotateOutcome::NotFound
+    );
+    let c = TokenHash::of("cod-purge");
+    s.put_code(code(c, T0 + 300)).await.expect("put code");
+    let mut short = session("fam-purge", TokenHash::of("ref-purge"), "tok-purge");
+    short.expires_at = T0 + 1000;
+    assert_eq!(s.redeem_code(&c, T0, short).await.expect("redeem"), RedeemOutcome::Redeemed);
+    assert!(s.purge_expired_tokens(T0 + 1000).await.expect("purge") >= 1);
+    assert_eq!(s.session("fam-purge").await.expect("session"), None, "expired family purged");
+    assert_eq!(s.get_code(&c).await.expect("code"), None, "expired code purged");
+}
+
+/// Device sessions: put/get/expiry/delete/purge.
+pub async fn device_store_suite<S: DeviceStore + ?Sized>(s: &S) {
+    let d = DeviceSession {
+        id: TokenHash::of("dev-cookie-1"),
+        account_did: Some("did:plc:conformancealice00000000".into()),
+        created_at: T0,
+        expires_at: T0 + 100,
+        authenticated_at: Some(T0),
+        user_agent: Some("test-agent".into()),
+    };
+    s.put_device(d.clone()).await.expect("put device");
+    assert_eq!(s.get_device(&d.id, T0).await.expect("get"), Some(d.clone()));
+    assert_eq!(s.get_device(&d.id, T0 + 100).await.expect("get expired"), None);
+    let mut signed_out = d.clone();
+    signed_out.account_did = None;
+    s.put_device(signed_out.clone()).await.expect("replace");
+    assert_eq!(s.get_device(&d.id, T0).await.expect("get"), Some(signed_out));
+    assert!(s.delete_device(&d.id).await.expect("delete"));
+    assert!(!s.delete_device(&d.id).await.expect("delete twice"));
+    s.put_device(d.clone()).await.expect("put again");
+    assert_eq!(s.purge_expired_devices(T0 + 100).await.expect("purge"), 1);
+    assert_eq!(s.get_device(&d.id, T0).await.expect("get"), None);
+}
+
+/// Replay: first use accepted, repeats refused until expiry, then the key may be reused.
+pub async fn replay_store_suite<S: ReplayStore + ?Sized>(s: &S) {
+    let k = [7u8; 32];
+    assert!(s.check_and_record(k, T0 + 10, T0).await.expect("first"), "first use accepted");
+    assert!(!s.check_and_record(k, T0 + 20, T0 + 5).await.expect("replay"), "replay refused");
+    assert!(!s.check_and_record(k, T0 + 20, T0 + 9).await.expect("replay"), "still refused before expiry");
+    assert!(
+        s.check_and_record(k, T0 + 30, T0 + 10).await.expect("after expiry"),
+        "expired record may be reused"
+    );
+    assert!(!s.check_and_record(k, T0 + 40, T0 + 11).await.expect("replay"), "new record holds");
+    assert!(s.check_and_record([8u8; 32], T0 + 5, T0).await.expect("other key"));
+    assert_eq!(s.purge_expired_replay(T0 + 6).await.expect("purge"), 1, "only the expired key is purged");
+    assert!(!s.check_and_record(k, T0 + 40, T0 + 12).await.expect("replay"), "purge keeps live keys");
+}
+
+/// Client-metadata cache: expiry and removal.
+pub async fn client_cache_suite<S: ClientMetadataCache + ?Sized>(s: &S) {
+    let id = "https://app.example.com/client-metadata.json";
+    assert_eq!(s.get_client(id, T0).await.expect("empty"), None);
+    s.put_client(id, "{\"a\":1}", T0 + 600).await.expect("put");
+    assert_eq!(s.get_client(id, T0).await.expect("get").as_deref(), Some("{\"a\":1}"));
+    assert_eq!(s.get_client(id, T0 + 600).await.expect("expired"), None);
+    s.put_client(id, "{\"a\":2}", T0 + 700).await.expect("replace");
+    assert_eq!(s.get_client(id, T0 + 600).await.expect("get").as_deref(), Some("{\"a\":2}"));
+    s.remove_client(id).await.expect("remove");
+    assert_eq!(s.get_client(id, T0).await.expect("removed"), None);
+}
+
+/// Every suite, for a backend implementing every trait.
+pub async fn run_all<S>(s: &S)
+where
+    S: AccountStore + RequestStore + TokenStore + DeviceStore + ReplayStore + ClientMetadataCache,
+{
+    account_store_suite(s).await;
+    request_store_suite(s).await;
+    token_store_suite(s).await;
+    device_store_suite(s).await;
+    replay_store_suite(s).await;
+    client_cache_suite(s).await;
+}

@@ -1,0 +1,339 @@
+//! In-memory backend for every store trait: one mutex, so each operation is atomic. For tests and
+//! single-process throwaway servers; nothing survives a restart.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{
+    AccountRecord, AccountStatus, AccountStore, ClientAuthBinding, ClientMetadataCache, CodeRecord,
+    DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore, RequestStore, RotateOutcome,
+    Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+};
+
+#[derive(Default)]
+struct State {
+    accounts: HashMap<String, AccountRecord>,
+    requests: HashMap<String, PendingRequest>,
+    codes: HashMap<TokenHash, CodeRecord>,
+    sessions: HashMap<String, SessionRecord>,
+    /// refresh hash → (family id, rotated?)
+    refresh: HashMap<TokenHash, (String, bool)>,
+    access: HashMap<String, String>,
+    devices: HashMap<TokenHash, DeviceSession>,
+    replay: HashMap<[u8; 32], i64>,
+    clients: HashMap<String, (String, i64)>,
+}
+
+impl State {
+    fn revoke(&mut self, id: &str) -> bool {
+        let Some(session) = self.sessions.remove(id) else { return false };
+        self.refresh.retain(|_, (sid, _)| sid != id);
+        self.access.remove(&session.access_jti);
+        true
+    }
+}
+
+/// The in-memory store. See the module docs.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl AccountStore for MemoryStore {
+    async fn create_account(&self, account: AccountRecord) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.accounts.contains_key(&account.did) {
+            return Err(StoreError::Conflict("did"));
+        }
+        if s.accounts.values().any(|a| a.handle == account.handle) {
+            return Err(StoreError::Conflict("handle"));
+        }
+        if account.email.is_some() && s.accounts.values().any(|a| a.email == account.email) {
+            return Err(StoreError::Conflict("email"));
+        }
+        s.accounts.insert(account.did.clone(), account);
+        Ok(())
+    }
+
+    async fn account_by_did(&self, did: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.lock().accounts.get(did).cloned())
+    }
+
+    async fn account_by_handle(&self, handle: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.lock().accounts.values().find(|a| a.handle == handle).cloned())
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.lock().accounts.values().find(|a| a.email.as_deref() == Some(email)).cloned())
+    }
+
+    async fn set_account_status(&self, did: &str, status: AccountStatus) -> Result<bool, StoreError> {
+        Ok(self.lock().accounts.get_mut(did).map(|a| a.status = status).is_some())
+    }
+
+    async fn set_password_hash(
+        &self,
+        did: &str,
+        hash: &atauth_crypto::SecretString,
+    ) -> Result<bool, StoreError> {
+        Ok(self.lock().accounts.get_mut(did).map(|a| a.password_hash = hash.clone()).is_some())
+    }
+}
+
+#[async_trait]
+impl RequestStore for MemoryStore {
+    async fn put_request(&self, request: PendingRequest) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.requests.contains_key(&request.id) {
+            return Err(StoreError::Conflict("request id"));
+        }
+        s.requests.insert(request.id.clone(), request);
+        Ok(())
+    }
+
+    async fn get_request(&self, id: &str, now: i64) -> Result<Option<PendingRequest>, StoreError> {
+        Ok(self.lock().requests.get(id).filter(|r| r.expires_at > now).cloned())
+    }
+
+    async fn bind_request_device(&self, id: &str, device_id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(r) = s.requests.get_mut(id).filter(|r| r.expires_at > now) else { return Ok(false) };
+        match &r.device_id {
+            Some(bound) => Ok(bound == device_id),
+            None => {
+                r.device_id = Some(device_id.to_owned());
+                Ok(true)
+            }
+        }
+    }
+
+    async fn take_request(&self, id: &str, now: i64) -> Result<Option<PendingRequest>, StoreError> {
+        Ok(self.lock().requests.remove(id).filter(|r| r.expires_at > now))
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn put_code(&self, code: CodeRecord) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.codes.contains_key(&code.code_hash) {
+            return Err(StoreError::Conflict("code"));
+        }
+        s.codes.insert(code.code_hash, code);
+        Ok(())
+    }
+
+    async fn get_code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>, StoreError> {
+        Ok(self.lock().codes.get(hash).cloned())
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+        session: SessionRecord,
+    ) -> Result<RedeemOutcome, StoreError> {
+        let mut s = self.lock();
+        let Some(code) = s.codes.get(hash).cloned() else { return Ok(RedeemOutcome::NotFound) };
+        if code.used {
+            if let Some(sid) = &code.session_id {
+                s.revoke(sid);
+            }
+            return Ok(RedeemOutcome::Reused);
+        }
+        if code.expires_at <= now {
+            s.codes.remove(hash);
+            return Ok(RedeemOutcome::Expired);
+        }
+        if s.sessions.contains_key(&session.id) {
+            return Err(StoreError::Conflict("session id"));
+        }
+        if let Some(c) = s.codes.get_mut(hash) {
+            c.used = true;
+            c.session_id = Some(session.id.clone());
+        }
+        s.refresh.insert(session.refresh_hash, (session.id.clone(), false));
+        s.access.insert(session.access_jti.clone(), session.id.clone());
+        s.sessions.insert(session.id.clone(), session);
+        Ok(RedeemOutcome::Redeemed)
+    }
+
+    async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
+        let mut s = self.lock();
+        let Some((sid, rotated)) = s.refresh.get(old).cloned() else { return Ok(RotateOutcome::NotFound) };
+        let Some(session) = s.sessions.get(&sid).cloned() else {
+            s.refresh.remove(old);
+            return Ok(RotateOutcome::NotFound);
+        };
+        let verdict = judge_rotation(&session, rotated, &r);
+        if let Some(outcome) = verdict {
+            s.revoke(&sid);
+            return Ok(outcome);
+        }
+        let mut next = session;
+        s.access.remove(&next.access_jti);
+        if let Some(entry) = s.refresh.get_mut(old) {
+            entry.1 = true;
+        }
+        apply_rotation(&mut next, &r);
+        s.refresh.insert(next.refresh_hash, (sid.clone(), false));
+        s.access.insert(next.access_jti.clone(), sid.clone());
+        s.sessions.insert(sid, next.clone());
+        Ok(RotateOutcome::Rotated(next))
+    }
+
+    async fn session_by_access_jti(&self, jti: &str, now: i64) -> Result<Option<SessionRecord>, StoreError> {
+        let s = self.lock();
+        Ok(s.access
+            .get(jti)
+            .and_then(|sid| s.sessions.get(sid))
+            .filter(|x| x.access_jti == jti && x.access_expires_at > now && x.expires_at > now)
+            .cloned())
+    }
+
+    async fn session_by_refresh(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+        let s = self.lock();
+        Ok(s.refresh.get(hash).and_then(|(sid, _)| s.sessions.get(sid)).cloned())
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.lock().sessions.get(id).cloned())
+    }
+
+    async fn sessions_for_account(&self, sub: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut v: Vec<_> =
+            self.lock().sessions.values().filter(|x| x.sub == sub && x.expires_at > now).cloned().collect();
+        v.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    async fn revoke_session(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().revoke(id))
+    }
+
+    async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let before = s.codes.len() + s.sessions.len();
+        s.codes.retain(|_, c| c.expires_at > now);
+        s.requests.retain(|_, r| r.expires_at > now);
+        let dead: Vec<String> =
+            s.sessions.values().filter(|x| x.expires_at <= now).map(|x| x.id.clone()).collect();
+        for id in &dead {
+            s.revoke(id);
+        }
+        Ok(u64::try_from(before - (s.codes.len() + s.sessions.len())).unwrap_or(0))
+    }
+}
+
+/// The shared decision of a rotation: `None` to rotate, or the refusal (after which the family is
+/// revoked). Used by both backends so they cannot drift.
+pub(crate) fn judge_rotation(session: &SessionRecord, rotated: bool, r: &Rotation) -> Option<RotateOutcome> {
+    if rotated {
+        return Some(RotateOutcome::Replayed);
+    }
+    if session.client_id != r.client_id {
+        return Some(RotateOutcome::ClientMismatch);
+    }
+    if session.dpop_jkt != r.dpop_jkt {
+        return Some(RotateOutcome::DpopKeyMismatch);
+    }
+    let auth_ok = match (&session.client_auth, &r.client_auth) {
+        (a, b) if a == b => true,
+        // The reference allows a public session to continue as a confidential one.
+        (ClientAuthBinding::None, ClientAuthBinding::PrivateKeyJwt { .. }) => true,
+        _ => false,
+    };
+    if !auth_ok {
+        return Some(RotateOutcome::ClientAuthMismatch);
+    }
+    if session.refresh_expires_at <= r.now || session.expires_at <= r.now {
+        return Some(RotateOutcome::Expired);
+    }
+    None
+}
+
+/// Applies a rotation to a family (caps lifetimes at the family's end, AS-REF-03).
+pub(crate) fn apply_rotation(session: &mut SessionRecord, r: &Rotation) {
+    session.refresh_hash = r.new_refresh_hash;
+    session.refresh_expires_at = r.new_refresh_expires_at.min(session.expires_at);
+    session.access_jti.clone_from(&r.new_access_jti);
+    session.access_expires_at = r.new_access_expires_at.min(session.expires_at);
+    session.client_auth = r.client_auth.clone();
+    session.updated_at = r.now;
+}
+
+#[async_trait]
+impl DeviceStore for MemoryStore {
+    async fn put_device(&self, device: DeviceSession) -> Result<(), StoreError> {
+        self.lock().devices.insert(device.id, device);
+        Ok(())
+    }
+
+    async fn get_device(&self, id: &TokenHash, now: i64) -> Result<Option<DeviceSession>, StoreError> {
+        Ok(self.lock().devices.get(id).filter(|d| d.expires_at > now).cloned())
+    }
+
+    async fn delete_device(&self, id: &TokenHash) -> Result<bool, StoreError> {
+        Ok(self.lock().devices.remove(id).is_some())
+    }
+
+    async fn purge_expired_devices(&self, now: i64) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let before = s.devices.len();
+        s.devices.retain(|_, d| d.expires_at > now);
+        Ok(u64::try_from(before - s.devices.len()).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl ReplayStore for MemoryStore {
+    async fn check_and_record(&self, key: [u8; 32], expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        match s.replay.get(&key) {
+            Some(&exp) if exp > now => Ok(false),
+            _ => {
+                s.replay.insert(key, expires_at);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn purge_expired_replay(&self, now: i64) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let before = s.replay.len();
+        s.replay.retain(|_, exp| *exp > now);
+        Ok(u64::try_from(before - s.replay.len()).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl ClientMetadataCache for MemoryStore {
+    async fn get_client(&self, client_id: &str, now: i64) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().clients.get(client_id).filter(|(_, exp)| *exp > now).map(|(j, _)| j.clone()))
+    }
+
+    async fn put_client(&self, client_id: &str, json: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.lock().clients.insert(client_id.to_owned(), (json.to_owned(), expires_at));
+        Ok(())
+    }
+
+    async fn remove_client(&self, client_id: &str) -> Result<(), StoreError> {
+        self.lock().clients.remove(client_id);
+        Ok(())
+    }
+}

@@ -1,0 +1,474 @@
+//! Storage: one trait per concern, each with a memory and a SQLite backend, and one
+//! [`conformance`] suite that every backend passes.
+//!
+//! | trait | holds |
+//! |---|---|
+//! | [`AccountStore`] | accounts: DID, handle, email, scrypt password hash, repo signing key, status |
+//! | [`RequestStore`] | pending PAR requests (AS-PAR-08): single use, expiring, bound to a device on first view |
+//! | [`TokenStore`] | authorization codes (AS-CODE-01/02) and token families ("sessions"): refresh rotation, replay → family revoked (AS-REF-01/02/03), access-token lookup for stateful revocation |
+//! | [`DeviceStore`] | browser device sessions (the sign-in cookie of the consent UI) |
+//! | [`ReplayStore`] | one-time identifiers: DPoP `jti`s (AS-DPOP-05), client-assertion `jti`s (AS-CAUTH-02), PKCE challenges (AS-PAR-07) |
+//! | [`ClientMetadataCache`] | validated client-metadata documents with an expiry (AS-CMD-03) |
+//!
+//! **Atomicity lives in the store.** Every operation that reads and then writes (refresh rotation,
+//! code redemption, taking a PAR request, recording a `jti`) is one SQL transaction or one critical
+//! section; callers never read-then-write across two awaits.
+//!
+//! Secrets are never stored in the clear where a hash suffices: codes and refresh tokens are kept
+//! as SHA-256 digests ([`TokenHash`]); access tokens are identified by their `jti`.
+//!
+//! Room for more backends: implement the traits (Postgres with the same transactions; Redis for
+//! [`ReplayStore`] with `SET NX EX`) and run [`conformance::run_all`] against them.
+
+pub mod conformance;
+pub mod memory;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// A store operation failed for an internal reason (I/O, SQL, corrupted row). Answered to clients as
+/// `server_error` without detail; the cause is logged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique value (DID, handle, email, id) already exists.
+    #[error("a record with this {0} already exists")]
+    Conflict(&'static str),
+    /// The backend failed.
+    #[error("storage backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A stored row could not be decoded.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// SHA-256 of a secret (authorization code, refresh token): what the stores keep instead of it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Hashes a secret value.
+    pub fn of(secret: &str) -> Self {
+        Self(atauth_crypto::hash::sha256(secret.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A digest is not the secret, but there is no reason to print it in full either.
+        write!(f, "TokenHash({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+// ------------------------------------------------------------------------------------- accounts ---
+
+/// Whether an account may sign in and authorize clients (AS-AUTHZ-07).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum AccountStatus {
+    /// Normal.
+    Active,
+    /// Deactivated by its owner.
+    Deactivated,
+    /// Taken down by the operator.
+    Takendown,
+}
+
+impl AccountStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+            Self::Takendown => "takendown",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "deactivated" => Some(Self::Deactivated),
+            "takendown" => Some(Self::Takendown),
+            _ => None,
+        }
+    }
+}
+
+/// A stored account. `password_hash` is `salt:hexhash` (reference PDS scrypt format); the repo
+/// signing key is a secp256k1 scalar in hex. Both are secrets and print as `[redacted]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    /// The account DID (primary key).
+    pub did: String,
+    /// Lowercase handle (unique).
+    pub handle: String,
+    /// Lowercase email (unique), if any.
+    pub email: Option<String>,
+    /// scrypt hash in the reference PDS format.
+    pub password_hash: atauth_crypto::SecretString,
+    /// The repo signing key (secp256k1, hex), if the server holds it.
+    pub signing_key_hex: Option<atauth_crypto::SecretString>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Status.
+    pub status: AccountStatus,
+}
+
+/// Accounts.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// Inserts a new account; [`StoreError::Conflict`] if the DID, handle or email exists.
+    async fn create_account(&self, account: AccountRecord) -> Result<(), StoreError>;
+    /// The account with this DID.
+    async fn account_by_did(&self, did: &str) -> Result<Option<AccountRecord>, StoreError>;
+    /// The account with this (lowercase) handle.
+    async fn account_by_handle(&self, handle: &str) -> Result<Option<AccountRecord>, StoreError>;
+    /// The account with this (lowercase) email.
+    async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>, StoreError>;
+    /// Sets the status; `false` if there is no such account.
+    async fn set_account_status(&self, did: &str, status: AccountStatus) -> Result<bool, StoreError>;
+    /// Replaces the password hash; `false` if there is no such account.
+    async fn set_password_hash(
+        &self,
+        did: &str,
+        hash: &atauth_crypto::SecretString,
+    ) -> Result<bool, StoreError>;
+}
+
+// ------------------------------------------------------------------------------------- requests ---
+
+/// How a client authenticated, bound to everything issued from that authentication
+/// (AS-CAUTH-04, AS-TOK-03, AS-REF-02).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientAuthBinding {
+    /// Public client (`token_endpoint_auth_method: none`).
+    None,
+    /// `private_key_jwt` with this key.
+    PrivateKeyJwt {
+        /// The assertion header `kid`.
+        kid: String,
+        /// The assertion `alg`.
+        alg: String,
+        /// RFC 7638 thumbprint of the key.
+        jkt: String,
+    },
+}
+
+/// The parameters of an authorization request, as validated at PAR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    /// `client_id`, exactly as sent (CL-MD-04).
+    pub client_id: String,
+    /// The redirect URI the response goes to (matched at PAR, AS-PAR-03).
+    pub redirect_uri: String,
+    /// Requested scope (space-separated, contains `atproto`).
+    pub scope: String,
+    /// Client `state`, echoed in the redirect.
+    pub state: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// `login_hint` (a lowercase handle or a DID), if given.
+    pub login_hint: Option<String>,
+    /// `prompt`, if given.
+    pub prompt: Option<String>,
+    /// `response_mode` (`query` or `fragment`; default `query`).
+    pub response_mode: Option<String>,
+}
+
+/// A pushed authorization request waiting for the user (AS-PAR-08).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// Identifier; the `request_uri` is `urn:ietf:params:oauth:request_uri:` + id.
+    pub id: String,
+    /// The validated parameters.
+    pub request: AuthorizationRequest,
+    /// The DPoP key bound at PAR (AS-PAR-04).
+    pub dpop_jkt: String,
+    /// How the client authenticated at PAR.
+    pub client_auth: ClientAuthBinding,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds; the request is gone afterwards.
+    pub expires_at: i64,
+    /// The browser device the request was first viewed on (set by the UI).
+    pub device_id: Option<String>,
+}
+
+/// Pending PAR requests.
+#[async_trait]
+pub trait RequestStore: Send + Sync + 'static {
+    /// Stores a new request; [`StoreError::Conflict`] if the id exists.
+    async fn put_request(&self, request: PendingRequest) -> Result<(), StoreError>;
+    /// The unexpired request with this id (without consuming it: page reloads are fine, AS-AUTHZ-01).
+    async fn get_request(&self, id: &str, now: i64) -> Result<Option<PendingRequest>, StoreError>;
+    /// Binds the request to `device_id` if unbound. Returns `false` if it is bound to another
+    /// device, or missing/expired.
+    async fn bind_request_device(&self, id: &str, device_id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Atomically removes and returns the unexpired request: the single use (AS-AUTHZ-01).
+    async fn take_request(&self, id: &str, now: i64) -> Result<Option<PendingRequest>, StoreError>;
+}
+
+// --------------------------------------------------------------------------------------- tokens ---
+
+/// An authorization code awaiting redemption (AS-CODE-01).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    /// SHA-256 of the code.
+    pub code_hash: TokenHash,
+    /// The authorization request it answers.
+    pub request: AuthorizationRequest,
+    /// The account that approved it.
+    pub sub: String,
+    /// The scope granted (a subset of the requested one).
+    pub scope: String,
+    /// DPoP key bound at PAR.
+    pub dpop_jkt: String,
+    /// Client authentication at PAR.
+    pub client_auth: ClientAuthBinding,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Whether it was redeemed.
+    pub used: bool,
+    /// The token family it produced, once redeemed.
+    pub session_id: Option<String>,
+    /// Browser device that approved it.
+    pub device_id: Option<String>,
+}
+
+/// A token family: the session one authorization code started, renewed by refresh rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Family id.
+    pub id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The account DID.
+    pub sub: String,
+    /// Granted scope.
+    pub scope: String,
+    /// The DPoP key everything in the family is bound to.
+    pub dpop_jkt: String,
+    /// Client authentication binding (AS-CAUTH-04).
+    pub client_auth: ClientAuthBinding,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds: the family's hard end (AS-LIFE-02/03).
+    pub expires_at: i64,
+    /// Hash of the current refresh token.
+    pub refresh_hash: TokenHash,
+    /// Unix seconds: the current refresh token's end.
+    pub refresh_expires_at: i64,
+    /// `jti` of the current access token (stateful revocation at the RS).
+    pub access_jti: String,
+    /// Unix seconds: the current access token's `exp`.
+    pub access_expires_at: i64,
+    /// Unix seconds: last issuance.
+    pub updated_at: i64,
+    /// Browser device that approved it.
+    pub device_id: Option<String>,
+}
+
+/// What a refresh must match, and what replaces the old token (AS-REF-01/02/03).
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// Unix seconds.
+    pub now: i64,
+    /// The presenting client (must equal the family's).
+    pub client_id: String,
+    /// The presenting DPoP key (must equal the family's).
+    pub dpop_jkt: String,
+    /// The presenting client authentication (must equal the family's; a public family may upgrade to
+    /// `private_key_jwt`, as the reference allows).
+    pub client_auth: ClientAuthBinding,
+    /// The new refresh token's hash.
+    pub new_refresh_hash: TokenHash,
+    /// The new refresh token's end (the store caps it at the family's end).
+    pub new_refresh_expires_at: i64,
+    /// The new access token's `jti`.
+    pub new_access_jti: String,
+    /// The new access token's `exp` (the store caps it at the family's end).
+    pub new_access_expires_at: i64,
+}
+
+/// The result of [`TokenStore::rotate_refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // returned once per refresh; boxing would only add an allocation
+pub enum RotateOutcome {
+    /// Rotated; the family after the change.
+    Rotated(SessionRecord),
+    /// No such refresh token (never issued, or its family is gone).
+    NotFound,
+    /// An already-rotated token was presented: the family was revoked (AS-REF-01).
+    Replayed,
+    /// The refresh token or its family expired; the family was revoked.
+    Expired,
+    /// Presented by another client: the family was revoked (AS-REF-02).
+    ClientMismatch,
+    /// Presented with another DPoP key: the family was revoked (AS-REF-02).
+    DpopKeyMismatch,
+    /// Presented with other client credentials: the family was revoked (AS-CAUTH-04).
+    ClientAuthMismatch,
+}
+
+/// The result of [`TokenStore::redeem_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedeemOutcome {
+    /// The code was consumed and the family stored.
+    Redeemed,
+    /// No such code.
+    NotFound,
+    /// The code expired (it was removed).
+    Expired,
+    /// The code was used before: whatever it issued was revoked (AS-CODE-02).
+    Reused,
+}
+
+/// Codes and token families.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Stores a new code.
+    async fn put_code(&self, code: CodeRecord) -> Result<(), StoreError>;
+    /// The code (used or not, expired or not), for validation before redemption.
+    async fn get_code(&self, hash: &TokenHash) -> Result<Option<CodeRecord>, StoreError>;
+    /// Atomically: marks the code used and stores `session`. If the code was already used, revokes
+    /// the family it produced and answers [`RedeemOutcome::Reused`] (AS-CODE-02).
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+        session: SessionRecord,
+    ) -> Result<RedeemOutcome, StoreError>;
+    /// Atomically checks and rotates a refresh token (see [`Rotation`], [`RotateOutcome`]).
+    async fn rotate_refresh(&self, old: &TokenHash, rotation: Rotation) -> Result<RotateOutcome, StoreError>;
+    /// The live family whose current access token has this `jti` (stateful revocation, RS-DPOP-01).
+    async fn session_by_access_jti(&self, jti: &str, now: i64) -> Result<Option<SessionRecord>, StoreError>;
+    /// The family owning this refresh token, current or rotated (revocation, RFC 7009).
+    async fn session_by_refresh(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError>;
+    /// A family by id.
+    async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// The account's live families (for a "connected apps" page, AS-AUTHZ-07).
+    async fn sessions_for_account(&self, sub: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Revokes a family and everything in it; `false` if it did not exist.
+    async fn revoke_session(&self, id: &str) -> Result<bool, StoreError>;
+    /// Deletes expired codes and families; returns how many rows went.
+    async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+// -------------------------------------------------------------------------------------- devices ---
+
+/// A browser device session: the sign-in cookie of the consent UI. The cookie value is a secret;
+/// the store keys it by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSession {
+    /// Hash of the device cookie.
+    pub id: TokenHash,
+    /// The signed-in account, if any.
+    pub account_did: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds of the last sign-in (for `prompt=login` and max-age checks).
+    pub authenticated_at: Option<i64>,
+    /// `User-Agent` at creation (display only).
+    pub user_agent: Option<String>,
+}
+
+/// Browser device sessions.
+#[async_trait]
+pub trait DeviceStore: Send + Sync + 'static {
+    /// Inserts or replaces a device session.
+    async fn put_device(&self, device: DeviceSession) -> Result<(), StoreError>;
+    /// The unexpired device session.
+    async fn get_device(&self, id: &TokenHash, now: i64) -> Result<Option<DeviceSession>, StoreError>;
+    /// Deletes it; `false` if absent.
+    async fn delete_device(&self, id: &TokenHash) -> Result<bool, StoreError>;
+    /// Deletes expired device sessions.
+    async fn purge_expired_devices(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+// --------------------------------------------------------------------------------------- replay ---
+
+/// One-time identifiers with an expiry.
+#[async_trait]
+pub trait ReplayStore: Send + Sync + 'static {
+    /// Atomically records `key` until `expires_at`. `true` if it was new (or its earlier record had
+    /// expired by `now`), `false` if it is a replay.
+    async fn check_and_record(&self, key: [u8; 32], expires_at: i64, now: i64) -> Result<bool, StoreError>;
+    /// Deletes expired records.
+    async fn purge_expired_replay(&self, now: i64) -> Result<u64, StoreError>;
+}
+
+// --------------------------------------------------------------------------------- client cache ---
+
+/// Validated client-metadata documents (AS-CMD-03). Never holds errors or invalid documents.
+#[async_trait]
+pub trait ClientMetadataCache: Send + Sync + 'static {
+    /// The cached document JSON, if unexpired.
+    async fn get_client(&self, client_id: &str, now: i64) -> Result<Option<String>, StoreError>;
+    /// Caches a validated document until `expires_at`.
+    async fn put_client(&self, client_id: &str, json: &str, expires_at: i64) -> Result<(), StoreError>;
+    /// Drops an entry.
+    async fn remove_client(&self, client_id: &str) -> Result<(), StoreError>;
+}
+
+/// All stores the server uses. Backends may differ per concern (e.g. SQLite for tokens and Redis for
+/// replay once that backend exists).
+#[derive(Clone)]
+pub struct Stores {
+    /// Accounts.
+    pub accounts: Arc<dyn AccountStore>,
+    /// Pending PAR requests.
+    pub requests: Arc<dyn RequestStore>,
+    /// Codes and token families.
+    pub tokens: Arc<dyn TokenStore>,
+    /// Device sessions.
+    pub devices: Arc<dyn DeviceStore>,
+    /// One-time identifiers.
+    pub replay: Arc<dyn ReplayStore>,
+    /// Client metadata cache.
+    pub clients: Arc<dyn ClientMetadataCache>,
+}
+
+impl Stores {
+    /// Every concern in one backend that implements all the traits.
+    pub fn single<S>(store: S) -> Self
+    where
+        S: AccountStore + RequestStore + TokenStore + DeviceStore + ReplayStore + ClientMetadataCache,
+    {
+        let s = Arc::new(store);
+        Self {
+            accounts: s.clone(),
+            requests: s.clone(),
+            tokens: s.clone(),
+            devices: s.clone(),
+            replay: s.clone(),
+            clients: s,
+        }
+    }
+
+    /// Everything in memory (tests, throwaway servers).
+    pub fn memory() -> Self {
+        Self::single(MemoryStore::default())
+    }
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,85 @@
+//! Every store backend passes the same conformance suite (`atauth_server::store::conformance`).
+
+use atauth_server::store::{MemoryStore, SqliteStore, conformance};
+
+#[tokio::test]
+async fn memory_store_passes_conformance_suite() {
+    conformance::run_all(&MemoryStore::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_passes_conformance_suite() {
+    conformance::run_all(&SqliteStore::open_temp().unwrap()).await;
+}
+
+/// Tokens and sessions survive a restart: reopen the same file and rotate the refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_tokens_survive_reopen() {
+    use atauth_server::store::*;
+    let path = std::env::temp_dir().join(format!("atauth-reopen-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let session = SessionRecord {
+        id: "ses-1".into(),
+        client_id: "http://localhost".into(),
+        sub: "did:plc:abc".into(),
+        scope: "atproto".into(),
+        dpop_jkt: "jkt".into(),
+        client_auth: ClientAuthBinding::None,
+        created_at: 1000,
+        expires_at: 100_000,
+        refresh_hash: TokenHash::of("ref-a"),
+        refresh_expires_at: 100_000,
+        access_jti: "tok-a".into(),
+        access_expires_at: 2000,
+        updated_at: 1000,
+        device_id: None,
+    };
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.put_code(CodeRecord {
+            code_hash: TokenHash::of("cod-a"),
+            request: AuthorizationRequest {
+                client_id: "http://localhost".into(),
+                redirect_uri: "http://127.0.0.1/".into(),
+                scope: "atproto".into(),
+                state: None,
+                code_challenge: "c".into(),
+                login_hint: None,
+                prompt: None,
+                response_mode: None,
+            },
+            sub: "did:plc:abc".into(),
+            scope: "atproto".into(),
+            dpop_jkt: "jkt".into(),
+            client_auth: ClientAuthBinding::None,
+            created_at: 1000,
+            expires_at: 1300,
+            used: false,
+            session_id: None,
+            device_id: None,
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            s.redeem_code(&TokenHash::of("cod-a"), 1001, session.clone()).await.unwrap(),
+            RedeemOutcome::Redeemed
+        );
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.session("ses-1").await.unwrap(), Some(session));
+    let r = Rotation {
+        now: 1500,
+        client_id: "http://localhost".into(),
+        dpop_jkt: "jkt".into(),
+        client_auth: ClientAuthBinding::None,
+        new_refresh_hash: TokenHash::of("ref-b"),
+        new_refresh_expires_at: 200_000,
+        new_access_jti: "tok-b".into(),
+        new_access_expires_at: 2500,
+    };
+    assert!(matches!(s.rotate_refresh(&TokenHash::of("ref-a"), r).await.unwrap(), RotateOutcome::Rotated(_)));
+    drop(s);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
