@@ -1,7 +1,14 @@
 //! A stateful mock authorization server + PDS (axum, 127.0.0.1) for the client's tests: DPoP
 //! nonces in both challenge forms, PAR, code and refresh grants with rotation, revocation, and a
 //! DPoP-bound `getSession`. Knobs in [`Knobs`] make it misbehave in one specific way at a time.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::result_large_err, dead_code, unreachable_pub, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::result_large_err,
+    dead_code,
+    unreachable_pub,
+    missing_docs
+)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -459,9 +466,13 @@ pub fn did_doc(pds: &str) -> DidDocument {
 }
 
 pub fn resolver(w: &World) -> IdentityResolver {
+    resolver_for(&w.pds_origin)
+}
+
+pub fn resolver_for(pds_origin: &str) -> IdentityResolver {
     IdentityResolver::new(
         Arc::new(MemoryHandleResolver::new().with(Handle::new(HANDLE).unwrap(), Did::new(DID).unwrap())),
-        Arc::new(MemoryDidResolver::new().with(did_doc(&w.pds_origin))),
+        Arc::new(MemoryDidResolver::new().with(did_doc(pds_origin))),
     )
     .tld_policy(TldPolicy::development())
 }
