@@ -19,6 +19,7 @@ pub mod revoke;
 pub mod server;
 pub mod store;
 pub mod token;
+pub mod web;
 
 pub use config::{Branding, Lifetimes, ServerConfig};
 pub use error::OAuthError;

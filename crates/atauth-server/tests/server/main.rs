@@ -1,0 +1,12 @@
+//! Integration tests of the authorization server through its axum `Router`, called with
+//! `tower::ServiceExt::oneshot` (no sockets). One binary, several modules, one harness.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+
+mod common;
+
+mod client_auth;
+mod flow;
+mod par;
+mod resource;
+mod token;
+mod web;
