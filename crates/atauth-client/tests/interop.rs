@@ -299,12 +299,32 @@ async fn full_cycle(ready: &Ready, input: &str) {
     );
 }
 
+/// The same Agent interface over a legacy app-password-style session (LEG-01/03, T-24).
+async fn legacy_cycle(ready: &Ready) {
+    let http = atauth_identity::http::SafeHttpClient::builder().allow_http_loopback(true).build().unwrap();
+    let pds = Url::parse(&ready.pds_url).unwrap();
+    let t = Instant::now();
+    let session = PasswordSession::login(http, &pds, &ready.handle, &ready.password, None).await.unwrap();
+    let agent = Agent::new(session.clone());
+    let me: serde_json::Value = agent.query("com.atproto.server.getSession", &[]).await.unwrap();
+    assert_eq!(me["did"], ready.did.as_str());
+    let before = session.export().await;
+    session.refresh().await.unwrap();
+    let after = session.export().await;
+    assert_ne!(before.refresh_jwt.expose_secret(), after.refresh_jwt.expose_secret());
+    let me: serde_json::Value = agent.query("com.atproto.server.getSession", &[]).await.unwrap();
+    assert_eq!(me["handle"], ready.handle.as_str());
+    session.logout().await.unwrap();
+    println!("interop[legacy createSession]: login, getSession, refresh, getSession, logout in {} ms", ms(t));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_reference_pds_login_refresh_revoke_from_handle_did_and_url() {
     let Some((_pds, ready)) = start_ref_pds() else { return };
     full_cycle(&ready, &ready.handle).await;
     full_cycle(&ready, &ready.did).await;
     full_cycle(&ready, &ready.pds_url).await;
+    legacy_cycle(&ready).await;
 }
 
 // ----------------------------------------------------------------------- concurrent refresh ---
