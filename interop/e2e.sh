@@ -14,7 +14,7 @@ for a in "$@"; do
   case "$a" in
     --browser) cases="$cases,control-browser" ;;
     --bench) args+=(--bench) ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown option: $a" >&2; exit 2 ;;
   esac
 done

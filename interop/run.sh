@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --list) LIST=1 ;;
     --only) shift; ONLY="${1:?--only needs a comma-separated list of case names}" ;;
     --only=*) ONLY="${1#--only=}" ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$HERE/${0##*/}"; exit 0 ;;
     *) echo "[interop] unknown option: $1" >&2; exit 2 ;;
   esac
   shift

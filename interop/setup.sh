@@ -32,7 +32,7 @@ for a in "$@"; do
     --force) FORCE=1 ;;
     --with-chromium) CHROMIUM=1 ;;
     --in-tree) IN_TREE=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$HERE/${0##*/}"; exit 0 ;;
     *) echo "[setup] unknown option: $a" >&2; exit 2 ;;
   esac
 done
