@@ -470,3 +470,28 @@ async fn authorize_rejects_unregistered_redirect_and_undeclared_scope() {
         Err(AuthorizeError::Discovery(DiscoveryError::InvalidInput(_)))
     ));
 }
+
+#[tokio::test]
+async fn cl_disc_06_as_must_list_the_pds_when_it_lists_resources() {
+    let w = start(false).await;
+    w.knobs().protected_resources = Some(vec!["https://other-pds.example.com".into()]);
+    let err = client(&w).authorize(HANDLE, AuthorizeOptions::default()).await.unwrap_err();
+    assert!(
+        matches!(err, AuthorizeError::Discovery(DiscoveryError::AuthServerMetadata(atauth_oauth::AsMetadataError::ResourceNotListed { .. }))),
+        "{err:?}"
+    );
+    w.knobs().protected_resources = Some(vec![w.pds_origin.clone()]);
+    client(&w).authorize(HANDLE, AuthorizeOptions::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn cl_par_05_empty_request_uri_is_refused_and_nothing_is_stored() {
+    let w = start(false).await;
+    w.knobs().empty_request_uri = true;
+    let store = Arc::new(MemoryStore::new());
+    let client = OAuthClient::builder(loopback_config()).identity_resolver(resolver(&w)).state_store(store.clone()).build().unwrap();
+    let err = client.authorize(HANDLE, AuthorizeOptions::default()).await.unwrap_err();
+    assert!(matches!(err, AuthorizeError::Par(TokenError::UnexpectedStatus { status: 201 })), "{err:?}");
+    let state = w.st().pars.values().next().unwrap().fields["state"].clone();
+    assert!(store.take_state(&state, 0).await.unwrap().is_none(), "no pending authorization stored");
+}

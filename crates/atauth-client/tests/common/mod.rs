@@ -57,6 +57,10 @@ pub struct Knobs {
     pub metadata_padding: usize,
     /// Public key for verifying client assertions (confidential clients).
     pub client_key: Option<PublicKey>,
+    /// AS metadata `protected_resources` (CL-DISC-06).
+    pub protected_resources: Option<Vec<String>>,
+    /// PAR answers 201 with an empty `request_uri` (CL-PAR-05).
+    pub empty_request_uri: bool,
 }
 
 impl Default for Knobs {
@@ -74,6 +78,8 @@ impl Default for Knobs {
             metadata_issuer_override: None,
             metadata_padding: 0,
             client_key: None,
+            protected_resources: None,
+            empty_request_uri: false,
         }
     }
 }
@@ -229,6 +235,7 @@ async fn as_metadata(State(w): W) -> Response {
     if k.no_revocation {
         m.revocation_endpoint = None;
     }
+    m.protected_resources = k.protected_resources.clone();
     let mut v = serde_json::to_value(&m).unwrap();
     if k.metadata_padding > 0 {
         v["padding"] = "x".repeat(k.metadata_padding).into();
@@ -246,7 +253,10 @@ async fn par(State(w): W, headers: HeaderMap, body: Bytes) -> Response {
         Ok(j) => j,
         Err(r) => return r,
     };
-    let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", w.next("req"));
+    let mut request_uri = format!("urn:ietf:params:oauth:request_uri:{}", w.next("req"));
+    if w.knobs().empty_request_uri {
+        request_uri.clear();
+    }
     w.st().pars.insert(request_uri.clone(), ParRecord { fields: f, jkt });
     let mut res = (StatusCode::CREATED, axum::Json(json!({"request_uri": request_uri, "expires_in": 300})))
         .into_response();
