@@ -477,7 +477,12 @@ async fn cl_disc_06_as_must_list_the_pds_when_it_lists_resources() {
     w.knobs().protected_resources = Some(vec!["https://other-pds.example.com".into()]);
     let err = client(&w).authorize(HANDLE, AuthorizeOptions::default()).await.unwrap_err();
     assert!(
-        matches!(err, AuthorizeError::Discovery(DiscoveryError::AuthServerMetadata(atauth_oauth::AsMetadataError::ResourceNotListed { .. }))),
+        matches!(
+            err,
+            AuthorizeError::Discovery(DiscoveryError::AuthServerMetadata(
+                atauth_oauth::AsMetadataError::ResourceNotListed { .. }
+            ))
+        ),
         "{err:?}"
     );
     w.knobs().protected_resources = Some(vec![w.pds_origin.clone()]);
@@ -489,7 +494,11 @@ async fn cl_par_05_empty_request_uri_is_refused_and_nothing_is_stored() {
     let w = start(false).await;
     w.knobs().empty_request_uri = true;
     let store = Arc::new(MemoryStore::new());
-    let client = OAuthClient::builder(loopback_config()).identity_resolver(resolver(&w)).state_store(store.clone()).build().unwrap();
+    let client = OAuthClient::builder(loopback_config())
+        .identity_resolver(resolver(&w))
+        .state_store(store.clone())
+        .build()
+        .unwrap();
     let err = client.authorize(HANDLE, AuthorizeOptions::default()).await.unwrap_err();
     assert!(matches!(err, AuthorizeError::Par(TokenError::UnexpectedStatus { status: 201 })), "{err:?}");
     let state = w.st().pars.values().next().unwrap().fields["state"].clone();
