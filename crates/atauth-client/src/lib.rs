@@ -101,6 +101,7 @@ pub mod config;
 pub mod discovery;
 pub mod dpop;
 pub mod error;
+pub mod loopback;
 pub mod password;
 mod server_agent;
 pub mod session;

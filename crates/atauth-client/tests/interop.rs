@@ -109,7 +109,11 @@ fn start_ref_pds() -> Option<(RefPds, Ready)> {
 }
 
 fn config(ready: &Ready) -> ClientConfig {
-    ClientConfig::loopback(&[REDIRECT], SCOPE).unwrap().with_dev(DevOptions {
+    config_with(ready, REDIRECT)
+}
+
+fn config_with(ready: &Ready, redirect: &str) -> ClientConfig {
+    ClientConfig::loopback(&[redirect], SCOPE).unwrap().with_dev(DevOptions {
         allow_http_loopback: true,
         plc_url: Some(Url::parse(&ready.plc_url).unwrap()),
         handle_resolver_url: Some(Url::parse(&ready.pds_url).unwrap()),
@@ -151,6 +155,13 @@ impl Jar {
 /// consent, then the provider's redirect endpoint, whose 303 `Location` is our callback URL.
 /// Returns the callback query string.
 async fn consent_via_api(authorize_url: &Url, handle: &str, password: &str) -> String {
+    let location = consent_location(authorize_url, handle, password).await;
+    assert_eq!(format!("{}{}", location.origin().ascii_serialization(), location.path()), REDIRECT);
+    location.query().unwrap_or_default().to_owned()
+}
+
+/// The consent dance; returns the `Location` the provider redirects the browser to.
+async fn consent_location(authorize_url: &Url, handle: &str, password: &str) -> Url {
     const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) atauth-interop";
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let origin = authorize_url.origin().ascii_serialization();
@@ -230,9 +241,7 @@ async fn consent_via_api(authorize_url: &Url, handle: &str, password: &str) -> S
         .unwrap();
     assert_eq!(redirect.status(), 303, "authorize/redirect");
     let location = redirect.headers().get("location").unwrap().to_str().unwrap().to_owned();
-    let location = Url::parse(&location).unwrap();
-    assert_eq!(format!("{}{}", location.origin().ascii_serialization(), location.path()), REDIRECT);
-    location.query().unwrap_or_default().to_owned()
+    Url::parse(&location).unwrap()
 }
 
 fn ms(t: Instant) -> u128 {
@@ -241,8 +250,11 @@ fn ms(t: Instant) -> u128 {
 
 /// One full login, use, refresh and sign-out from `input`; prints the step timings.
 async fn full_cycle(ready: &Ready, input: &str) {
+    // A real loopback listener receives the redirect, as in `atauth login`.
+    let listener = loopback::LoopbackListener::bind("/callback").await.unwrap();
+    let redirect = listener.redirect_uri();
     let store = Arc::new(MemoryStore::new());
-    let client = OAuthClient::builder(config(ready))
+    let client = OAuthClient::builder(config_with(ready, &redirect))
         .state_store(store.clone())
         .session_store(store.clone())
         .build()
@@ -252,7 +264,12 @@ async fn full_cycle(ready: &Ready, input: &str) {
     let url = client.authorize(input, AuthorizeOptions::default()).await.unwrap();
     let authorize_ms = ms(t);
     let t = Instant::now();
-    let query = consent_via_api(&url, &ready.handle, &ready.password).await;
+    let waiting = tokio::spawn(listener.wait(Duration::from_secs(30)));
+    let location = consent_location(&url, &ready.handle, &ready.password).await;
+    assert!(location.as_str().starts_with(&redirect));
+    let page = reqwest::get(location.as_str()).await.unwrap(); // the browser lands on the listener
+    assert_eq!(page.status(), 200);
+    let query = waiting.await.unwrap().unwrap();
     let consent_ms = ms(t);
     let t = Instant::now();
     let session = client.callback_query(&query).await.unwrap().session;
@@ -276,7 +293,8 @@ async fn full_cycle(ready: &Ready, input: &str) {
     let shadow_store = Arc::new(MemoryStore::new());
     let record = store.get_session(session.key()).await.unwrap().unwrap();
     shadow_store.put_session(&record).await.unwrap();
-    let shadow = OAuthClient::builder(config(ready)).session_store(shadow_store).build().unwrap();
+    let shadow =
+        OAuthClient::builder(config_with(ready, &redirect)).session_store(shadow_store).build().unwrap();
     let shadow = shadow.restore(session.key()).await.unwrap().unwrap();
 
     let t = Instant::now();
