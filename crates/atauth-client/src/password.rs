@@ -212,9 +212,13 @@ impl XrpcSession for PasswordSession {
                 let s = self.state.lock().await;
                 (s.data.service.clone(), s.data.access_jwt.expose_secret().to_owned(), s.generation)
             };
-            let url = Url::parse(&service)
-                .and_then(|u| u.join(path_and_query))
-                .map_err(|_| RequestError::InvalidRequest("invalid request URL"))?;
+            let base =
+                Url::parse(&service).map_err(|_| RequestError::InvalidRequest("invalid service URL"))?;
+            let url =
+                base.join(path_and_query).map_err(|_| RequestError::InvalidRequest("invalid request URL"))?;
+            if url.origin() != base.origin() {
+                return Err(RequestError::InvalidRequest("request URL is not on the session's PDS"));
+            }
             let mut req = HttpRequest::new(method.clone(), url)
                 .header(http::header::AUTHORIZATION, bearer(&token)?)
                 .max_response_bytes(max_response_bytes);

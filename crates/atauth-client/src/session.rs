@@ -233,7 +233,8 @@ impl OAuthSession {
 
     /// Sends a DPoP-bound request (`Authorization: DPoP`, proof with `ath`, PDS nonce; CL-RES-01).
     /// Refreshes ahead of expiry and once on `invalid_token` (CL-RES-03); nonce retries are handled
-    /// by the sender. `url` may be relative to the PDS (`/xrpc/...`).
+    /// by the sender. `url` is resolved against the PDS URL (`/xrpc/...`); a URL on any other
+    /// origin is refused, so the token only ever goes to the PDS (CL-RES-02).
     pub async fn send(
         &self,
         method: Method,
@@ -247,6 +248,10 @@ impl OAuthSession {
             let (token, signer, generation, pds) = self.current().await?;
             let base = Url::parse(&pds).map_err(|_| RequestError::InvalidRequest("invalid PDS URL"))?;
             let target = base.join(url).map_err(|_| RequestError::InvalidRequest("invalid request URL"))?;
+            // CL-RES-02: the token goes to the session's PDS only, never to another origin.
+            if target.origin() != base.origin() {
+                return Err(RequestError::InvalidRequest("request URL is not on the session's PDS"));
+            }
             let auth = HeaderValue::from_str(&format!("DPoP {token}"))
                 .map_err(|_| RequestError::InvalidRequest("access token is not a valid header value"))?;
             let ct = content_type

@@ -504,3 +504,14 @@ async fn cl_par_05_empty_request_uri_is_refused_and_nothing_is_stored() {
     let state = w.st().pars.values().next().unwrap().fields["state"].clone();
     assert!(store.take_state(&state, 0).await.unwrap().is_none(), "no pending authorization stored");
 }
+
+#[tokio::test]
+async fn cl_res_02_tokens_never_leave_the_pds_origin() {
+    let w = start(false).await;
+    let client = client(&w);
+    let session = login(&w, &client, HANDLE).await;
+    for url in ["https://evil.example.com/xrpc/x", "//evil.example.com/xrpc/x"] {
+        let err = session.send(http::Method::GET, url, None, None, 1024).await.unwrap_err();
+        assert!(matches!(err, RequestError::InvalidRequest(_)), "{url}: {err:?}");
+    }
+}
