@@ -32,8 +32,10 @@ use crate::store::{SessionKey, SessionRecord};
 const REFRESH_MARGIN_SECS: i64 = 10;
 /// Upper bound of the random jitter added to the margin (CL-REF-03: REF uses 0–30 s).
 const REFRESH_JITTER_SECS: i64 = 30;
-const LOCK_TTL: Duration = Duration::from_secs(30);
-const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// Minimum time-to-live of a refresh lock. The actual TTL also covers four sequential HTTP requests
+/// at the configured timeout (DID document, protected-resource metadata, AS metadata, token), so a
+/// slow but live holder never loses the lock to a second refresher (which would replay, T-12).
+const MIN_LOCK_TTL: Duration = Duration::from_secs(30);
 
 /// Default cap on resource (XRPC) response bodies.
 pub const DEFAULT_MAX_XRPC_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -138,7 +140,8 @@ impl OAuthSession {
 
     async fn refresh_from(&self, seen_generation: u64) -> Result<(), RefreshError> {
         let inner = &self.client;
-        let guard = inner.lock.lock(&self.key.storage_key(), LOCK_TTL, LOCK_WAIT).await?;
+        let ttl = MIN_LOCK_TTL.max(inner.config.http_timeout * 4 + Duration::from_secs(10));
+        let guard = inner.lock.lock(&self.key.storage_key(), ttl, ttl + Duration::from_secs(10)).await?;
         let result = self.refresh_locked(seen_generation).await;
         guard.release().await;
         result

@@ -515,3 +515,95 @@ async fn cl_res_02_tokens_never_leave_the_pds_origin() {
         assert!(matches!(err, RequestError::InvalidRequest(_)), "{url}: {err:?}");
     }
 }
+
+#[tokio::test]
+async fn cl_md_conf_05_rotated_keyset_keeps_refreshing_with_the_sessions_kid() {
+    let w = start(false).await;
+    let k1 = PrivateKey::generate(Algorithm::Es256);
+    w.knobs().client_key = Some(k1.public_key().clone());
+    let store = Arc::new(MemoryStore::new());
+    let build = |keyset: Keyset| {
+        let config = ClientConfig::web_confidential(
+            "https://app.example.com/client-metadata.json",
+            &["https://app.example.com/callback"],
+            "atproto",
+            keyset,
+            None,
+        )
+        .unwrap()
+        .with_dev(dev());
+        OAuthClient::builder(config)
+            .identity_resolver(resolver(&w))
+            .state_store(store.clone())
+            .session_store(store.clone())
+            .build()
+            .unwrap()
+    };
+    let key =
+        login(&w, &build(Keyset::new().with_key("k1", k1.clone()).unwrap()), HANDLE).await.key().clone();
+    // Rotation: a new key signs new sessions; k1 stays published for its sessions (CL-MD-CONF-05).
+    let rotated = Keyset::new()
+        .with_key("k2", PrivateKey::generate(Algorithm::Es256))
+        .unwrap()
+        .with_key("k1", k1)
+        .unwrap();
+    let client = build(rotated);
+    assert_eq!(client.config().jwks().keys.len(), 2);
+    client.restore(&key).await.unwrap().unwrap().refresh().await.unwrap();
+    // Once k1 is removed, its sessions cannot refresh (and are kept for the app to handle).
+    let client = build(Keyset::new().with_key("k2", PrivateKey::generate(Algorithm::Es256)).unwrap());
+    let err = client.restore(&key).await.unwrap().unwrap().refresh().await.unwrap_err();
+    assert!(
+        matches!(err, RefreshError::Token(TokenError::ClientKeyMissing { ref kid }) if kid == "k1"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_token_response_is_refused() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // A hostile AS: valid metadata, PAR ok, but a 1 MiB token response.
+    let server = MockServer::start().await;
+    let origin = server.uri();
+    let issuer =
+        atauth_oauth::Issuer::parse_with(&origin, atauth_oauth::IssuerPolicy::development()).unwrap();
+    Mock::given(path("/.well-known/oauth-protected-resource"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"resource": origin, "authorization_servers": [origin]})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/.well-known/oauth-authorization-server"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(atauth_oauth::AuthorizationServerMetadata::atproto_default(&issuer)),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/par"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(serde_json::json!({"request_uri": "urn:x", "expires_in": 60})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(vec![b' '; 1024 * 1024], "application/json"))
+        .mount(&server)
+        .await;
+    let w = start(false).await;
+    let client = client(&w);
+    let url = client.authorize(&origin, AuthorizeOptions::default()).await.unwrap();
+    assert!(url.as_str().starts_with(&format!("{origin}/oauth/authorize?")));
+    let state = {
+        let reqs = server.received_requests().await.unwrap();
+        let par = reqs.iter().find(|r| r.url.path() == "/oauth/par").unwrap();
+        url::form_urlencoded::parse(&par.body).find(|(k, _)| k == "state").unwrap().1.into_owned()
+    };
+    let err = client.callback_query(&format!("code=c&state={state}&iss={origin}")).await.unwrap_err();
+    assert!(matches!(err, CallbackError::Token(TokenError::Http(HttpError::TooLarge { .. }))), "{err:?}");
+}
