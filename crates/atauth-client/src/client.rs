@@ -334,7 +334,8 @@ impl OAuthClient {
             CallbackOutcome::Code(c) => c,
         };
         let metadata = inner.discovery.authorization_server(&pending.issuer).await?;
-        let key = PrivateKey::from_jwk(&pending.dpop_key).map_err(|_| CallbackError::UnknownState)?;
+        let key = PrivateKey::from_jwk(&pending.dpop_key)
+            .map_err(|_| CallbackError::CorruptPendingAuthorization)?;
         let signer = DpopSigner::new(key);
         let agent = inner.agent(&pending.issuer, &metadata);
         let request = TokenRequest::AuthorizationCode {
@@ -422,6 +423,11 @@ impl OAuthClient {
     /// The stored sessions of an account.
     pub async fn sessions_of(&self, did: &Did) -> Result<Vec<SessionKey>, StoreError> {
         self.inner.sessions.list_sessions(did).await
+    }
+
+    /// Every stored session (e.g. for `atauth whoami`).
+    pub async fn all_sessions(&self) -> Result<Vec<SessionKey>, StoreError> {
+        self.inner.sessions.list_all_sessions().await
     }
 
     /// Resolves a handle or DID (e.g. to display a handle for a session's DID).

@@ -141,6 +141,9 @@ pub enum CallbackError {
     /// No pending authorization for this `state`: unknown, expired, or already used (CL-STATE-01).
     #[error("unknown, expired or already used state")]
     UnknownState,
+    /// The stored pending authorization is unusable (its DPoP key does not parse).
+    #[error("the stored pending authorization is corrupt")]
+    CorruptPendingAuthorization,
     /// `iss` is missing although the AS advertises RFC 9207 support (CL-CB-02).
     #[error("callback has no iss parameter")]
     MissingIssuer,

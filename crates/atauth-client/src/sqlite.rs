@@ -211,6 +211,23 @@ impl SessionStore for SqliteStore {
             .await?;
         Ok(ids.into_iter().map(|session_id| SessionKey { did: did.clone(), session_id }).collect())
     }
+
+    async fn list_all_sessions(&self) -> Result<Vec<SessionKey>, StoreError> {
+        let rows: Vec<(String, String)> = self
+            .run(|c| {
+                let mut stmt = c
+                    .prepare("SELECT did, session_id FROM atauth_client_session ORDER BY did, session_id")
+                    .map_err(backend)?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            })
+            .await?;
+        // Rows were written from valid DIDs; skip any that are not (foreign writes).
+        Ok(rows
+            .into_iter()
+            .filter_map(|(did, session_id)| Some(SessionKey { did: Did::new(did).ok()?, session_id }))
+            .collect())
+    }
 }
 
 #[async_trait::async_trait]

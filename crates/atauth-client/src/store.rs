@@ -144,6 +144,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn delete_session(&self, key: &SessionKey) -> Result<(), StoreError>;
     /// The sessions of an account.
     async fn list_sessions(&self, did: &Did) -> Result<Vec<SessionKey>, StoreError>;
+    /// Every stored session, ordered by DID then session id (for tools such as `atauth whoami`).
+    async fn list_all_sessions(&self) -> Result<Vec<SessionKey>, StoreError>;
 }
 
 /// A held lock. Release it with [`release`](Self::release); if it is dropped instead, an
@@ -287,6 +289,12 @@ impl SessionStore for MemoryStore {
     async fn list_sessions(&self, did: &Did) -> Result<Vec<SessionKey>, StoreError> {
         let mut keys: Vec<SessionKey> =
             lock(&self.sessions).keys().filter(|k| &k.did == did).cloned().collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn list_all_sessions(&self) -> Result<Vec<SessionKey>, StoreError> {
+        let mut keys: Vec<SessionKey> = lock(&self.sessions).keys().cloned().collect();
         keys.sort();
         Ok(keys)
     }

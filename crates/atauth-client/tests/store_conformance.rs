@@ -81,6 +81,7 @@ async fn session_store_suite(s: &dyn SessionStore) {
     assert!(s.get_session(&a.key).await.unwrap().is_none());
     assert_eq!(s.list_sessions(&a.key.did).await.unwrap(), vec![b.key.clone()]);
     assert!(s.get_session(&c.key).await.unwrap().is_some());
+    assert_eq!(s.list_all_sessions().await.unwrap(), vec![b.key.clone(), c.key.clone()]);
 }
 
 async fn lock_suite(l: Arc<dyn SessionLock>) {
