@@ -607,3 +607,17 @@ async fn oversized_token_response_is_refused() {
     let err = client.callback_query(&format!("code=c&state={state}&iss={origin}")).await.unwrap_err();
     assert!(matches!(err, CallbackError::Token(TokenError::Http(HttpError::TooLarge { .. }))), "{err:?}");
 }
+
+#[tokio::test]
+async fn t11_issuer_change_ends_the_session_at_refresh() {
+    let w = start(false).await;
+    let other = start(false).await;
+    let client = client(&w);
+    let s = login(&w, &client, HANDLE).await;
+    // The account migrated: its PDS now names another authorization server.
+    w.knobs().rs_issuer_override = Some(other.as_origin.clone());
+    let err = s.refresh().await.unwrap_err();
+    assert!(matches!(err, RefreshError::IssuerChanged { .. }), "{err:?}");
+    assert_eq!(w.refreshes.load(Ordering::SeqCst), 0, "the old issuer was not asked");
+    assert!(client.restore(s.key()).await.unwrap().is_none(), "session removed");
+}
