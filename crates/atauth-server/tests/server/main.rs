@@ -8,5 +8,6 @@ mod client_auth;
 mod flow;
 mod par;
 mod resource;
+mod revoke;
 mod token;
 mod web;

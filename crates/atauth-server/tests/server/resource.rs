@@ -119,6 +119,21 @@ async fn rs_www_01_nonce_challenge_is_401_use_dpop_nonce() {
 }
 
 #[tokio::test]
+async fn rs_www_01_malformed_authorization_is_invalid_request() {
+    let (h, c, at) = logged_in().await;
+    let proof = c.proof(&h, "GET", PATH, Some(&at));
+    let r = call(&h, Some(&format!("Basic {at}")), Some(&proof)).await;
+    assert_challenge(&r, "invalid_request");
+    let req = Request::get(PATH)
+        .header("authorization", format!("DPoP {at}"))
+        .header("authorization", format!("DPoP {at}"))
+        .header("dpop", c.proof(&h, "GET", PATH, Some(&at)))
+        .body(Body::empty())
+        .unwrap();
+    assert_challenge(&h.send(req).await, "invalid_request");
+}
+
+#[tokio::test]
 async fn rs_dpop_01_key_binding_must_match_cnf_jkt() {
     let (h, _c, at) = logged_in().await;
     let thief = TestClient { dpop: DpopSigner::generate(), ..TestClient::loopback() };

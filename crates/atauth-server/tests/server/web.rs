@@ -118,6 +118,7 @@ async fn metrics_endpoint_renders_prometheus_text() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.raw.contains("atauth_http_requests_total"), "{}", r.raw);
     assert!(r.raw.contains("atauth_tokens_issued_total"));
+    assert!(r.raw.contains("route=\"/oauth/token\""), "requests are labelled by route: {}", r.raw);
     assert!(!r.raw.contains("cod-") && !r.raw.contains("ref-"), "no secrets in metrics");
     assert_eq!(Harness::new().await.get("/metrics").await.status, StatusCode::NOT_FOUND);
 }
