@@ -401,3 +401,11 @@ pub(crate) async fn record_client_auth(
     }
     Ok(())
 }
+
+impl crate::server::AuthServer {
+    /// Drops a client's cached metadata (in process and in the store), so the next request fetches
+    /// it again: for operators after a client announced a key change, and for tests.
+    pub async fn invalidate_client(&self, client_id: &str) -> Result<(), StoreError> {
+        self.inner.clients.invalidate(client_id).await
+    }
+}

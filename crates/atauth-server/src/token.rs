@@ -185,7 +185,14 @@ impl AuthServer {
             assertion_type: params.get("client_assertion_type")?,
             assertion: params.get("client_assertion")?,
         };
-        let auth = verify_client_auth(&self.inner.config, &client, creds, &proof.jkt, now)?;
+        let auth = match verify_client_auth(&self.inner.config, &client, creds, &proof.jkt, now) {
+            Ok(a) => a,
+            Err(ClientAuthError::UnknownKid) if grant_type == "refresh_token" => {
+                self.revoke_if_client_key_removed(params, &client).await?;
+                return Err(ClientAuthError::UnknownKid.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !client.has_grant(grant_type) {
             return Err(TokenError::GrantNotAllowed);
         }
@@ -196,6 +203,32 @@ impl AuthServer {
         };
         metrics::counter!("atauth_tokens_issued_total", "grant" => if grant_type == "authorization_code" { "authorization_code" } else { "refresh_token" }).increment(1);
         Ok(response)
+    }
+
+    /// AS-CMD-04: a confidential family whose bound key is no longer in the client's (freshly
+    /// cached, ≤ 10 minutes old) key set is revoked when the client next tries to refresh it.
+    async fn revoke_if_client_key_removed(
+        &self,
+        params: &Params,
+        client: &ResolvedClient,
+    ) -> Result<(), TokenError> {
+        let Some(token) = params.get("refresh_token")? else { return Ok(()) };
+        let tokens = &self.inner.stores.tokens;
+        let Some(session) =
+            tokens.session_by_refresh(&TokenHash::of(token)).await.map_err(TokenError::Store)?
+        else {
+            return Ok(());
+        };
+        if session.client_id != client.client_id.as_str() {
+            return Ok(());
+        }
+        if let crate::store::ClientAuthBinding::PrivateKeyJwt { kid, .. } = &session.client_auth
+            && client.jwks.as_ref().and_then(|j| j.find(kid)).is_none()
+        {
+            tokens.revoke_session(&session.id).await.map_err(TokenError::Store)?;
+            tracing::warn!(client_id = %client.client_id, "client key removed from its metadata; session revoked");
+        }
+        Ok(())
     }
 
     fn lifetimes_for(&self, client: &ResolvedClient) -> (i64, i64) {

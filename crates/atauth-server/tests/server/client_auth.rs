@@ -461,3 +461,45 @@ async fn as_tok_05_grant_must_be_in_client_metadata() {
     let r = tc.token_with(&h, &tc.refresh_params("ref-whatever")).await;
     assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
 }
+
+#[tokio::test]
+async fn as_cmd_04_removing_the_bound_key_from_metadata_revokes_the_session() {
+    let h = harness().await;
+    let c = conf(ok_doc).await;
+    let tc = client(&c);
+    let a = assertion(&h, &c.key, Some("k1"), &c.client_id, |_| {});
+    let r = tc.par_with(&h, &with_assertion(tc.par_params(), &a)).await;
+    let redirect = tc.consent(&h, r.body["request_uri"].as_str().unwrap(), "alice.test").await;
+    let a = assertion(&h, &c.key, Some("k1"), &c.client_id, |_| {});
+    let t = tc.token_with(&h, &with_assertion(tc.code_params(get(&redirect, "code").unwrap()), &a)).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.raw);
+    let refresh = t.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // The client publishes only k2 now (k1 leaked); once our cache refetches, k1's families die.
+    c.mock.reset().await;
+    let mut m = metadata(&c.client_id, &c.key, &c.key2);
+    m["jwks"]["keys"] = json!([c.key2.public_key().to_jwk().with_kid("k2")]);
+    Mock::given(method("GET"))
+        .and(path("/client-metadata.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(m.to_string(), "application/json"))
+        .mount(&c.mock)
+        .await;
+    h.server.invalidate_client(&c.client_id).await.unwrap();
+    let old = assertion(&h, &c.key, Some("k1"), &c.client_id, |_| {});
+    let r = tc.token_with(&h, &with_assertion(tc.refresh_params(&refresh), &old)).await;
+    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_client"));
+    assert!(
+        h.server
+            .stores()
+            .tokens
+            .session_by_refresh(&atauth_server::store::TokenHash::of(&refresh))
+            .await
+            .unwrap()
+            .is_none(),
+        "family revoked"
+    );
+    assert_eq!(
+        tc.get_session(&h, t.body["access_token"].as_str().unwrap()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
