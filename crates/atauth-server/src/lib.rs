@@ -3,6 +3,46 @@
 //!
 //! Framework-free core: [`AuthServer`] takes plain inputs ([`Params`], [`dpop::DpopInput`]) and returns
 //! plain results or one error enum per concern, each mapped to the OAuth wire error in one place.
+//! Checklist rows AS-* and RS-* are cited where they are implemented; `docs/ARCHITECTURE.md` explains
+//! the design.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`server`] | [`AuthServer`] and its builder: issuer, data directory, keys, stores, lifetimes |
+//! | [`par`], [`authorize`], [`token`], [`revoke`] | the OAuth endpoints' cores |
+//! | [`resource`] | verifying DPoP-bound access tokens at a resource server |
+//! | [`client`] | client metadata discovery and `private_key_jwt` authentication |
+//! | [`dpop`] | DPoP at this server: nonces, replay, both challenge forms |
+//! | [`account`], [`password`], [`plc`] | accounts, reference-format scrypt, `did:plc` registration |
+//! | [`store`] | store traits, memory and SQLite backends, the conformance suite |
+//! | [`web`] | the axum `Router`, the [`web::DpopAuth`] extractor, [`web::serve`] |
+//!
+//! # Example: a server and its router, called without sockets
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use atauth_server::{AuthServer, web};
+//! use tower::ServiceExt as _;
+//!
+//! // No data directory: in-memory stores and an ephemeral signing key. A real deployment sets
+//! // `.data_dir(...)` (SQLite database and keys, created with mode 0600) and serves with
+//! // `web::serve(server, listener, metrics, shutdown)`.
+//! let server = AuthServer::builder("https://pds.example.com")
+//!     .service_did("did:web:pds.example.com")
+//!     .handle_domains([".pds.example.com"])
+//!     .build()?;
+//! let app = web::router(server.clone());
+//!
+//! let req = http::Request::get("/.well-known/oauth-authorization-server")
+//!     .body(axum::body::Body::empty())?;
+//! let res = app.oneshot(req).await?;
+//! assert_eq!(res.status(), 200);
+//! let meta: serde_json::Value = serde_json::from_str(server.authorization_server_metadata_json())?;
+//! assert_eq!(meta["pushed_authorization_request_endpoint"], "https://pds.example.com/oauth/par");
+//! assert_eq!(meta["dpop_signing_alg_values_supported"][0], "ES256");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 pub mod account;
 pub mod authorize;
 pub mod client;
