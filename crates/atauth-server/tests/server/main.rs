@@ -9,5 +9,6 @@ mod flow;
 mod par;
 mod resource;
 mod revoke;
+mod serve;
 mod token;
 mod web;
