@@ -266,3 +266,65 @@ async fn par_accepts_json_bodies_and_refuses_other_content_types() {
     assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_request"));
     let _ = DpopSigner::generate();
 }
+
+/// AS-DPOP-01 at the endpoint: structurally bad proofs are `invalid_dpop_proof` and record nothing.
+/// (Every RFC 9449 §4.3 check also has a unit test in atauth-crypto's DPoP suite.)
+#[tokio::test]
+async fn as_dpop_01_proof_structure_checks_at_the_endpoint() {
+    use atauth_crypto::jws::{self, JwsHeader};
+    use atauth_crypto::{Algorithm, PrivateKey, b64};
+    let h = Harness::new().await;
+    let key = PrivateKey::generate(Algorithm::Es256);
+    let nonce = h.server.dpop_nonce();
+    let claims = |jti: Option<&str>| {
+        let mut c = serde_json::json!({ "htm": "POST", "htu": format!("{ISSUER}/oauth/par"), "iat": h.now(), "nonce": nonce });
+        if let Some(j) = jti {
+            c["jti"] = serde_json::json!(j);
+        }
+        c
+    };
+    let jwk = key.public_key().to_jwk();
+    let good_header = JwsHeader::new("ES256", Some("dpop+jwt")).with_jwk(&jwk);
+    let mut proofs = vec![
+        (
+            "typ JWT",
+            jws::sign(&JwsHeader::new("ES256", Some("JWT")).with_jwk(&jwk), &claims(Some("a1")), &key)
+                .unwrap(),
+        ),
+        ("no jwk", jws::sign(&JwsHeader::new("ES256", Some("dpop+jwt")), &claims(Some("a2")), &key).unwrap()),
+        ("no jti", jws::sign(&good_header, &claims(None), &key).unwrap()),
+        ("not a JWS", "not.a.jws".to_owned()),
+    ];
+    // `jwk` carrying the private scalar (built by hand: `with_jwk` strips private members).
+    let private = serde_json::to_value(key.to_private_jwk()).unwrap();
+    let header = serde_json::json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": private });
+    let input =
+        format!("{}.{}", b64::encode(header.to_string()), b64::encode(claims(Some("a3")).to_string()));
+    proofs.push(("jwk with d", format!("{input}.{}", b64::encode(key.sign(input.as_bytes())))));
+    // alg none, no signature.
+    let header = serde_json::json!({ "typ": "dpop+jwt", "alg": "none", "jwk": jwk });
+    proofs.push((
+        "alg none",
+        format!("{}.{}.", b64::encode(header.to_string()), b64::encode(claims(Some("a4")).to_string())),
+    ));
+    // Signed by another key than the embedded one.
+    let other = PrivateKey::generate(Algorithm::Es256);
+    proofs.push(("foreign signature", jws::sign(&good_header, &claims(Some("a5")), &other).unwrap()));
+    for (name, proof) in proofs {
+        let c = TestClient::loopback();
+        let pairs = c.par_params();
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = h.post_form("/oauth/par", &pairs, Some(&proof)).await;
+        assert_eq!(
+            (r.status, r.error()),
+            (StatusCode::BAD_REQUEST, "invalid_dpop_proof"),
+            "{name}: {}",
+            r.raw
+        );
+        assert_eq!(
+            c.par_with(&h, &c.par_params()).await.status,
+            StatusCode::CREATED,
+            "{name}: nothing recorded"
+        );
+    }
+}
