@@ -113,6 +113,9 @@ pub enum SignInError {
     /// The account is taken down (LEG-02).
     #[error("Account has been taken down")]
     AccountTakedown,
+    /// Too many attempts for this identifier or from this address ([`crate::ratelimit`]).
+    #[error("Too many sign-in attempts; try again in {} seconds", .0.retry_after.as_secs())]
+    RateLimited(crate::ratelimit::RateLimited),
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Password(#[source] PasswordError),
@@ -130,6 +133,9 @@ impl SignInError {
             }
             Self::AccountTakedown => {
                 XrpcError::new(StatusCode::UNAUTHORIZED, "AccountTakedown", self.to_string())
+            }
+            Self::RateLimited(_) => {
+                XrpcError::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", self.to_string())
             }
             Self::Password(e) => XrpcError::internal("password hashing", e),
             Self::Store(e) => XrpcError::internal("account store", e),
@@ -256,6 +262,23 @@ impl AuthServer {
             }
             _ => Err(SignInError::InvalidCredentials),
         }
+    }
+
+    /// [`Self::sign_in`] behind the sign-in rate limits ([`crate::ratelimit`]): one attempt is taken
+    /// from the identifier's bucket and from `client_ip`'s (when known) before any hashing;
+    /// [`SignInError::RateLimited`] when either is empty. Use this for every password check that a
+    /// user (or an attacker) can repeat.
+    pub async fn sign_in_limited(
+        &self,
+        identifier: &str,
+        password: &SecretString,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<AccountRecord, SignInError> {
+        self.inner
+            .sign_in_limiter
+            .check(identifier, client_ip, self.inner.clock.now())
+            .map_err(SignInError::RateLimited)?;
+        self.sign_in(identifier, password).await
     }
 
     /// `com.atproto.identity.resolveHandle` for hosted handles: the DID, or `None` if this server does

@@ -3,8 +3,10 @@
 //!
 //! 1. [`AuthServer::load_authorization`] loads the pushed request named by `request_uri` (it must
 //!    belong to `client_id`, be unexpired; reloads are fine, AS-AUTHZ-01) and returns what a consent
-//!    page needs, or — for `prompt=none`, since silent approval needs a signed-in device session —
-//!    an error redirect (`login_required`, AS-AUTHZ-03).
+//!    page needs, or an error redirect where `prompt` forbids interaction (AS-AUTHZ-03).
+//!    [`AuthServer::load_authorization_for`] is the same for a browser whose device session has
+//!    accounts signed in ([`crate::ui`]): it decides `prompt=none` and `prompt=select_account` from
+//!    them.
 //! 2. The UI signs the user in ([`AuthServer::sign_in`], in [`crate::account`]) and asks for consent.
 //! 3. [`AuthServer::approve`] or [`AuthServer::deny`] consume the request (single use) and produce the
 //!    redirect to the client: `code` (or `error`), `state` and always `iss` (RFC 9207, AS-AUTHZ-06),
@@ -19,7 +21,9 @@ use crate::client::{ClientError, ResolvedClient};
 use crate::error::OAuthError;
 use crate::par::REQUEST_URI_PREFIX;
 use crate::server::AuthServer;
-use crate::store::{AccountStatus, AuthorizationRequest, CodeRecord, PendingRequest, StoreError, TokenHash};
+use crate::store::{
+    AccountRecord, AccountStatus, AuthorizationRequest, CodeRecord, PendingRequest, StoreError, TokenHash,
+};
 
 /// What a consent page shows and needs to post back.
 #[derive(Debug, Clone)]
@@ -30,6 +34,8 @@ pub struct AuthorizationView {
     pub request: AuthorizationRequest,
     /// The client (show the full `client_id` URL; name/logo only for trusted clients, AS-CMD-06).
     pub client: Arc<ResolvedClient>,
+    /// Unix seconds when the request was pushed (a `prompt=login` sign-in must be later).
+    pub created_at: i64,
     /// Unix seconds when the request expires.
     pub expires_at: i64,
 }
@@ -136,6 +142,12 @@ pub(crate) fn build_redirect(
     }
 }
 
+/// Whether `account` may answer a request with this `login_hint` (a lowercase handle or a DID,
+/// AS-PAR-03): no hint, or the hint names the account (AS-AUTHZ-02).
+pub fn login_hint_matches(hint: Option<&str>, account: &AccountRecord) -> bool {
+    hint.is_none_or(|h| h == account.did || h == account.handle)
+}
+
 /// Parses `urn:ietf:params:oauth:request_uri:<id>`.
 pub fn request_id_from_uri(request_uri: &str) -> Option<&str> {
     request_uri.strip_prefix(REQUEST_URI_PREFIX).filter(|id| id.starts_with("req-") && id.len() <= 64)
@@ -143,10 +155,32 @@ pub fn request_id_from_uri(request_uri: &str) -> Option<&str> {
 
 impl AuthServer {
     /// Loads the pushed request for the authorization page (AS-AUTHZ-01). Not consuming: reloads work.
+    /// For a caller without device sessions: `prompt=none` and `prompt=select_account` end in an
+    /// error redirect.
     pub async fn load_authorization(
         &self,
         client_id: Option<&str>,
         request_uri: Option<&str>,
+    ) -> Result<AuthorizeOutcome, AuthorizeError> {
+        self.load_authorization_for(client_id, request_uri, &[]).await
+    }
+
+    /// [`Self::load_authorization`] for a browser on which the `signed_in` accounts are signed in
+    /// (and still recent enough, which the caller decides). Of those, the ones that could approve
+    /// this request count: active (AS-AUTHZ-07) and matching its `login_hint` (AS-AUTHZ-02).
+    /// AS-AUTHZ-03, as the reference decides:
+    ///
+    /// - `prompt=none`: no interaction allowed. None signed in → `login_required`; several →
+    ///   `account_selection_required`; one → `consent_required`, because consent is never
+    ///   remembered here (AS-AUTHZ-05 is not implemented), so it is always needed.
+    /// - `prompt=select_account` with nobody signed in → `account_selection_required`.
+    ///
+    /// Each of these consumes the request and redirects with the error, `state` and `iss`.
+    pub async fn load_authorization_for(
+        &self,
+        client_id: Option<&str>,
+        request_uri: Option<&str>,
+        signed_in: &[AccountRecord],
     ) -> Result<AuthorizeOutcome, AuthorizeError> {
         let now = self.now();
         let client_id = client_id.ok_or(AuthorizeError::MissingClientId)?;
@@ -164,13 +198,25 @@ impl AuthServer {
             return Err(AuthorizeError::ClientMismatch);
         }
         let client = self.inner.clients.resolve(client_id, now).await?;
-        if pending.request.prompt.as_deref() == Some("none") {
-            let redirect =
-                self.finish_with_error(&pending, "login_required", "User interaction required").await?;
+        let hint = pending.request.login_hint.as_deref();
+        let usable = signed_in
+            .iter()
+            .filter(|a| a.status == AccountStatus::Active && login_hint_matches(hint, a))
+            .count();
+        let refusal = match (pending.request.prompt.as_deref(), usable) {
+            (Some("none"), 0) => Some(("login_required", "Login required")),
+            (Some("none"), 1) => Some(("consent_required", "Consent required")),
+            (Some("none"), _) => Some(("account_selection_required", "Account selection required")),
+            (Some("select_account"), 0) => Some(("account_selection_required", "No account to select")),
+            _ => None,
+        };
+        if let Some((error, description)) = refusal {
+            let redirect = self.finish_with_error(&pending, error, description).await?;
             return Ok(AuthorizeOutcome::Redirect(redirect));
         }
         Ok(AuthorizeOutcome::Interaction(AuthorizationView {
             request_id: pending.id.clone(),
+            created_at: pending.created_at,
             expires_at: pending.expires_at,
             request: pending.request,
             client,
@@ -244,10 +290,7 @@ impl AuthServer {
             .await
             .map_err(AuthorizeError::Store)?
             .ok_or(AuthorizeError::AccountNotFound)?;
-        if let Some(hint) = &pending.request.login_hint
-            && hint != &account.did
-            && hint != &account.handle
-        {
+        if !login_hint_matches(pending.request.login_hint.as_deref(), &account) {
             return Err(AuthorizeError::LoginHintMismatch);
         }
         if account.status != AccountStatus::Active {

@@ -62,6 +62,9 @@ pub struct Lifetimes {
     pub client_metadata: Duration,
     /// DPoP nonce rotation period (AS-DPOP-03/07). Default 60 s; a nonce stays valid 2–3 periods.
     pub dpop_nonce_period: Duration,
+    /// A browser device session of the sign-in UI, and how long a remembered sign-in on it lasts
+    /// (after that the password is asked again). Default 30 days.
+    pub device_session: Duration,
 }
 
 impl Default for Lifetimes {
@@ -77,6 +80,36 @@ impl Default for Lifetimes {
             code: Duration::from_secs(300),
             client_metadata: Duration::from_secs(600),
             dpop_nonce_period: Duration::from_secs(60),
+            device_session: Duration::from_secs(30 * DAY),
+        }
+    }
+}
+
+/// A token bucket: `burst` attempts at once, then one more every `refill_every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Bucket size.
+    pub burst: u32,
+    /// Time to earn back one attempt.
+    pub refill_every: Duration,
+}
+
+/// Password sign-in rate limits ([`crate::ratelimit`]), applied to every password check that goes
+/// through [`crate::AuthServer::sign_in_limited`] (the sign-in page and the interim consent API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInLimits {
+    /// Per identifier (handle, email or DID as typed, normalised). Default 10 at once, then one a
+    /// minute: slows password guessing against one account to 60 an hour.
+    pub per_identifier: RateLimit,
+    /// Per client IP address (IPv6 per /64). Default 30 at once, then one every 10 s.
+    pub per_ip: RateLimit,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        Self {
+            per_identifier: RateLimit { burst: 10, refill_every: Duration::from_secs(60) },
+            per_ip: RateLimit { burst: 30, refill_every: Duration::from_secs(10) },
         }
     }
 }
@@ -101,6 +134,17 @@ pub struct ServerConfig {
     pub scopes_supported: Vec<String>,
     /// Display branding for the consent UI.
     pub branding: Branding,
+    /// Client ids the operator trusts: only for these does the consent UI show the `client_name`,
+    /// `logo_uri` and `client_uri` from the client's metadata (AS-CMD-06, CL-MD-13). Compared
+    /// exactly. Default empty.
+    pub trusted_clients: Vec<String>,
+    /// Sign-in rate limits.
+    pub sign_in_limits: SignInLimits,
+    /// The request header a trusted reverse proxy puts the client's address in (`x-forwarded-for`,
+    /// of which the right-most address is used, or e.g. `x-real-ip`), for the per-IP sign-in limit.
+    /// Default `None`: the TCP peer address ([`crate::web::serve`] records it). Set it only behind a
+    /// proxy that overwrites the header, or clients can pick their own bucket.
+    pub client_ip_header: Option<String>,
     /// Handle suffixes this server hosts, with a leading dot (e.g. `.pds.example.com`).
     pub handle_domains: Vec<String>,
     /// PLC directory for `did:plc` registration. Default `https://plc.directory`.
@@ -118,7 +162,7 @@ pub struct ServerConfig {
     pub client_assertion_skew: Duration,
     /// How many password hashes may run at once. Default: number of CPUs.
     pub password_hash_concurrency: usize,
-    /// Whether the password-based consent API (`POST /oauth/authorize/sign-in-and-approve`) is
-    /// served. It exists until the consent UI lands; see [`crate::web`]. Default on.
+    /// Whether the headless password consent API (`POST /oauth/authorize/sign-in-and-approve`) is
+    /// served, for tests, benchmarks and scripted logins; see [`crate::web`]. Default on.
     pub password_consent_api: bool,
 }

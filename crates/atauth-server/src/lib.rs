@@ -15,6 +15,7 @@
 //! | [`dpop`] | DPoP at this server: nonces, replay, both challenge forms |
 //! | [`account`], [`password`], [`plc`] | accounts, reference-format scrypt, `did:plc` registration |
 //! | [`store`] | store traits, memory and SQLite backends, the conformance suite |
+//! | [`ui`], [`ratelimit`] | the sign-in and consent pages (device sessions, CSRF, account picker), sign-in rate limits |
 //! | [`web`] | the axum `Router`, the [`web::DpopAuth`] extractor, [`web::serve`] |
 //!
 //! # Example: a server and its router, called without sockets
@@ -54,14 +55,16 @@ pub mod par;
 pub mod params;
 pub mod password;
 pub mod plc;
+pub mod ratelimit;
 pub mod resource;
 pub mod revoke;
 pub mod server;
 pub mod store;
 pub mod token;
+pub mod ui;
 pub mod web;
 
-pub use config::{Branding, Lifetimes, ServerConfig};
+pub use config::{Branding, Lifetimes, RateLimit, ServerConfig, SignInLimits};
 pub use error::OAuthError;
 pub use params::Params;
 pub use server::{AuthServer, AuthServerBuilder, BuildError};

@@ -15,8 +15,8 @@ use atauth_crypto::SecretString;
 
 use super::{
     AccountRecord, AccountStatus, AccountStore, AuthorizationRequest, ClientAuthBinding, ClientMetadataCache,
-    CodeRecord, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore, RequestStore,
-    RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+    CodeRecord, DeviceAccount, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore,
+    RequestStore, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -364,23 +364,62 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     assert_eq!(s.get_code(&c).await.expect("code"), None, "expired code purged");
 }
 
-/// Device sessions: put/get/expiry/delete/purge.
+/// Device sessions: put/get/expiry, several accounts per device (upsert moves an account last and
+/// extends the expiry, never shortens it), removing one account or the unremembered ones,
+/// delete, purge.
 pub async fn device_store_suite<S: DeviceStore + ?Sized>(s: &S) {
+    let alice = DeviceAccount {
+        did: "did:plc:conformancealice00000000".into(),
+        authenticated_at: T0,
+        remember: true,
+    };
+    let bob = DeviceAccount {
+        did: "did:plc:conformancebob0000000000".into(),
+        authenticated_at: T0,
+        remember: false,
+    };
     let d = DeviceSession {
         id: TokenHash::of("dev-cookie-1"),
-        account_did: Some("did:plc:conformancealice00000000".into()),
+        accounts: vec![alice.clone()],
         created_at: T0,
         expires_at: T0 + 100,
-        authenticated_at: Some(T0),
         user_agent: Some("test-agent".into()),
     };
     s.put_device(d.clone()).await.expect("put device");
     assert_eq!(s.get_device(&d.id, T0).await.expect("get"), Some(d.clone()));
     assert_eq!(s.get_device(&d.id, T0 + 100).await.expect("get expired"), None);
-    let mut signed_out = d.clone();
-    signed_out.account_did = None;
-    s.put_device(signed_out.clone()).await.expect("replace");
-    assert_eq!(s.get_device(&d.id, T0).await.expect("get"), Some(signed_out));
+
+    assert!(s.upsert_device_account(&d.id, bob.clone(), T0 + 200, T0).await.expect("add bob"));
+    let got = s.get_device(&d.id, T0).await.expect("get").expect("device");
+    assert_eq!(got.accounts, vec![alice.clone(), bob.clone()], "second account added");
+    assert_eq!(got.expires_at, T0 + 200, "expiry extended");
+    let alice2 = DeviceAccount { authenticated_at: T0 + 5, ..alice.clone() };
+    assert!(s.upsert_device_account(&d.id, alice2.clone(), T0 + 150, T0 + 5).await.expect("re-auth alice"));
+    let got = s.get_device(&d.id, T0).await.expect("get").expect("device");
+    assert_eq!(
+        got.accounts,
+        vec![bob.clone(), alice2.clone()],
+        "re-authenticated account replaced, moved last"
+    );
+    assert_eq!(got.expires_at, T0 + 200, "expiry never shortened");
+    assert!(
+        !s.upsert_device_account(&TokenHash::of("no-such-device"), bob.clone(), T0 + 200, T0)
+            .await
+            .expect("missing"),
+        "no device, no account"
+    );
+    assert!(
+        !s.upsert_device_account(&d.id, bob.clone(), T0 + 900, T0 + 200).await.expect("expired"),
+        "expired device"
+    );
+
+    assert_eq!(s.remove_device_accounts(&d.id, None).await.expect("forget unremembered"), 1);
+    assert_eq!(s.get_device(&d.id, T0).await.expect("get").expect("device").accounts, vec![alice2.clone()]);
+    assert_eq!(s.remove_device_accounts(&d.id, Some(&alice.did)).await.expect("sign out"), 1);
+    assert_eq!(s.remove_device_accounts(&d.id, Some(&alice.did)).await.expect("again"), 0);
+    assert!(s.get_device(&d.id, T0).await.expect("get").expect("device").accounts.is_empty());
+    assert_eq!(s.remove_device_accounts(&TokenHash::of("no-such-device"), None).await.expect("missing"), 0);
+
     assert!(s.delete_device(&d.id).await.expect("delete"));
     assert!(!s.delete_device(&d.id).await.expect("delete twice"));
     s.put_device(d.clone()).await.expect("put again");

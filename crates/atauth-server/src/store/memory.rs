@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::{
     AccountRecord, AccountStatus, AccountStore, ClientAuthBinding, ClientMetadataCache, CodeRecord,
-    DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore, RequestStore, RotateOutcome,
-    Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+    DeviceAccount, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore, RequestStore,
+    RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
 };
 
 #[derive(Default)]
@@ -288,6 +288,26 @@ impl DeviceStore for MemoryStore {
         Ok(self.lock().devices.get(id).filter(|d| d.expires_at > now).cloned())
     }
 
+    async fn upsert_device_account(
+        &self,
+        id: &TokenHash,
+        account: DeviceAccount,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(d) = s.devices.get_mut(id).filter(|d| d.expires_at > now) else { return Ok(false) };
+        upsert_account(&mut d.accounts, account);
+        d.expires_at = d.expires_at.max(expires_at);
+        Ok(true)
+    }
+
+    async fn remove_device_accounts(&self, id: &TokenHash, did: Option<&str>) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let Some(d) = s.devices.get_mut(id) else { return Ok(0) };
+        Ok(remove_accounts(&mut d.accounts, did))
+    }
+
     async fn delete_device(&self, id: &TokenHash) -> Result<bool, StoreError> {
         Ok(self.lock().devices.remove(id).is_some())
     }
@@ -298,6 +318,22 @@ impl DeviceStore for MemoryStore {
         s.devices.retain(|_, d| d.expires_at > now);
         Ok(u64::try_from(before - s.devices.len()).unwrap_or(0))
     }
+}
+
+/// Adds or replaces (moving it last) the entry for `account.did`. Shared by both backends.
+pub(crate) fn upsert_account(accounts: &mut Vec<DeviceAccount>, account: DeviceAccount) {
+    accounts.retain(|a| a.did != account.did);
+    accounts.push(account);
+}
+
+/// Removes the entry for `did`, or every entry without `remember`. Shared by both backends.
+pub(crate) fn remove_accounts(accounts: &mut Vec<DeviceAccount>, did: Option<&str>) -> u64 {
+    let before = accounts.len();
+    match did {
+        Some(did) => accounts.retain(|a| a.did != did),
+        None => accounts.retain(|a| a.remember),
+    }
+    u64::try_from(before - accounts.len()).unwrap_or(0)
 }
 
 #[async_trait]

@@ -370,22 +370,33 @@ pub trait TokenStore: Send + Sync + 'static {
 
 // -------------------------------------------------------------------------------------- devices ---
 
-/// A browser device session: the sign-in cookie of the consent UI. The cookie value is a secret;
-/// the store keys it by its hash.
+/// A browser device session: the sign-in cookie of the consent UI ([`crate::ui`]). The cookie value
+/// is a secret; the store keys it by its hash. Several accounts may be signed in on one device (the
+/// UI then offers an account picker).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSession {
     /// Hash of the device cookie.
     pub id: TokenHash,
-    /// The signed-in account, if any.
-    pub account_did: Option<String>,
+    /// The accounts signed in on this device, oldest first.
+    pub accounts: Vec<DeviceAccount>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
     pub expires_at: i64,
-    /// Unix seconds of the last sign-in (for `prompt=login` and max-age checks).
-    pub authenticated_at: Option<i64>,
     /// `User-Agent` at creation (display only).
     pub user_agent: Option<String>,
+}
+
+/// An account signed in on a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAccount {
+    /// The account DID.
+    pub did: String,
+    /// Unix seconds of the last password sign-in (for `prompt=login` and the sign-in max age).
+    pub authenticated_at: i64,
+    /// Whether the user asked to stay signed in on this device. An account signed in without it is
+    /// kept only until the authorization request it was signed in for is decided.
+    pub remember: bool,
 }
 
 /// Browser device sessions.
@@ -395,6 +406,19 @@ pub trait DeviceStore: Send + Sync + 'static {
     async fn put_device(&self, device: DeviceSession) -> Result<(), StoreError>;
     /// The unexpired device session.
     async fn get_device(&self, id: &TokenHash, now: i64) -> Result<Option<DeviceSession>, StoreError>;
+    /// Atomically adds `account` to the unexpired device (replacing an entry with the same DID, which
+    /// moves to the end) and extends the device's expiry to `expires_at` if that is later. `false` if
+    /// the device is missing or expired.
+    async fn upsert_device_account(
+        &self,
+        id: &TokenHash,
+        account: DeviceAccount,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Atomically removes accounts from the device: the one with DID `did`, or with `None` every
+    /// account signed in without `remember`. Returns how many were removed.
+    async fn remove_device_accounts(&self, id: &TokenHash, did: Option<&str>) -> Result<u64, StoreError>;
     /// Deletes it; `false` if absent.
     async fn delete_device(&self, id: &TokenHash) -> Result<bool, StoreError>;
     /// Deletes expired device sessions.

@@ -10,15 +10,20 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row, TransactionBehavior, params};
 
-use super::memory::{apply_rotation, judge_rotation};
+use super::memory::{apply_rotation, judge_rotation, remove_accounts, upsert_account};
 use super::{
     AccountRecord, AccountStatus, AccountStore, AuthorizationRequest, ClientAuthBinding, ClientMetadataCache,
-    CodeRecord, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore, RequestStore,
-    RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+    CodeRecord, DeviceAccount, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore,
+    RequestStore, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
 };
 use atauth_crypto::SecretString;
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: device sessions hold several accounts (`device_sessions`, replacing `devices`).
+const SCHEMA_VERSION: i64 = 2;
+
+/// Run before [`SCHEMA`] on a database of an older version. Device sessions are short-lived browser
+/// sign-ins, so the old table is dropped rather than converted: users sign in again.
+const MIGRATE_TO_2: &str = "DROP TABLE IF EXISTS devices;";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -48,9 +53,9 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
   hash BLOB PRIMARY KEY, session_id TEXT NOT NULL, rotated INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens(session_id);
-CREATE TABLE IF NOT EXISTS devices (
-  id BLOB PRIMARY KEY, account_did TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
-  authenticated_at INTEGER, user_agent TEXT
+CREATE TABLE IF NOT EXISTS device_sessions (
+  id BLOB PRIMARY KEY, accounts TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  user_agent TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS replay (key BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS client_cache (
@@ -127,6 +132,9 @@ impl SqliteStore {
             return Err(StoreError::Corrupt(format!(
                 "database schema version {version} is newer than this build's {SCHEMA_VERSION}"
             )));
+        }
+        if version < 2 {
+            writer.execute_batch(MIGRATE_TO_2).map_err(backend)?;
         }
         writer.execute_batch(SCHEMA).map_err(backend)?;
         writer.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;
@@ -825,20 +833,14 @@ impl TokenStore for SqliteStore {
 #[async_trait]
 impl DeviceStore for SqliteStore {
     async fn put_device(&self, d: DeviceSession) -> Result<(), StoreError> {
+        let accounts = to_json(&d.accounts)?;
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT OR REPLACE INTO devices (id, account_did, created_at, expires_at, authenticated_at, \
-                 user_agent) VALUES (?1,?2,?3,?4,?5,?6)",
+                "INSERT OR REPLACE INTO device_sessions (id, accounts, created_at, expires_at, user_agent) \
+                 VALUES (?1,?2,?3,?4,?5)",
             )
             .map_err(backend)?
-            .execute(params![
-                &d.id.0[..],
-                d.account_did,
-                d.created_at,
-                d.expires_at,
-                d.authenticated_at,
-                d.user_agent
-            ])
+            .execute(params![&d.id.0[..], accounts, d.created_at, d.expires_at, d.user_agent])
             .map_err(backend)?;
             Ok(())
         })
@@ -847,24 +849,78 @@ impl DeviceStore for SqliteStore {
 
     async fn get_device(&self, id: &TokenHash, now: i64) -> Result<Option<DeviceSession>, StoreError> {
         let id = *id;
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT account_did, created_at, expires_at, authenticated_at, user_agent FROM devices \
-                 WHERE id = ?1 AND expires_at > ?2",
-            )
-            .map_err(backend)?
-            .query_row(params![&id.0[..], now], |r| {
-                Ok(DeviceSession {
-                    id,
-                    account_did: r.get(0)?,
-                    created_at: r.get(1)?,
-                    expires_at: r.get(2)?,
-                    authenticated_at: r.get(3)?,
-                    user_agent: r.get(4)?,
+        let row = self
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT accounts, created_at, expires_at, user_agent FROM device_sessions \
+                     WHERE id = ?1 AND expires_at > ?2",
+                )
+                .map_err(backend)?
+                .query_row(params![&id.0[..], now], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
+                .optional()
+                .map_err(backend)
             })
-            .optional()
-            .map_err(backend)
+            .await?;
+        row.map(|(accounts, created_at, expires_at, user_agent)| {
+            Ok(DeviceSession { id, accounts: from_json(&accounts)?, created_at, expires_at, user_agent })
+        })
+        .transpose()
+    }
+
+    async fn upsert_device_account(
+        &self,
+        id: &TokenHash,
+        account: DeviceAccount,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = *id;
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let found: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT accounts, expires_at FROM device_sessions WHERE id = ?1 AND expires_at > ?2",
+                    params![&id.0[..], now],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            let Some((json, old_expiry)) = found else { return Ok(false) };
+            let mut accounts: Vec<DeviceAccount> = from_json(&json)?;
+            upsert_account(&mut accounts, account);
+            tx.execute(
+                "UPDATE device_sessions SET accounts = ?2, expires_at = ?3 WHERE id = ?1",
+                params![&id.0[..], to_json(&accounts)?, old_expiry.max(expires_at)],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn remove_device_accounts(&self, id: &TokenHash, did: Option<&str>) -> Result<u64, StoreError> {
+        let (id, did) = (*id, did.map(str::to_owned));
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let found: Option<String> = tx
+                .query_row("SELECT accounts FROM device_sessions WHERE id = ?1", [&id.0[..]], |r| r.get(0))
+                .optional()
+                .map_err(backend)?;
+            let Some(json) = found else { return Ok(0) };
+            let mut accounts: Vec<DeviceAccount> = from_json(&json)?;
+            let removed = remove_accounts(&mut accounts, did.as_deref());
+            if removed > 0 {
+                tx.execute(
+                    "UPDATE device_sessions SET accounts = ?2 WHERE id = ?1",
+                    params![&id.0[..], to_json(&accounts)?],
+                )
+                .map_err(backend)?;
+                tx.commit().map_err(backend)?;
+            }
+            Ok(removed)
         })
         .await
     }
@@ -872,14 +928,16 @@ impl DeviceStore for SqliteStore {
     async fn delete_device(&self, id: &TokenHash) -> Result<bool, StoreError> {
         let id = *id;
         self.write(move |c| {
-            c.execute("DELETE FROM devices WHERE id = ?1", [&id.0[..]]).map(|n| n > 0).map_err(backend)
+            c.execute("DELETE FROM device_sessions WHERE id = ?1", [&id.0[..]])
+                .map(|n| n > 0)
+                .map_err(backend)
         })
         .await
     }
 
     async fn purge_expired_devices(&self, now: i64) -> Result<u64, StoreError> {
         self.write(move |c| {
-            c.execute("DELETE FROM devices WHERE expires_at <= ?1", [now])
+            c.execute("DELETE FROM device_sessions WHERE expires_at <= ?1", [now])
                 .map(|n| u64::try_from(n).unwrap_or(0))
                 .map_err(backend)
         })

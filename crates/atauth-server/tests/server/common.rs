@@ -47,6 +47,13 @@ impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+    /// The code on an HTML error page of the sign-in UI.
+    pub fn page_code(&self) -> &str {
+        self.raw
+            .split_once("Error code: <code>")
+            .and_then(|(_, rest)| rest.split_once("</code>"))
+            .map_or("<no error page>", |(code, _)| code)
+    }
 }
 
 /// A stored account (scrypt in the reference format, computed once per process).
@@ -74,6 +81,13 @@ pub fn builder(clock: &Arc<ManualClock>) -> AuthServerBuilder {
         .service_did("did:web:pds.example.com")
         .handle_domains([".test"])
         .password_hash_concurrency(2)
+        // Many logins per test; the limits themselves are tested with their defaults (ui.rs).
+        .sign_in_limits(generous_limits())
+}
+
+pub fn generous_limits() -> atauth_server::SignInLimits {
+    let lots = atauth_server::RateLimit { burst: 10_000, refill_every: Duration::from_secs(1) };
+    atauth_server::SignInLimits { per_identifier: lots, per_ip: lots }
 }
 
 impl Harness {
@@ -287,4 +301,62 @@ pub fn with(
         out.push((key, v.to_owned()));
     }
     out
+}
+
+/// A browser for the sign-in UI: keeps the device cookie, sends `Origin` on POSTs, and can claim a
+/// client address (`ConnectInfo`, as `web::serve` records it).
+pub struct Browser<'h> {
+    pub h: &'h Harness,
+    pub cookie: Option<String>,
+    pub ip: Option<std::net::SocketAddr>,
+}
+
+impl<'h> Browser<'h> {
+    pub fn new(h: &'h Harness) -> Self {
+        Self { h, cookie: None, ip: None }
+    }
+
+    async fn send(&mut self, mut b: http::request::Builder, body: Body) -> Resp {
+        if let Some(c) = &self.cookie {
+            b = b.header("cookie", c.clone());
+        }
+        let mut req = b.body(body).unwrap();
+        if let Some(ip) = self.ip {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(ip));
+        }
+        let r = self.h.send(req).await;
+        if let Some(set) = r.header("set-cookie") {
+            self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        }
+        r
+    }
+
+    pub async fn get(&mut self, path: &str) -> Resp {
+        self.send(Request::get(path), Body::empty()).await
+    }
+
+    /// POST a form from our own pages (same origin).
+    pub async fn post(&mut self, path: &str, pairs: &[(&str, &str)]) -> Resp {
+        let b = Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", ISSUER)
+            .header("sec-fetch-site", "same-origin");
+        self.send(b, Body::from(form(pairs))).await
+    }
+
+    /// The authorization page of a pushed request.
+    pub async fn open(&mut self, client_id: &str, request_uri: &str) -> Resp {
+        self.get(&format!(
+            "/oauth/authorize?{}",
+            form(&[("client_id", client_id), ("request_uri", request_uri)])
+        ))
+        .await
+    }
+}
+
+/// The value of the hidden input `name` on a page.
+pub fn hidden(page: &Resp, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let rest = page.raw.split_once(&marker)?.1;
+    Some(rest.split_once('"')?.0.replace("&#38;", "&").replace("&amp;", "&"))
 }

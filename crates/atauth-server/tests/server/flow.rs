@@ -11,11 +11,12 @@ async fn full_flow(h: &Harness) {
 
     // The authorization page loads the pending request, repeatedly (AS-AUTHZ-01).
     let q = form(&[("client_id", &c.client_id), ("request_uri", &uri)]);
+    let mut browser = Browser::new(h);
     for _ in 0..2 {
-        let page = h.get(&format!("/oauth/authorize?{q}")).await;
+        let page = browser.get(&format!("/oauth/authorize?{q}")).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.raw);
-        assert_eq!(page.body["login_hint"], "alice.test");
-        assert_eq!(page.body["scope"], "atproto transition:generic");
+        assert!(page.raw.contains("value=\"alice.test\""), "login_hint pre-filled");
+        assert!(page.raw.contains("Sign in"));
     }
 
     // AS-AUTHZ-06: code, state and iss in the redirect.
@@ -26,8 +27,8 @@ async fn full_flow(h: &Harness) {
     assert!(code.starts_with("cod-") && code.len() == 68, "AS-CODE-01 high-entropy code");
 
     // The request is single use.
-    let again = h.get(&format!("/oauth/authorize?{q}")).await;
-    assert_eq!((again.status, again.error()), (StatusCode::BAD_REQUEST, "invalid_request_uri"));
+    let again = browser.get(&format!("/oauth/authorize?{q}")).await;
+    assert_eq!((again.status, again.page_code()), (StatusCode::BAD_REQUEST, "invalid_request_uri"));
 
     // AS-TOK-04
     let r = c.token_with(h, &c.code_params(&code)).await;
@@ -269,7 +270,7 @@ async fn as_par_08_request_uri_expires_and_belongs_to_its_client() {
     let r =
         h.get(&format!("/oauth/authorize?{}", form(&[("client_id", other), ("request_uri", &uri)]))).await;
     assert_eq!(
-        (r.status, r.error()),
+        (r.status, r.page_code()),
         (StatusCode::BAD_REQUEST, "invalid_request"),
         "AS-AUTHZ-01 client binding"
     );
@@ -277,9 +278,9 @@ async fn as_par_08_request_uri_expires_and_belongs_to_its_client() {
     let r = h
         .get(&format!("/oauth/authorize?{}", form(&[("client_id", &c.client_id), ("request_uri", &uri)])))
         .await;
-    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_request_uri"));
+    assert_eq!((r.status, r.page_code()), (StatusCode::BAD_REQUEST, "invalid_request_uri"));
     let r = h.get(&format!("/oauth/authorize?{}", form(&[("client_id", &c.client_id)]))).await;
-    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_request"), "PAR required");
+    assert_eq!((r.status, r.page_code()), (StatusCode::BAD_REQUEST, "invalid_request"), "PAR required");
 }
 
 #[tokio::test]

@@ -11,4 +11,5 @@ mod resource;
 mod revoke;
 mod serve;
 mod token;
+mod ui;
 mod web;

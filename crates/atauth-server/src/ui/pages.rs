@@ -1,0 +1,323 @@
+//! The pages (askama templates under `templates/ui/`, HTML-escaped by construction), what they
+//! show, and the headers every page is sent with.
+
+use askama::Template;
+use atauth_oauth::ClientId;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::scopes::ScopeLine;
+use crate::client::ResolvedClient;
+use crate::config::Branding;
+
+/// The stylesheet, served from the binary at [`CSS_PATH`].
+pub(crate) const BASE_CSS: &str = include_str!("../../templates/ui/ui.css");
+/// Where the stylesheet is served.
+pub const CSS_PATH: &str = "/oauth/assets/atauth-ui.css";
+/// Default accent colour when the branding sets none.
+const DEFAULT_ACCENT: &str = "#1366e8";
+
+/// `Content-Security-Policy` of every page: nothing but our stylesheet and images (the operator's
+/// and trusted clients' logos), no scripts at all, never framed.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+                       base-uri 'none'; frame-ancestors 'none'";
+
+/// A CSS colour from configuration, or `None` if it contains anything but the characters of hex,
+/// `rgb()`/`hsl()` and named colours (no `;`, `}` or quotes can reach the stylesheet).
+pub(crate) fn safe_color(value: &str) -> Option<&str> {
+    let v = value.trim();
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"#(),.% ".contains(&b));
+    ok.then_some(v)
+}
+
+/// The stylesheet with the branding's accent colour.
+pub(crate) fn stylesheet(branding: &Branding) -> String {
+    let accent = branding.primary_color.as_deref().and_then(safe_color).unwrap_or(DEFAULT_ACCENT);
+    format!(":root {{ --accent: {accent}; }}\n{BASE_CSS}")
+}
+
+/// A link in the footer.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    pub(crate) label: &'static str,
+    pub(crate) href: String,
+}
+
+/// What the page frame shows of the server (branding is configuration).
+#[derive(Debug, Clone)]
+pub(crate) struct Brand {
+    pub(crate) name: String,
+    pub(crate) initial: String,
+    pub(crate) logo_uri: Option<String>,
+    pub(crate) css_href: String,
+    pub(crate) links: Vec<Link>,
+    pub(crate) host: String,
+}
+
+fn initial(s: &str) -> String {
+    s.chars().find(|c| c.is_alphanumeric()).map_or_else(|| "?".to_owned(), |c| c.to_uppercase().collect())
+}
+
+/// Only absolute http(s) URLs reach `href`/`src` (askama escapes, but a `javascript:` URL would still
+/// be a link).
+pub(crate) fn web_url(u: Option<&str>) -> Option<String> {
+    let u = u?.trim();
+    let parsed = url::Url::parse(u).ok()?;
+    matches!(parsed.scheme(), "https" | "http").then(|| u.to_owned())
+}
+
+impl Brand {
+    pub(crate) fn new(branding: &Branding, issuer: &str, css_version: &str) -> Self {
+        let mut links = Vec::new();
+        for (label, uri) in [
+            ("Home", &branding.home_uri),
+            ("Terms of service", &branding.tos_uri),
+            ("Privacy policy", &branding.privacy_uri),
+        ] {
+            if let Some(href) = web_url(uri.as_deref()) {
+                links.push(Link { label, href });
+            }
+        }
+        Self {
+            name: branding.name.clone(),
+            initial: initial(&branding.name),
+            logo_uri: web_url(branding.logo_uri.as_deref()),
+            css_href: format!("{CSS_PATH}?v={css_version}"),
+            links,
+            host: url::Url::parse(issuer)
+                .ok()
+                .and_then(|u| {
+                    u.host_str().map(|h| u.port().map_or_else(|| h.to_owned(), |p| format!("{h}:{p}")))
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// How the consent screen presents the client (AS-CMD-06, CL-MD-13).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientView {
+    /// The big name: `client_name` for trusted clients; otherwise the host of the `client_id` URL
+    /// (which we fetched the metadata from, so it is not the client's claim), or for loopback
+    /// clients a plain description.
+    pub(crate) title: String,
+    /// The short name in "to continue to …".
+    pub(crate) label: String,
+    pub(crate) initial: String,
+    /// A loopback client (shown with a computer icon instead of an initial).
+    pub(crate) loopback: bool,
+    /// Always shown in full.
+    pub(crate) client_id: String,
+    pub(crate) trusted: bool,
+    pub(crate) logo_uri: Option<String>,
+    pub(crate) client_uri: Option<String>,
+    pub(crate) badge: &'static str,
+    pub(crate) badge_class: &'static str,
+    pub(crate) notice: Option<String>,
+    pub(crate) redirect_origin: String,
+}
+
+fn origin_of(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) if u.has_host() => u.origin().ascii_serialization(),
+        Ok(u) => format!("{}:", u.scheme()),
+        Err(_) => uri.to_owned(),
+    }
+}
+
+impl ClientView {
+    pub(crate) fn new(
+        client: &ResolvedClient,
+        raw_client_id: &str,
+        redirect_uri: &str,
+        trusted: bool,
+    ) -> Self {
+        let redirect_origin = origin_of(redirect_uri);
+        match &client.client_id {
+            ClientId::Loopback(_) => Self {
+                title: "An app on this device".to_owned(),
+                label: "an app on this device".to_owned(),
+                initial: String::new(),
+                loopback: true,
+                client_id: raw_client_id.to_owned(),
+                trusted: false,
+                logo_uri: None,
+                client_uri: None,
+                badge: "Loopback client: runs on this computer",
+                badge_class: "loopback",
+                notice: Some(
+                    "This app runs on this computer and is not registered anywhere: anyone can make one \
+                     that looks like this. Allow it only if you started this sign-in yourself."
+                        .to_owned(),
+                ),
+                redirect_origin,
+            },
+            ClientId::Discoverable(d) => {
+                let host = d.url().host_str().unwrap_or_default().to_owned();
+                let md = &client.metadata;
+                if trusted {
+                    let name = md
+                        .client_name
+                        .clone()
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| host.clone());
+                    Self {
+                        loopback: false,
+                        initial: initial(&name),
+                        title: name.clone(),
+                        label: name,
+                        client_id: raw_client_id.to_owned(),
+                        trusted: true,
+                        logo_uri: web_url(md.logo_uri.as_deref()).filter(|u| u.starts_with("https://")),
+                        client_uri: web_url(md.client_uri.as_deref()),
+                        badge: "Verified by this server",
+                        badge_class: "trusted",
+                        notice: None,
+                        redirect_origin,
+                    }
+                } else {
+                    Self {
+                        loopback: false,
+                        initial: initial(&host),
+                        title: host.clone(),
+                        label: host.clone(),
+                        client_id: raw_client_id.to_owned(),
+                        trusted: false,
+                        logo_uri: None,
+                        client_uri: None,
+                        badge: "Unverified app",
+                        badge_class: "unverified",
+                        notice: Some(format!(
+                            "This server has not verified this app. It is identified only by its address \
+                             above: continue only if you trust {host}."
+                        )),
+                        redirect_origin,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The hidden fields and actions every form of a request carries.
+#[derive(Debug, Clone)]
+pub(crate) struct FormCtx {
+    pub(crate) client_id: String,
+    pub(crate) request_uri: String,
+    pub(crate) csrf: String,
+    pub(crate) sign_in_action: &'static str,
+    pub(crate) consent_action: &'static str,
+}
+
+/// An account in the picker or on the consent screen.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountView {
+    pub(crate) did: String,
+    pub(crate) handle: String,
+    pub(crate) initial: String,
+    pub(crate) href: String,
+}
+
+impl AccountView {
+    pub(crate) fn new(did: &str, handle: &str, href: String) -> Self {
+        Self { did: did.to_owned(), handle: handle.to_owned(), initial: initial(handle), href }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ui/sign_in.html")]
+pub(crate) struct SignInPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) client: &'a ClientView,
+    pub(crate) form: &'a FormCtx,
+    pub(crate) identifier: &'a str,
+    pub(crate) locked: bool,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) accounts_href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ui/accounts.html")]
+pub(crate) struct AccountsPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) client: &'a ClientView,
+    pub(crate) form: &'a FormCtx,
+    pub(crate) accounts: Vec<AccountView>,
+    pub(crate) sign_in_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "ui/consent.html")]
+pub(crate) struct ConsentPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) client: &'a ClientView,
+    pub(crate) form: &'a FormCtx,
+    pub(crate) account: AccountView,
+    pub(crate) switch_href: Option<String>,
+    pub(crate) permissions: Vec<ScopeLine>,
+    pub(crate) optional_count: usize,
+}
+
+#[derive(Template)]
+#[template(path = "ui/error.html")]
+pub(crate) struct ErrorPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) heading: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) hint: &'a str,
+    pub(crate) code: &'a str,
+}
+
+/// Adds the headers every UI response carries: anti-framing (CSP `frame-ancestors 'none'` and
+/// `X-Frame-Options: DENY`), no sniffing, no caching, no referrer to other origins.
+pub fn secure_headers(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Renders a page with `status` and the UI headers. A template that fails to render (it cannot,
+/// short of a formatting error) becomes a bare 500.
+pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
+    let mut res = match page.render() {
+        Ok(body) => (status, body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+        }
+    };
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    secure_headers(&mut res);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_cannot_escape_the_declaration() {
+        assert_eq!(safe_color(" #ff0066 "), Some("#ff0066"));
+        assert_eq!(safe_color("rgb(10, 20, 30)"), Some("rgb(10, 20, 30)"));
+        assert_eq!(safe_color("red; } body { display:none"), None);
+        assert_eq!(safe_color("url('x')"), None);
+        let css = stylesheet(&Branding { primary_color: Some("}".into()), ..Branding::default() });
+        assert!(css.starts_with(":root { --accent: #1366e8; }"));
+    }
+
+    #[test]
+    fn only_web_urls_become_links() {
+        assert_eq!(web_url(Some("javascript:alert(1)")), None);
+        assert_eq!(web_url(Some("https://x.example/tos")).as_deref(), Some("https://x.example/tos"));
+    }
+}
