@@ -15,7 +15,8 @@
 //! | [`dpop`] | DPoP at this server: nonces, replay, both challenge forms |
 //! | [`account`], [`password`], [`plc`] | accounts, reference-format scrypt, `did:plc` registration |
 //! | [`store`] | store traits, memory and SQLite backends, the conformance suite |
-//! | [`ui`], [`ratelimit`] | the sign-in and consent pages (device sessions, CSRF, account picker), sign-in rate limits |
+//! | [`legacy`] | `createSession` & co., app passwords, the legacy/OAuth [`legacy::web::SessionAuth`] extractor (LEG-*) |
+//! | [`service_auth`] | `getServiceAuth` and the service-JWT verifier + extractor (SVC-*) |
 //! | [`web`] | the axum `Router`, the [`web::DpopAuth`] extractor, [`web::serve`] |
 //!
 //! # Example: a server and its router, called without sockets
@@ -51,20 +52,20 @@ pub mod config;
 pub mod dpop;
 pub mod error;
 pub mod keys;
+pub mod legacy;
 pub mod par;
 pub mod params;
 pub mod password;
 pub mod plc;
-pub mod ratelimit;
 pub mod resource;
 pub mod revoke;
 pub mod server;
+pub mod service_auth;
 pub mod store;
 pub mod token;
-pub mod ui;
 pub mod web;
 
-pub use config::{Branding, Lifetimes, RateLimit, ServerConfig, SignInLimits};
+pub use config::{Branding, Lifetimes, ServerConfig};
 pub use error::OAuthError;
 pub use params::Params;
 pub use server::{AuthServer, AuthServerBuilder, BuildError};

@@ -85,6 +85,17 @@ impl PasswordHasher {
         .await
     }
 
+    /// `salt:hexhash` with a caller-chosen salt (app passwords derive it from the DID, so a login
+    /// needs one scrypt however many app passwords an account has).
+    pub async fn hash_with_salt(
+        &self,
+        password: &SecretString,
+        salt: String,
+    ) -> Result<SecretString, PasswordError> {
+        let password = password.clone();
+        self.run(move || hash_with_salt(password.expose_secret(), &salt)).await
+    }
+
     /// Whether `password` matches `stored`.
     pub async fn verify(
         &self,

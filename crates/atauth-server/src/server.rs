@@ -12,7 +12,7 @@ use atauth_oauth::{AuthorizationServerMetadata, Issuer, IssuerPolicy, ProtectedR
 use url::Url;
 
 use crate::client::ClientResolver;
-use crate::config::{Branding, Lifetimes, ServerConfig, SignInLimits};
+use crate::config::{Branding, Lifetimes, ServerConfig};
 use crate::keys::{self, KeyStoreError, SigningKeys};
 use crate::password::PasswordHasher;
 use crate::plc::PlcClient;
@@ -34,7 +34,7 @@ pub(crate) struct Inner {
     pub(crate) plc_rotation_key: PrivateKey,
     pub(crate) as_metadata_json: String,
     pub(crate) resource_metadata_json: String,
-    pub(crate) sign_in_limiter: crate::ratelimit::SignInLimiter,
+    pub(crate) legacy: crate::legacy::LegacyState,
 }
 
 /// The authorization server (and resource-server verifier) core. Cheap to clone; share one per
@@ -80,6 +80,9 @@ pub enum BuildError {
     /// The outbound HTTP client could not be built.
     #[error("could not build the HTTP client: {0}")]
     Http(#[from] atauth_identity::http::HttpBuildError),
+    /// Legacy sessions could not be set up (JWT secret or store).
+    #[error(transparent)]
+    Legacy(#[from] crate::legacy::LegacyBuildError),
 }
 
 /// Builder for [`AuthServer`].
@@ -104,9 +107,6 @@ pub struct AuthServerBuilder {
     lifetimes: Lifetimes,
     scopes_supported: Vec<String>,
     branding: Branding,
-    trusted_clients: Vec<String>,
-    sign_in_limits: SignInLimits,
-    client_ip_header: Option<String>,
     handle_domains: Vec<String>,
     plc_directory: Option<Url>,
     dev_mode: bool,
@@ -123,6 +123,7 @@ pub struct AuthServerBuilder {
     plc_rotation_key: Option<PrivateKey>,
     http: Option<SafeHttpClient>,
     dpop: Option<DpopConfig>,
+    legacy: crate::legacy::LegacyOptions,
 }
 
 impl std::fmt::Debug for AuthServerBuilder {
@@ -155,10 +156,6 @@ impl AuthServerBuilder {
         branding: Branding
     );
     setter!(
-        /// Sign-in rate limits (default [`SignInLimits::default`]).
-        sign_in_limits: SignInLimits
-    );
-    setter!(
         /// **Development only**: `http://localhost` issuer, http loopback clients and fetches.
         dev_mode: bool
     );
@@ -175,7 +172,11 @@ impl AuthServerBuilder {
         password_hash_concurrency: usize
     );
     setter!(
-        /// Serve the headless password consent API (default on; see [`crate::web`]).
+        /// Legacy sessions: JWT secret, lifetimes, store (see [`crate::legacy`]).
+        legacy: crate::legacy::LegacyOptions
+    );
+    setter!(
+        /// Serve the password-based consent API (default on; see [`crate::web`]).
         password_consent_api: bool
     );
 
@@ -213,19 +214,6 @@ impl AuthServerBuilder {
     /// `scopes_supported` (must include `atproto`).
     pub fn scopes_supported<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.scopes_supported = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The header a trusted reverse proxy sets to the client address (see
-    /// [`ServerConfig::client_ip_header`]).
-    pub fn client_ip_header(mut self, name: impl Into<String>) -> Self {
-        self.client_ip_header = Some(name.into().to_ascii_lowercase());
-        self
-    }
-
-    /// Client ids whose metadata name, logo and URI the consent UI may show (AS-CMD-06).
-    pub fn trusted_clients<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
-        self.trusted_clients = ids.into_iter().map(Into::into).collect();
         self
     }
 
@@ -338,6 +326,7 @@ impl AuthServerBuilder {
             Some(h) => h,
             None => SafeHttpClient::builder().allow_http_loopback(self.dev_mode).build()?,
         };
+        let legacy = crate::legacy::LegacyState::build(self.legacy, self.data_dir.as_deref())?;
         let plc_directory = self
             .plc_directory
             .unwrap_or_else(|| Url::parse("https://plc.directory").unwrap_or_else(|_| unreachable!()));
@@ -350,9 +339,6 @@ impl AuthServerBuilder {
             lifetimes: self.lifetimes,
             scopes_supported: self.scopes_supported,
             branding: self.branding,
-            trusted_clients: self.trusted_clients,
-            sign_in_limits: self.sign_in_limits,
-            client_ip_header: self.client_ip_header,
             handle_domains: self.handle_domains.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
             plc_directory: plc_directory.clone(),
             dev_mode: self.dev_mode,
@@ -372,7 +358,6 @@ impl AuthServerBuilder {
         let resource_meta = ProtectedResourceMetadata::new(public_url, &issuer);
         let resource_metadata_json = serde_json::to_string(&resource_meta).unwrap_or_default();
         let clients = ClientResolver::new(http.clone(), stores.clients.clone(), &config);
-        let config_limits = config.sign_in_limits;
         Ok(AuthServer {
             inner: Arc::new(Inner {
                 dpop: DpopVerifier::new(self.dpop.unwrap_or_default()),
@@ -387,7 +372,7 @@ impl AuthServerBuilder {
                 plc_rotation_key,
                 as_metadata_json,
                 resource_metadata_json,
-                sign_in_limiter: crate::ratelimit::SignInLimiter::new(config_limits),
+                legacy,
             }),
         })
     }
@@ -408,9 +393,6 @@ impl AuthServer {
                 .map(str::to_owned)
                 .collect(),
             branding: Branding::default(),
-            trusted_clients: Vec::new(),
-            sign_in_limits: SignInLimits::default(),
-            client_ip_header: None,
             handle_domains: Vec::new(),
             plc_directory: None,
             dev_mode: false,
@@ -429,6 +411,7 @@ impl AuthServer {
             plc_rotation_key: None,
             http: None,
             dpop: None,
+            legacy: crate::legacy::LegacyOptions::default(),
         }
     }
 
@@ -500,6 +483,7 @@ impl AuthServer {
         let s = &self.inner.stores;
         Ok(s.tokens.purge_expired_tokens(now).await?
             + s.devices.purge_expired_devices(now).await?
-            + s.replay.purge_expired_replay(now).await?)
+            + s.replay.purge_expired_replay(now).await?
+            + self.legacy_store().purge_expired_refresh(now).await?)
     }
 }

@@ -1,0 +1,410 @@
+//! The HTTP side of legacy sessions: XRPC handlers, the [`LegacyAuth`] extractor (legacy Bearer
+//! only) and [`SessionAuth`] (legacy Bearer **or** DPoP-bound OAuth, each with its own errors).
+//!
+//! | route | |
+//! |---|---|
+//! | `POST /xrpc/com.atproto.server.createSession` | LEG-01/02; rate-limited |
+//! | `POST /xrpc/com.atproto.server.refreshSession` | `Bearer <refreshJwt>`, LEG-03/05/06 |
+//! | `POST /xrpc/com.atproto.server.deleteSession` | `Bearer <refreshJwt>`, LEG-06 |
+//! | `GET /xrpc/com.atproto.server.getSession` | [`SessionAuth`]: legacy or OAuth (LEG-08) — routed by [`crate::web`] |
+//! | `POST /xrpc/com.atproto.server.createAppPassword` | full legacy sessions only, LEG-10 |
+//! | `GET /xrpc/com.atproto.server.listAppPasswords` | idem |
+//! | `POST /xrpc/com.atproto.server.revokeAppPassword` | idem |
+//! | `GET /xrpc/com.atproto.server.getServiceAuth` | [`crate::service_auth`], SVC-07 |
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+
+use atauth_crypto::{Algorithm, PrivateKey, SecretString};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{LegacyAccess, LegacyError, LegacySession, bearer_token};
+use crate::resource::VerifiedAccess;
+use crate::server::AuthServer;
+use crate::store::{AccountRecord, AccountStatus};
+use crate::web::{DpopAuth, DpopAuthRejection, xrpc_error_response};
+
+/// The legacy-session routes (state: anything an [`AuthServer`] can be taken from).
+pub fn routes<S>() -> Router<S>
+where
+    AuthServer: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/xrpc/com.atproto.server.createSession", post(create_session))
+        .route("/xrpc/com.atproto.server.refreshSession", post(refresh_session))
+        .route("/xrpc/com.atproto.server.deleteSession", post(delete_session))
+        .route("/xrpc/com.atproto.server.createAppPassword", post(create_app_password))
+        .route("/xrpc/com.atproto.server.listAppPasswords", get(list_app_passwords))
+        .route("/xrpc/com.atproto.server.revokeAppPassword", post(revoke_app_password))
+        .route("/xrpc/com.atproto.server.getServiceAuth", get(crate::service_auth::get_service_auth_handler))
+}
+
+fn ok_json(body: &Value) -> Response {
+    let mut res = (StatusCode::OK, body.to_string()).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(header::VARY, HeaderValue::from_static("Authorization"));
+    res
+}
+
+impl IntoResponse for LegacyError {
+    fn into_response(self) -> Response {
+        xrpc_error_response(&self.xrpc_error())
+    }
+}
+
+/// The client's address: the socket peer (when the router is served with
+/// `into_make_service_with_connect_info`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    AuthServer: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        std::future::ready(Ok(Self(ip)))
+    }
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    // A non-UTF-8 value cannot be a token: treat it as malformed, not missing.
+    headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""))
+}
+
+/// A verified legacy access token (`Authorization: Bearer <accessJwt>`), any session kind. Use
+/// [`LegacyAccess::is_full`] to restrict a route to account-password sessions.
+#[derive(Debug, Clone)]
+pub struct LegacyAuth(pub LegacyAccess);
+
+impl<S> FromRequestParts<S> for LegacyAuth
+where
+    AuthServer: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = LegacyError;
+
+    fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
+        let server = AuthServer::from_ref(state);
+        let token = bearer_token(authorization(&parts.headers)).map(str::to_owned);
+        async move { Ok(Self(server.verify_legacy_access(&token?).await?)) }
+    }
+}
+
+/// Either credential a PDS accepts on ordinary XRPC routes: a legacy Bearer access token or a
+/// DPoP-bound OAuth access token. Each path answers its own errors (legacy: 400
+/// `ExpiredToken`/`InvalidToken`, LEG-07; OAuth: 401 with a `WWW-Authenticate: DPoP` challenge and
+/// `DPoP-Nonce`, RS-WWW-01).
+///
+/// The legacy path takes exactly one `Authorization: Bearer <token>` whose token is not
+/// proof-of-possession bound (no `cnf` claim, LEG-04). Everything else goes to the OAuth verifier:
+/// the `DPoP` scheme, no credentials (401 `AuthMissing` with the bare DPoP challenge), other schemes,
+/// repeated headers, and a DPoP-bound access token sent as Bearer (RS-DPOP-02 `invalid_token`).
+#[derive(Debug, Clone)]
+pub enum SessionAuth {
+    /// `Authorization: Bearer` (legacy session).
+    Legacy(LegacyAccess),
+    /// `Authorization: DPoP` (OAuth).
+    OAuth(VerifiedAccess),
+}
+
+impl SessionAuth {
+    /// The account DID.
+    pub fn did(&self) -> &str {
+        match self {
+            Self::Legacy(a) => &a.did,
+            Self::OAuth(a) => &a.did,
+        }
+    }
+}
+
+/// The rejection of [`SessionAuth`].
+#[derive(Debug)]
+pub enum SessionAuthRejection {
+    /// The legacy path's error.
+    Legacy(LegacyError),
+    /// The OAuth path's error.
+    OAuth(DpopAuthRejection),
+}
+
+impl IntoResponse for SessionAuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Legacy(e) => e.into_response(),
+            Self::OAuth(r) => r.into_response(),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for SessionAuth
+where
+    AuthServer: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = SessionAuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_legacy_request(&parts.headers) {
+            return DpopAuth::from_request_parts(parts, state)
+                .await
+                .map(|DpopAuth(a)| Self::OAuth(a))
+                .map_err(SessionAuthRejection::OAuth);
+        }
+        LegacyAuth::from_request_parts(parts, state)
+            .await
+            .map(|LegacyAuth(a)| Self::Legacy(a))
+            .map_err(SessionAuthRejection::Legacy)
+    }
+}
+
+fn is_legacy_request(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else { return false };
+    let Some((scheme, token)) = value.to_str().unwrap_or("").split_once(' ') else { return false };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let pop = atauth_crypto::jws::decode(token)
+        .ok()
+        .and_then(|j| j.claims::<serde_json::Map<String, Value>>().ok())
+        .is_some_and(|claims| claims.contains_key("cnf"));
+    !pop
+}
+
+/// The DID document of a hosted account, as the reference returns in `didDoc` (LEG-09), when the
+/// server holds the account's signing key.
+fn did_doc(server: &AuthServer, account: &AccountRecord) -> Option<Value> {
+    let key =
+        PrivateKey::from_hex(Algorithm::Es256k, account.signing_key_hex.as_ref()?.expose_secret()).ok()?;
+    Some(json!({
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
+        "id": account.did,
+        "alsoKnownAs": [format!("at://{}", account.handle)],
+        "verificationMethod": [{
+            "id": format!("{}#atproto", account.did),
+            "type": "Multikey",
+            "controller": account.did,
+            "publicKeyMultibase": key.public_key().to_multikey(),
+        }],
+        "service": [{
+            "id": "#atproto_pds",
+            "type": "AtprotoPersonalDataServer",
+            "serviceEndpoint": server.config().public_url,
+        }],
+    }))
+}
+
+/// The account fields of createSession / refreshSession / getSession (LEG-01, LEG-08).
+fn account_fields(server: &AuthServer, account: &AccountRecord, with_email: bool) -> Value {
+    let mut body = json!({ "did": account.did, "handle": account.handle });
+    if let Some(doc) = did_doc(server, account) {
+        body["didDoc"] = doc;
+    }
+    if with_email {
+        if let Some(email) = &account.email {
+            body["email"] = json!(email);
+        }
+        body["emailConfirmed"] = json!(false);
+        body["emailAuthFactor"] = json!(false);
+    }
+    let active = account.status == AccountStatus::Active;
+    body["active"] = json!(active);
+    if !active {
+        body["status"] = json!(account.status.as_str());
+    }
+    body
+}
+
+fn session_body(server: &AuthServer, s: &LegacySession) -> Value {
+    let mut body = account_fields(server, &s.account, true);
+    body["accessJwt"] = json!(s.access_jwt.expose_secret());
+    body["refreshJwt"] = json!(s.refresh_jwt.expose_secret());
+    body
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, LegacyError> {
+    serde_json::from_slice(body).map_err(|_| LegacyError::InvalidRequest("Invalid request body"))
+}
+
+#[derive(Deserialize)]
+struct CreateSessionInput {
+    identifier: String,
+    password: String,
+}
+
+async fn create_session(
+    State(server): State<AuthServer>,
+    ClientAddr(ip): ClientAddr,
+    body: Bytes,
+) -> Response {
+    let input: CreateSessionInput = match parse_json(&body) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    let password = SecretString::new(input.password);
+    match server.create_session(&input.identifier, &password, ip).await {
+        Ok(s) => ok_json(&session_body(&server, &s)),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn refresh_session(State(server): State<AuthServer>, headers: HeaderMap) -> Response {
+    let token = match bearer_token(authorization(&headers)) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    match server.refresh_session(token).await {
+        Ok(s) => ok_json(&session_body(&server, &s)),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete_session(State(server): State<AuthServer>, headers: HeaderMap) -> Response {
+    let token = match bearer_token(authorization(&headers)) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    match server.delete_session(token).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `getSession` for both credential kinds (LEG-08). Legacy sessions see the email; OAuth sessions
+/// only with `transition:email` or an `account:email` permission.
+pub async fn get_session(State(server): State<AuthServer>, auth: SessionAuth) -> Response {
+    let account = match server.stores().accounts.account_by_did(auth.did()).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return LegacyError::AccountNotFound.into_response(),
+        Err(e) => return LegacyError::Store(e).into_response(),
+    };
+    let with_email = match &auth {
+        SessionAuth::Legacy(_) => true,
+        SessionAuth::OAuth(access) => access.scope.split(' ').any(|s| {
+            s == "transition:email"
+                || matches!(
+                    atauth_oauth::Permission::parse(s),
+                    Ok(atauth_oauth::Permission::Account(p)) if p.attr == atauth_oauth::scope::AccountAttr::Email
+                )
+        }),
+    };
+    ok_json(&account_fields(&server, &account, with_email))
+}
+
+/// OAuth credentials are refused on app-password management (reference: 403), legacy app-password
+/// sessions get 400 `InvalidToken` "Bad token scope" (LEG-10).
+fn full_session(auth: SessionAuth) -> Result<LegacyAccess, LegacyError> {
+    match auth {
+        SessionAuth::OAuth(_) => Err(LegacyError::OAuthNotSupported),
+        SessionAuth::Legacy(a) if a.is_full() => Ok(a),
+        SessionAuth::Legacy(_) => Err(LegacyError::BadScope),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateAppPasswordInput {
+    name: String,
+    #[serde(default)]
+    privileged: bool,
+}
+
+async fn create_app_password(State(server): State<AuthServer>, auth: SessionAuth, body: Bytes) -> Response {
+    let result = async {
+        let access = full_session(auth)?;
+        let input: CreateAppPasswordInput = parse_json(&body)?;
+        server.create_app_password(&access, &input.name, input.privileged).await
+    }
+    .await;
+    match result {
+        Ok(p) => ok_json(&json!({
+            "name": p.name,
+            "password": p.password.expose_secret(),
+            "createdAt": rfc3339(p.created_at),
+            "privileged": p.privileged,
+        })),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn list_app_passwords(State(server): State<AuthServer>, auth: SessionAuth) -> Response {
+    let result = async {
+        let access = full_session(auth)?;
+        server.list_app_passwords(&access).await
+    }
+    .await;
+    match result {
+        Ok(list) => {
+            let passwords: Vec<Value> = list
+                .iter()
+                .map(|a| json!({ "name": a.name, "createdAt": rfc3339(a.created_at), "privileged": a.privileged }))
+                .collect();
+            ok_json(&json!({ "passwords": passwords }))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RevokeAppPasswordInput {
+    name: String,
+}
+
+async fn revoke_app_password(State(server): State<AuthServer>, auth: SessionAuth, body: Bytes) -> Response {
+    let result = async {
+        let access = full_session(auth)?;
+        let input: RevokeAppPasswordInput = parse_json(&body)?;
+        server.revoke_app_password(&access, &input.name).await
+    }
+    .await;
+    match result {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-01-02T03:04:05.000Z`), as the reference writes `createdAt`.
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian), valid for all i64 days in range.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(1_750_000_000), "2025-06-15T15:06:40.000Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00.000Z");
+    }
+}
