@@ -17,6 +17,7 @@
 //! | [`store`] | store traits, memory and SQLite backends, the conformance suite |
 //! | [`legacy`] | `createSession` & co., app passwords, the legacy/OAuth [`legacy::web::SessionAuth`] extractor (LEG-*) |
 //! | [`service_auth`] | `getServiceAuth` and the service-JWT verifier + extractor (SVC-*) |
+//! | [`ui`], [`ratelimit`] | the sign-in and consent pages (device sessions, CSRF, account picker), sign-in rate limits |
 //! | [`web`] | the axum `Router`, the [`web::DpopAuth`] extractor, [`web::serve`] |
 //!
 //! # Example: a server and its router, called without sockets
@@ -57,15 +58,17 @@ pub mod par;
 pub mod params;
 pub mod password;
 pub mod plc;
+pub mod ratelimit;
 pub mod resource;
 pub mod revoke;
 pub mod server;
 pub mod service_auth;
 pub mod store;
 pub mod token;
+pub mod ui;
 pub mod web;
 
-pub use config::{Branding, Lifetimes, ServerConfig};
+pub use config::{Branding, Lifetimes, RateLimit, ServerConfig, SignInLimits};
 pub use error::OAuthError;
 pub use params::Params;
 pub use server::{AuthServer, AuthServerBuilder, BuildError};

@@ -12,7 +12,7 @@ use atauth_oauth::{AuthorizationServerMetadata, Issuer, IssuerPolicy, ProtectedR
 use url::Url;
 
 use crate::client::ClientResolver;
-use crate::config::{Branding, Lifetimes, ServerConfig};
+use crate::config::{Branding, Lifetimes, ServerConfig, SignInLimits};
 use crate::keys::{self, KeyStoreError, SigningKeys};
 use crate::password::PasswordHasher;
 use crate::plc::PlcClient;
@@ -34,6 +34,7 @@ pub(crate) struct Inner {
     pub(crate) plc_rotation_key: PrivateKey,
     pub(crate) as_metadata_json: String,
     pub(crate) resource_metadata_json: String,
+    pub(crate) sign_in_limiter: crate::ratelimit::SignInLimiter,
     pub(crate) legacy: crate::legacy::LegacyState,
 }
 
@@ -107,6 +108,9 @@ pub struct AuthServerBuilder {
     lifetimes: Lifetimes,
     scopes_supported: Vec<String>,
     branding: Branding,
+    trusted_clients: Vec<String>,
+    sign_in_limits: SignInLimits,
+    client_ip_header: Option<String>,
     handle_domains: Vec<String>,
     plc_directory: Option<Url>,
     dev_mode: bool,
@@ -156,6 +160,10 @@ impl AuthServerBuilder {
         branding: Branding
     );
     setter!(
+        /// Sign-in rate limits (default [`SignInLimits::default`]).
+        sign_in_limits: SignInLimits
+    );
+    setter!(
         /// **Development only**: `http://localhost` issuer, http loopback clients and fetches.
         dev_mode: bool
     );
@@ -176,7 +184,7 @@ impl AuthServerBuilder {
         legacy: crate::legacy::LegacyOptions
     );
     setter!(
-        /// Serve the password-based consent API (default on; see [`crate::web`]).
+        /// Serve the headless password consent API (default on; see [`crate::web`]).
         password_consent_api: bool
     );
 
@@ -214,6 +222,19 @@ impl AuthServerBuilder {
     /// `scopes_supported` (must include `atproto`).
     pub fn scopes_supported<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
         self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The header a trusted reverse proxy sets to the client address (see
+    /// [`ServerConfig::client_ip_header`]).
+    pub fn client_ip_header(mut self, name: impl Into<String>) -> Self {
+        self.client_ip_header = Some(name.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Client ids whose metadata name, logo and URI the consent UI may show (AS-CMD-06).
+    pub fn trusted_clients<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Self {
+        self.trusted_clients = ids.into_iter().map(Into::into).collect();
         self
     }
 
@@ -339,6 +360,9 @@ impl AuthServerBuilder {
             lifetimes: self.lifetimes,
             scopes_supported: self.scopes_supported,
             branding: self.branding,
+            trusted_clients: self.trusted_clients,
+            sign_in_limits: self.sign_in_limits,
+            client_ip_header: self.client_ip_header,
             handle_domains: self.handle_domains.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
             plc_directory: plc_directory.clone(),
             dev_mode: self.dev_mode,
@@ -358,6 +382,7 @@ impl AuthServerBuilder {
         let resource_meta = ProtectedResourceMetadata::new(public_url, &issuer);
         let resource_metadata_json = serde_json::to_string(&resource_meta).unwrap_or_default();
         let clients = ClientResolver::new(http.clone(), stores.clients.clone(), &config);
+        let config_limits = config.sign_in_limits;
         Ok(AuthServer {
             inner: Arc::new(Inner {
                 dpop: DpopVerifier::new(self.dpop.unwrap_or_default()),
@@ -372,6 +397,7 @@ impl AuthServerBuilder {
                 plc_rotation_key,
                 as_metadata_json,
                 resource_metadata_json,
+                sign_in_limiter: crate::ratelimit::SignInLimiter::new(config_limits),
                 legacy,
             }),
         })
@@ -393,6 +419,9 @@ impl AuthServer {
                 .map(str::to_owned)
                 .collect(),
             branding: Branding::default(),
+            trusted_clients: Vec::new(),
+            sign_in_limits: SignInLimits::default(),
+            client_ip_header: None,
             handle_domains: Vec::new(),
             plc_directory: None,
             dev_mode: false,

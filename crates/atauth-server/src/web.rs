@@ -9,8 +9,8 @@
 //! | `GET /.well-known/oauth-protected-resource` | RFC 9728 metadata (RS-META-01) |
 //! | `GET /oauth/jwks` | the token-signing JWKS |
 //! | `POST /oauth/par` | [`crate::par`] → 201 |
-//! | `GET /oauth/authorize` | [`crate::authorize`]: JSON description of the pending request until the consent UI exists; 303 for `prompt=none` |
-//! | `POST /oauth/authorize/sign-in-and-approve` | **interim password consent API**, see below |
+//! | `GET /oauth/authorize`, `POST /oauth/authorize/sign-in`, `POST /oauth/authorize/consent` | the sign-in and consent UI, [`crate::ui`] |
+//! | `POST /oauth/authorize/sign-in-and-approve` | **headless password consent API**, see below |
 //! | `POST /oauth/token` | [`crate::token`] |
 //! | `POST /oauth/revoke` | [`crate::revoke`] → 200 |
 //! | `GET /xrpc/com.atproto.server.getSession` | behind [`DpopAuth`] |
@@ -18,16 +18,18 @@
 //! | `GET /xrpc/_health`, `GET /_health` | liveness + version |
 //! | `GET /metrics` | Prometheus text, when a [`PrometheusHandle`] is given |
 //!
-//! # The interim consent API
+//! # The headless consent API
 //!
-//! Until the server-rendered sign-in/consent UI lands, `POST /oauth/authorize/sign-in-and-approve`
-//! (form or JSON: `client_id`, `request_uri`, `identifier`, `password`, optional `scope` to grant
-//! less than requested, optional `decision=deny`) signs the user in and decides in one step, answering
-//! **303** to the client's `redirect_uri` with `code`/`error`, `state` and `iss`. It is what tests and
-//! the interop driver use. It needs the password on every call (no cookies, so no CSRF surface);
-//! disable it with `AuthServerBuilder::password_consent_api(false)`. The UI will replace it with forms
-//! behind a device session and CSRF protection, calling the same core ([`AuthServer::sign_in`],
-//! [`AuthServer::approve`], [`AuthServer::deny`]).
+//! `POST /oauth/authorize/sign-in-and-approve` (form or JSON: `client_id`, `request_uri`,
+//! `identifier`, `password`, optional `scope` to grant less than requested, optional
+//! `decision=deny`) signs the user in and decides in one step, answering **303** to the client's
+//! `redirect_uri` with `code`/`error`, `state` and `iss`. It came before the HTML UI and is kept,
+//! deliberately, for what a browser page cannot serve: the router tests, the benchmarks
+//! (`benches/endpoints.rs`), the Rust interop test against the reference client
+//! (`tests/interop_ref.rs`) and scripted logins. It needs the password on every call and sets no
+//! cookie, so it has no CSRF surface; its password checks share the sign-in rate limits of the
+//! UI ([`AuthServer::sign_in_limited`]). It bypasses the consent screen, so an operator who does
+//! not need it should turn it off with `AuthServerBuilder::password_consent_api(false)`.
 
 use std::future::Future;
 use std::time::Instant;
@@ -41,6 +43,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::net::SocketAddr;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -99,7 +102,7 @@ pub fn router_with_metrics(server: AuthServer, metrics: Option<PrometheusHandle>
         .merge(crate::legacy::web::routes())
         .layer(middleware::map_response_with_state(nonce_server, add_dpop_nonce))
         .layer(cors());
-    let mut browser = Router::new().route("/oauth/authorize", get(authorize));
+    let mut browser = crate::ui::routes(&state.server);
     if consent_api {
         browser = browser.route("/oauth/authorize/sign-in-and-approve", post(sign_in_and_approve));
     }
@@ -297,38 +300,12 @@ async fn revoke(
     }
 }
 
-async fn authorize(State(server): State<AuthServer>, RawQuery(query): RawQuery) -> Response {
-    let params = Params::from_form(query.unwrap_or_default().as_bytes());
-    let (client_id, request_uri) = match (params.get("client_id"), params.get("request_uri")) {
-        (Ok(c), Ok(r)) => (c, r),
-        (Err(e), _) | (_, Err(e)) => {
-            return oauth_error_response(&OAuthError::bad_request(
-                crate::error::OAuthErrorCode::InvalidRequest,
-                e.to_string(),
-            ));
-        }
-    };
-    match server.load_authorization(client_id, request_uri).await {
-        Ok(AuthorizeOutcome::Redirect(r)) => redirect_303(&r.url),
-        Ok(AuthorizeOutcome::Interaction(view)) => {
-            let body = serde_json::json!({
-                "request_uri": format!("{}{}", crate::par::REQUEST_URI_PREFIX, view.request_id),
-                "client_id": view.request.client_id,
-                "client_name": view.client.metadata.client_name,
-                "redirect_uri": view.request.redirect_uri,
-                "scope": view.request.scope,
-                "login_hint": view.request.login_hint,
-                "prompt": view.request.prompt,
-                "expires_at": view.expires_at,
-                "consent_api": "/oauth/authorize/sign-in-and-approve",
-            });
-            no_store(json_response(StatusCode::OK, body.to_string()))
-        }
-        Err(e) => oauth_error_response(&e.oauth_error()),
-    }
-}
-
-async fn sign_in_and_approve(State(server): State<AuthServer>, headers: HeaderMap, body: Bytes) -> Response {
+async fn sign_in_and_approve(
+    State(server): State<AuthServer>,
+    crate::ui::ClientIp(ip): crate::ui::ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = match body_params(&headers, &body) {
         Ok(p) => p,
         Err(e) => return oauth_error_response(&e),
@@ -346,7 +323,7 @@ async fn sign_in_and_approve(State(server): State<AuthServer>, headers: HeaderMa
         };
     }
     let password = atauth_crypto::SecretString::new(get("password").unwrap_or_default());
-    let account = match server.sign_in(get("identifier").unwrap_or_default(), &password).await {
+    let account = match server.sign_in_limited(get("identifier").unwrap_or_default(), &password, ip).await {
         Ok(a) => a,
         Err(e) => return xrpc_error_response(&e.xrpc_error()),
     };
@@ -539,7 +516,7 @@ pub async fn serve(
     let mut stop = rx;
     let app = router_with_metrics(server, metrics);
     tracing::info!(addr = ?listener.local_addr().ok(), "atauth-server listening");
-    let result = axum::serve(listener, app)
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             let _ = stop.changed().await;
         })

@@ -13,7 +13,7 @@ use atauth_crypto::{Algorithm, ManualClock, PrivateKey, SecretString};
 use atauth_server::legacy::{self, LegacyOptions, MemoryLegacyStore, SqliteLegacyStore};
 use atauth_server::password::hash_with_salt;
 use atauth_server::store::{AccountRecord, AccountStatus, AccountStore, MemoryStore, StoreError, Stores};
-use atauth_server::{AuthServer, AuthServerBuilder};
+use atauth_server::{AuthServer, AuthServerBuilder, RateLimit, SignInLimits};
 use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
@@ -238,6 +238,27 @@ async fn leg02_taken_down_account_cannot_log_in() {
     let h = harness().await;
     h.server.stores().accounts.set_account_status(ALICE, AccountStatus::Takendown).await.unwrap();
     h.login("alice.example.com", PASSWORD).await.assert_error(StatusCode::UNAUTHORIZED, "AccountTakedown");
+}
+
+#[tokio::test]
+async fn create_session_is_rate_limited_per_identifier_with_rate_limit_exceeded() {
+    let limits = SignInLimits {
+        per_identifier: RateLimit { burst: 2, refill_every: Duration::from_secs(60) },
+        per_ip: RateLimit { burst: 100, refill_every: Duration::from_secs(1) },
+    };
+    let h = harness_with(Arc::new(MemoryLegacyStore::default()), |b| b.sign_in_limits(limits)).await;
+    h.login("alice.example.com", "wrong")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "AuthenticationRequired");
+    h.login("alice.example.com", "wrong")
+        .await
+        .assert_error(StatusCode::UNAUTHORIZED, "AuthenticationRequired");
+    let r = h.login("alice.example.com", PASSWORD).await;
+    r.assert_error(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded");
+    // Another identifier of the same account has its own bucket; time earns attempts back.
+    assert_eq!(h.login("alice@example.org", PASSWORD).await.status, StatusCode::OK);
+    h.clock.advance(Duration::from_secs(61));
+    assert_eq!(h.login("alice.example.com", PASSWORD).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -521,13 +521,13 @@ impl AuthServer {
     }
 
     /// `com.atproto.server.createSession` (LEG-01, LEG-02): identifier = handle, DID or email;
-    /// password = the account password or an app password. `client_ip` is for the per-address rate
-    /// limit, wired once the shared sign-in limiter lands (not yet rate-limited).
+    /// password = the account password or an app password. Rate-limited per identifier and per
+    /// client address (the sign-in limits shared with the OAuth sign-in page) before any hashing.
     pub async fn create_session(
         &self,
         identifier: &str,
         password: &SecretString,
-        _client_ip: Option<std::net::IpAddr>,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<LegacySession, LegacyError> {
         if identifier.trim().is_empty() {
             return Err(LegacyError::InvalidRequest("identifier is required"));
@@ -535,6 +535,10 @@ impl AuthServer {
         if password.expose_secret().chars().count() > crate::password::PASSWORD_MAX_LEN {
             return Err(LegacyError::PasswordTooLong);
         }
+        self.inner
+            .sign_in_limiter
+            .check(identifier, client_ip, self.inner.clock.now())
+            .map_err(|r| LegacyError::RateLimited(r.retry_after.as_secs().max(1)))?;
         let found = self.find_account(identifier).await?;
         let stored =
             found.as_ref().map_or_else(|| SecretString::new(DUMMY_HASH), |a| a.password_hash.clone());

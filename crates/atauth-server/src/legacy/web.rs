@@ -63,8 +63,8 @@ impl IntoResponse for LegacyError {
     }
 }
 
-/// The client's address: the socket peer (when the router is served with
-/// `into_make_service_with_connect_info`).
+/// The client's address: the configured trusted proxy header, else the socket peer (when the
+/// router is served with `into_make_service_with_connect_info`).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -77,9 +77,14 @@ where
 
     fn from_request_parts(
         parts: &mut Parts,
-        _state: &S,
+        state: &S,
     ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let server = AuthServer::from_ref(state);
+        let from_header = server.config().client_ip_header.as_deref().and_then(|h| {
+            let v = parts.headers.get(h)?.to_str().ok()?;
+            v.split(',').next()?.trim().parse::<IpAddr>().ok()
+        });
+        let ip = from_header.or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
         std::future::ready(Ok(Self(ip)))
     }
 }
