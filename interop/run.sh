@@ -58,11 +58,22 @@ add_case() {
 
 # ------------------------------------------------------------------ fixtures ---
 ART=""
+ROOT="$(cd "$HERE/.." && pwd)"
+PLC_PID="" PLC_ONLY_URL=""
+SERVE_PID=""
 PDS_PID=""
 PDS_INFO=""   # ref-pds.mjs's JSON line
 PDS_URL="" PLC_URL="" REF_HANDLE="" REF_PASSWORD="" REF_DID="" REF_PDS_PROC=""
 
 cleanup() {
+  local p
+  for p in SERVE_PID PLC_PID; do
+    if [ -n "${!p}" ]; then
+      kill "${!p}" 2>/dev/null
+      wait "${!p}" 2>/dev/null
+      printf -v "$p" '%s' ""
+    fi
+  done
   if [ -n "$PDS_PID" ]; then
     kill "$PDS_PID" 2>/dev/null
     wait "$PDS_PID" 2>/dev/null
@@ -104,6 +115,34 @@ need_ref_pds() {
   log "reference PDS $PDS_URL (issuer), PLC $PLC_URL, account $REF_HANDLE ($REF_DID), up in $((SECONDS - t0))s"
 }
 
+# Starts a PLC directory alone (ref-pds.mjs --plc-only) once per run and sets PLC_ONLY_URL: the
+# registry for accounts of a server under test.
+need_plc() {
+  [ -n "$PLC_ONLY_URL" ] && return 0
+  [ -n "$PLC_PID" ] && return 1 # an earlier start failed
+  "$NODE22" ref-pds.mjs --plc-only --ttl 1800 >"$ART/plc.json" 2>"$ART/plc.log" &
+  PLC_PID=$!
+  local i
+  for i in $(seq 1 240); do
+    [ -s "$ART/plc.json" ] && break
+    kill -0 "$PLC_PID" 2>/dev/null || { log "PLC exited during startup; its log:"; sed 's/^/    /' "$ART/plc.log"; return 1; }
+    sleep 0.25
+  done
+  [ -s "$ART/plc.json" ] || { log "PLC not ready after 60 s"; return 1; }
+  read -r PLC_ONLY_URL < <(json_fields "$(head -1 "$ART/plc.json")" plcUrl)
+}
+
+# wait_for_line FILE REGEX SECONDS PID: waits until a line of FILE matches REGEX (prints it), while PID lives.
+wait_for_line() {
+  local file=$1 re=$2 secs=$3 pid=$4 i line
+  for i in $(seq 1 $((secs * 4))); do
+    line="$(grep -m1 -E "$re" "$file" 2>/dev/null)" && { printf '%s\n' "$line"; return 0; }
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.25
+  done
+  return 1
+}
+
 # ref_client_login NAME CONSENT [extra args]: the reference client (oauth-client-node)
 # logs in against PDS_URL; writes $ART/NAME.json (+ .log) and sets DETAIL.
 ref_client_login() {
@@ -137,15 +176,72 @@ case_control_browser() {
   ref_client_login control-browser browser --screenshots "$ART/control-browser-shots"
 }
 
+# The reference client against our authorization server, consent through our HTML UI in headless
+# Chromium. The server is crates/atauth-server/examples/ui_server.rs (dev issuer
+# http://localhost:PORT, one account registered in a PLC started here, the headless consent API
+# off); drive-consent.mjs signs in and approves while ref-client-login.mjs waits for its callback,
+# then exchanges the code, calls getSession, refreshes, and calls getSession again.
+# Screenshots: $ART/ref-client-vs-serve-shots/.
+case_ref_client_vs_serve() {
+  local name=ref-client-vs-serve
+  if [ ! -x /usr/bin/chromium ]; then
+    DETAIL="no /usr/bin/chromium (run interop/setup.sh --with-chromium)"
+    return 1
+  fi
+  need_plc || { DETAIL="PLC did not start"; return 1; }
+  if ! (cd "$ROOT" && timeout 900 cargo build -q -p atauth-server --example ui_server) >"$ART/$name.build.log" 2>&1; then
+    DETAIL="building the ui_server example failed (see $ART/$name.build.log)"
+    return 1
+  fi
+  local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/ui_server"
+  [ "${bin#/}" = "$bin" ] && bin="$ROOT/$bin"
+  "$bin" --plc "$PLC_ONLY_URL" --password test-pass-123 >"$ART/$name.server.json" 2>"$ART/$name.server.log" &
+  SERVE_PID=$!
+  local ready url handle password
+  ready="$(wait_for_line "$ART/$name.server.json" '"ready":true' 30 "$SERVE_PID")" || {
+    DETAIL="our server did not start (see $ART/$name.server.log)"
+    return 1
+  }
+  read -r url handle password < <(json_fields "$ready" url handle password)
+
+  "$NODE22" ref-client-login.mjs --consent external --pds "$url" --plc "$PLC_ONLY_URL" \
+    --handle "$handle" --password "$password" --timeout 90 >"$ART/$name.json" 2>"$ART/$name.log" &
+  local client=$! line authorize_url redirect_uri rc brc
+  if line="$(wait_for_line "$ART/$name.log" '^\{"authorizeUrl"' 60 "$client")"; then
+    read -r authorize_url redirect_uri < <(json_fields "$line" authorizeUrl redirectUri)
+    "$NODE22" drive-consent.mjs --url "$authorize_url" --handle "$handle" --password "$password" \
+      --callback-origin "${redirect_uri%/callback}" --screenshots "$ART/$name-shots" --timeout 60 \
+      >"$ART/$name.browser.json" 2>"$ART/$name.browser.log"
+    brc=$?
+  else
+    brc=1
+  fi
+  [ "$brc" = 0 ] || kill "$client" 2>/dev/null
+  wait "$client"
+  rc=$?
+  kill "$SERVE_PID" 2>/dev/null
+  wait "$SERVE_PID" 2>/dev/null
+  SERVE_PID=""
+  DETAIL="$("$NODE22" -e '
+    const fs = require("fs")
+    const read = (f) => { try { return JSON.parse(fs.readFileSync(f, "utf8").split("\n")[0]) } catch { return null } }
+    const b = read(process.argv[1]), c = read(process.argv[2])
+    const steps = (r) => r ? r.steps.map(s => s.name + "=" + (s.ok ? "ok" : "FAIL")).join(" ") : "no result"
+    let out = "browser: " + steps(b) + "; client: " + steps(c)
+    if (c) out += ", total " + c.totalMs + " ms"
+    const err = (b && b.error) || (c && c.error)
+    if (err) out += ", error: " + String(err).slice(0, 200)
+    console.log(out)' "$ART/$name.browser.json" "$ART/$name.json")"
+  [ "$brc" = 0 ] && [ "$rc" = 0 ]
+}
+
 # Planned (add them here when the code exists):
 #   client-vs-ref-pds    the atauth client (Rust) logs in to the reference PDS
 #                        (needs: XRPC handle resolver = PDS_URL, PLC URL = PLC_URL, http allowed)
-#   ref-client-vs-serve  the reference client against `atauth serve`, consent through our
-#                        HTML UI in headless Chromium (ref-client-login.mjs --consent external;
-#                        ref-pds.mjs --plc-only gives a PLC for the accounts)
 
 add_case control-api     case_control_api     default "reference client -> reference PDS, consent via the provider's JSON API"
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
+add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> our server, consent through our HTML UI in headless Chromium"
 
 # ------------------------------------------------------------------- runner ---
 if [ "$LIST" = 1 ]; then
