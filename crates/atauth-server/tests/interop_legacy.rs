@@ -1,0 +1,155 @@
+//! Interop with the reference PDS for legacy sessions: an account created by the reference PDS
+//! (`interop/ref-pds.mjs --data-dir`) has its scrypt hash read from the reference's `account.sqlite`;
+//! atauth verifies it (reference format: N=2^14, r=8, p=1, 64-byte key, `salt:hexhash`) and a
+//! `createSession` against atauth with that hash and the reference password succeeds.
+//!
+//! Fails when the harness is not installed (run `interop/setup.sh`), unless `ATAUTH_SKIP_INTEROP=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use atauth_crypto::SecretString;
+use atauth_server::AuthServer;
+use atauth_server::password::verify_sync;
+use atauth_server::store::{AccountRecord, AccountStatus};
+use axum::body::Body;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+
+const PASSWORD: &str = "ref-hash-pass-123";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn harness() -> Option<PathBuf> {
+    if std::env::var("ATAUTH_SKIP_INTEROP").as_deref() == Ok("1") {
+        eprintln!("interop test skipped: ATAUTH_SKIP_INTEROP=1");
+        return None;
+    }
+    let dir = std::env::var_os("ATAUTH_INTEROP_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop"));
+    assert!(
+        dir.join("node_modules/@atproto/pds").exists(),
+        "the interop harness is not installed in {}: run `interop/setup.sh` first, or set ATAUTH_SKIP_INTEROP=1",
+        dir.display()
+    );
+    Some(dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_reference_pds_password_hash_verifies_and_logs_in_to_atauth() {
+    let Some(dir) = harness() else { return };
+    let data = std::env::temp_dir()
+        .join(format!("atauth-refhash-{}", hex::encode(atauth_crypto::random::random_bytes::<6>())));
+    std::fs::create_dir_all(&data).unwrap();
+    let mut child = Command::new(dir.join("node22"))
+        .args([
+            "ref-pds.mjs",
+            "--accounts",
+            "hashy.test",
+            "--password",
+            PASSWORD,
+            "--ttl",
+            "110",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start interop/ref-pds.mjs");
+    let stdout = child.stdout.take().unwrap();
+    let proc = Proc(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = tx.send(lines.next());
+        for _ in lines {}
+    });
+    let line =
+        match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60))).await.unwrap() {
+            Ok(Some(Ok(l))) => l,
+            other => panic!("ref-pds.mjs printed no JSON line: {other:?}"),
+        };
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(info["ready"], true, "{line}");
+    let did = info["accounts"][0]["did"].as_str().unwrap().to_owned();
+
+    // The reference's stored hash, read from its own database.
+    let db = rusqlite::Connection::open_with_flags(
+        data.join("account.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let stored: String =
+        db.query_row("SELECT passwordScrypt FROM account WHERE did = ?1", [&did], |r| r.get(0)).unwrap();
+    drop(db);
+    drop(proc);
+    let (salt, hash) = stored.split_once(':').expect("salt:hexhash");
+    assert_eq!((salt.len(), hash.len()), (32, 128), "reference format");
+    let stored = SecretString::new(stored);
+    assert!(verify_sync(PASSWORD, &stored).unwrap(), "the reference PDS's hash verifies in atauth");
+    assert!(!verify_sync("wrong-password", &stored).unwrap());
+
+    // A migrated account keeps its password: createSession against atauth with the reference hash.
+    let server = AuthServer::builder("https://pds.example.com")
+        .service_did("did:web:pds.example.com")
+        .handle_domains([".test"])
+        .build()
+        .unwrap();
+    server
+        .stores()
+        .accounts
+        .create_account(AccountRecord {
+            did: did.clone(),
+            handle: "hashy.test".into(),
+            email: None,
+            password_hash: stored,
+            signing_key_hex: None,
+            created_at: 0,
+            status: AccountStatus::Active,
+        })
+        .await
+        .unwrap();
+    let res = atauth_server::web::router(server)
+        .oneshot(
+            Request::post("/xrpc/com.atproto.server.createSession")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    serde_json::json!({ "identifier": "hashy.test", "password": PASSWORD }).to_string(),
+                ))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    });
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["did"], serde_json::json!(did));
+    std::fs::remove_dir_all(&data).ok();
+}
