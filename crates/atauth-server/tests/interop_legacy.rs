@@ -146,9 +146,8 @@ async fn interop_reference_pds_password_hash_verifies_and_logs_in_to_atauth() {
         .unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
-    });
+    let body: serde_json::Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["did"], serde_json::json!(did));
     std::fs::remove_dir_all(&data).ok();
