@@ -780,3 +780,23 @@ async fn markup_is_escaped() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(!r.raw.contains("<script>") && r.raw.contains("&#60;script&#62;"), "{}", r.raw);
 }
+
+#[tokio::test]
+async fn app_passwords_are_refused_on_the_sign_in_form() {
+    let h = Harness::new().await;
+    let pw = atauth_crypto::SecretString::new(PASSWORD);
+    let session = h.server.create_session("alice.test", &pw, None).await.unwrap();
+    let access = h.server.verify_legacy_access(session.access_jwt.expose_secret()).await.unwrap();
+    let app = h.server.create_app_password(&access, "ui test", false).await.unwrap();
+    // The app password is real: createSession takes it.
+    h.server.create_session("alice.test", &app.password, None).await.unwrap();
+
+    let c = TestClient::loopback();
+    let uri = par(&h, &c, &[]).await;
+    let mut b = Browser::new(&h);
+    let page = b.open(&c.client_id, &uri).await;
+    let r = sign_in(&mut b, &page, "alice.test", app.password.expose_secret(), true).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "only the account password signs in here");
+    assert!(r.raw.contains("Wrong handle, email or password."));
+    assert!(b.open(&c.client_id, &uri).await.raw.contains("<h1>Sign in</h1>"), "nobody signed in");
+}
