@@ -1,0 +1,18 @@
+//! Test helpers shared by atauth's integration tests. A dev-dependency only (`publish = false`);
+//! nothing here is part of any public API.
+//!
+//! - [`process`]: child processes that are stopped with SIGTERM when dropped, and line readers for
+//!   their output with timeouts (no sleeps: tests wait for what a process prints).
+//! - [`interop`]: the reference peers of `interop/` (Bluesky's PDS with its OAuth provider, a PLC
+//!   directory), started on loopback, and the "installed, or fail clearly unless
+//!   `ATAUTH_SKIP_INTEROP=1`" rule of the interop tests.
+//! - [`consent`]: approving an authorization request programmatically: through the reference
+//!   provider's UI API (what `interop/lib.mjs`'s `api` driver does) and through atauth-server's
+//!   interim consent API.
+//!
+//! The first users are the `atauth` binary's tests. The client and server crates' interop tests carry
+//! their own copies of the same helpers (written before this crate) and can switch to it.
+
+pub mod consent;
+pub mod interop;
+pub mod process;

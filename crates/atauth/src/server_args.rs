@@ -1,0 +1,315 @@
+//! [`ServerArgs`]: the settings of `atauth_server::AuthServerBuilder` as flags and `ATAUTH_*`
+//! environment variables, shared by `atauth serve` and `atauth account create`, and the one function
+//! that turns them into a built server ([`ServerArgs::build`]).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use atauth_server::keys::{SIGNING_KEYS_FILE, SigningKeys};
+use atauth_server::{AuthServer, Branding, Lifetimes};
+use clap::{ArgAction, Args};
+use url::Url;
+
+use crate::durations::parse_duration;
+use crate::error::CliError;
+use crate::paths;
+
+/// Server settings.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServerArgs {
+    /// The issuer: the public origin of this server, e.g. `https://auth.example.com` (no path, no
+    /// trailing slash). Default with `--dev`: `http://localhost:PORT`.
+    #[arg(long, env = "ATAUTH_ISSUER", value_name = "URL", help_heading = "Server")]
+    pub(crate) issuer: Option<String>,
+    /// The public base URL of the endpoints, if it differs from the issuer.
+    #[arg(long, env = "ATAUTH_PUBLIC_URL", value_name = "URL", help_heading = "Server")]
+    pub(crate) public_url: Option<String>,
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "ATAUTH_BIND",
+        default_value = "127.0.0.1",
+        value_name = "IP",
+        help_heading = "Server"
+    )]
+    pub(crate) bind: IpAddr,
+    /// Port to listen on (0: a free port, printed at start).
+    #[arg(long, env = "ATAUTH_PORT", default_value_t = 2583, help_heading = "Server")]
+    pub(crate) port: u16,
+    /// Data directory: the SQLite database and the key files (created 0700 if absent).
+    /// Default: `$XDG_DATA_HOME/atauth/server`, i.e. `~/.local/share/atauth/server`.
+    #[arg(long, env = "ATAUTH_DATA_DIR", value_name = "DIR", help_heading = "Server")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The token-signing key set (a private JWKS). Generated on first start (one ES256 key, mode
+    /// 0600) if the file does not exist. Default: `<data-dir>/oauth-signing-keys.json`.
+    #[arg(long, env = "ATAUTH_SIGNING_KEY", value_name = "FILE", help_heading = "Server")]
+    pub(crate) signing_key: Option<PathBuf>,
+    /// The service DID access tokens are issued for (`aud`). Default: `did:web:<public host>`.
+    #[arg(long, env = "ATAUTH_SERVICE_DID", value_name = "DID", help_heading = "Server")]
+    pub(crate) service_did: Option<String>,
+    /// **Development only**: allow an `http://localhost` issuer, plain-http loopback clients and
+    /// loopback fetches. Implies `--handle-domains .test` when none are given.
+    #[arg(long, env = "ATAUTH_DEV", help_heading = "Server")]
+    pub(crate) dev: bool,
+
+    /// PLC directory where new accounts' did:plc are registered. Default: `https://plc.directory`,
+    /// except with `--dev`, where there is none and creating accounts needs this flag.
+    #[arg(long, env = "ATAUTH_PLC_URL", value_name = "URL", help_heading = "Accounts")]
+    pub(crate) plc_url: Option<Url>,
+    /// Handle suffixes this server hosts, comma-separated (e.g. `.pds.example.com`).
+    #[arg(
+        long,
+        env = "ATAUTH_HANDLE_DOMAINS",
+        value_delimiter = ',',
+        value_name = "DOMAINS",
+        help_heading = "Accounts"
+    )]
+    pub(crate) handle_domains: Vec<String>,
+
+    /// Access-token lifetime (e.g. `15m`).
+    #[arg(long, env = "ATAUTH_ACCESS_TOKEN_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) access_token_lifetime: Option<Duration>,
+    /// Refresh-token lifetime for public clients (e.g. `14d`, at most two weeks by the spec).
+    #[arg(long, env = "ATAUTH_REFRESH_TOKEN_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) refresh_token_lifetime: Option<Duration>,
+    /// Refresh-token lifetime for confidential clients (e.g. `90d`).
+    #[arg(long, env = "ATAUTH_CONFIDENTIAL_REFRESH_TOKEN_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) confidential_refresh_token_lifetime: Option<Duration>,
+    /// Whole-session lifetime for public clients (e.g. `14d`).
+    #[arg(long, env = "ATAUTH_SESSION_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) session_lifetime: Option<Duration>,
+    /// Whole-session lifetime for confidential clients (e.g. `730d`).
+    #[arg(long, env = "ATAUTH_CONFIDENTIAL_SESSION_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) confidential_session_lifetime: Option<Duration>,
+    /// Lifetime of a pushed authorization request (e.g. `5m`).
+    #[arg(long, env = "ATAUTH_PAR_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) par_lifetime: Option<Duration>,
+    /// Lifetime of an authorization code (e.g. `5m`).
+    #[arg(long, env = "ATAUTH_CODE_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) code_lifetime: Option<Duration>,
+
+    /// `scopes_supported`, comma-separated (must include `atproto`).
+    #[arg(
+        long,
+        env = "ATAUTH_SCOPES",
+        value_delimiter = ',',
+        value_name = "SCOPES",
+        help_heading = "Protocol"
+    )]
+    pub(crate) scopes: Vec<String>,
+    /// Request body limit in bytes.
+    #[arg(long, env = "ATAUTH_MAX_BODY_BYTES", value_name = "BYTES", help_heading = "Protocol")]
+    pub(crate) max_body_bytes: Option<usize>,
+    /// Largest client-metadata document accepted, in bytes.
+    #[arg(long, env = "ATAUTH_MAX_CLIENT_METADATA_BYTES", value_name = "BYTES", help_heading = "Protocol")]
+    pub(crate) max_client_metadata_bytes: Option<usize>,
+    /// How many password hashes may run at once (default: the number of CPUs).
+    #[arg(long, env = "ATAUTH_PASSWORD_HASH_CONCURRENCY", value_name = "N", help_heading = "Protocol")]
+    pub(crate) password_hash_concurrency: Option<usize>,
+    /// Serve the interim password consent API (`POST /oauth/authorize/sign-in-and-approve`).
+    #[arg(long, env = "ATAUTH_CONSENT_API", action = ArgAction::Set, default_value_t = true, value_name = "BOOL", help_heading = "Protocol")]
+    pub(crate) consent_api: bool,
+
+    /// Server name shown on the sign-in and consent pages.
+    #[arg(long, env = "ATAUTH_BRAND_NAME", value_name = "NAME", help_heading = "Branding")]
+    pub(crate) brand_name: Option<String>,
+    /// Logo URL.
+    #[arg(long, env = "ATAUTH_BRAND_LOGO_URL", value_name = "URL", help_heading = "Branding")]
+    pub(crate) brand_logo_url: Option<String>,
+    /// Home page URL.
+    #[arg(long, env = "ATAUTH_BRAND_HOME_URL", value_name = "URL", help_heading = "Branding")]
+    pub(crate) brand_home_url: Option<String>,
+    /// Terms of service URL.
+    #[arg(long, env = "ATAUTH_BRAND_TOS_URL", value_name = "URL", help_heading = "Branding")]
+    pub(crate) brand_tos_url: Option<String>,
+    /// Privacy policy URL.
+    #[arg(long, env = "ATAUTH_BRAND_PRIVACY_URL", value_name = "URL", help_heading = "Branding")]
+    pub(crate) brand_privacy_url: Option<String>,
+    /// Primary colour (a CSS value).
+    #[arg(long, env = "ATAUTH_BRAND_COLOR", value_name = "CSS", help_heading = "Branding")]
+    pub(crate) brand_color: Option<String>,
+}
+
+/// What [`ServerArgs::build`] produced besides the server.
+#[derive(Debug)]
+pub(crate) struct Built {
+    /// The server.
+    pub(crate) server: AuthServer,
+    /// The data directory in use.
+    pub(crate) data_dir: PathBuf,
+    /// The signing-key file in use.
+    pub(crate) signing_key_path: PathBuf,
+    /// Whether the signing key was generated now (first start).
+    pub(crate) generated_key: bool,
+    /// The current signing key's `kid` (its public thumbprint).
+    pub(crate) signing_kid: String,
+    /// The PLC directory accounts are registered in, if any.
+    pub(crate) plc_url: Option<Url>,
+}
+
+impl ServerArgs {
+    /// The data directory (flag, env, or the per-user default).
+    pub(crate) fn data_dir(&self) -> Result<PathBuf, CliError> {
+        match &self.data_dir {
+            Some(d) => Ok(d.clone()),
+            None => paths::default_server_dir(),
+        }
+    }
+
+    /// The issuer: as given, or `http://localhost:PORT` in dev mode.
+    pub(crate) fn issuer(&self, port: u16) -> Result<String, CliError> {
+        match (&self.issuer, self.dev) {
+            (Some(i), _) => Ok(i.clone()),
+            (None, true) if port != 0 => Ok(format!("http://localhost:{port}")),
+            (None, true) => Err(CliError::Config("--dev without --issuer needs a fixed --port".into())),
+            (None, false) => Err(CliError::Config(
+                "--issuer (ATAUTH_ISSUER) is required, e.g. https://auth.example.com; \
+                 for a local server on http://localhost:PORT add --dev"
+                    .into(),
+            )),
+        }
+    }
+
+    /// The PLC directory accounts are registered in: the flag; else the public directory, except in
+    /// dev mode, where registering a `http://localhost` PDS in the public directory would publish a
+    /// DID nobody can use.
+    pub(crate) fn plc_url(&self) -> Option<Url> {
+        match &self.plc_url {
+            Some(u) => Some(u.clone()),
+            None if self.dev => None,
+            None => Url::parse("https://plc.directory").ok(),
+        }
+    }
+
+    fn handle_domains(&self) -> Vec<String> {
+        let mut domains: Vec<String> = self
+            .handle_domains
+            .iter()
+            .map(|d| d.trim())
+            .filter(|d| !d.is_empty())
+            .map(|d| {
+                if d.starts_with('.') {
+                    d.to_ascii_lowercase()
+                } else {
+                    format!(".{}", d.to_ascii_lowercase())
+                }
+            })
+            .collect();
+        if domains.is_empty() && self.dev {
+            domains.push(".test".to_owned());
+        }
+        domains
+    }
+
+    fn lifetimes(&self) -> Lifetimes {
+        let mut l = Lifetimes::default();
+        let set = |slot: &mut Duration, v: Option<Duration>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut l.access_token, self.access_token_lifetime);
+        set(&mut l.public_refresh, self.refresh_token_lifetime);
+        set(&mut l.confidential_refresh, self.confidential_refresh_token_lifetime);
+        set(&mut l.public_session, self.session_lifetime);
+        set(&mut l.confidential_session, self.confidential_session_lifetime);
+        set(&mut l.par_request, self.par_lifetime);
+        set(&mut l.code, self.code_lifetime);
+        l
+    }
+
+    fn branding(&self) -> Branding {
+        let d = Branding::default();
+        Branding {
+            name: self.brand_name.clone().unwrap_or(d.name),
+            logo_uri: self.brand_logo_url.clone(),
+            home_uri: self.brand_home_url.clone(),
+            tos_uri: self.brand_tos_url.clone(),
+            privacy_uri: self.brand_privacy_url.clone(),
+            primary_color: self.brand_color.clone(),
+        }
+    }
+
+    /// Builds the server for `port` (the port actually bound). Creates the data directory (0700)
+    /// and loads or generates the signing key (0600). Blocking: call at startup.
+    pub(crate) fn build(&self, port: u16) -> Result<Built, CliError> {
+        let data_dir = self.data_dir()?;
+        paths::create_private_dir(&data_dir).map_err(|e| {
+            CliError::failed(format!("could not create the data directory {}", data_dir.display()), e)
+        })?;
+        // The database holds password hashes and the accounts' repo signing keys.
+        let db = data_dir.join(atauth_server::server::DATABASE_FILE);
+        paths::precreate_private(&db)
+            .map_err(|e| CliError::failed(format!("could not create {}", db.display()), e))?;
+        let signing_key_path = self.signing_key.clone().unwrap_or_else(|| data_dir.join(SIGNING_KEYS_FILE));
+        let (keys, generated_key) = load_or_generate_keys(&signing_key_path)?;
+        let signing_kid = keys.current_kid().to_owned();
+        let issuer = self.issuer(port)?;
+        let plc_url = self.plc_url();
+        let mut b = AuthServer::builder(&issuer)
+            .bind_addr(std::net::SocketAddr::new(self.bind, port))
+            .data_dir(&data_dir)
+            .signing_keys(keys)
+            .dev_mode(self.dev)
+            .lifetimes(self.lifetimes())
+            .branding(self.branding())
+            .handle_domains(self.handle_domains())
+            .password_consent_api(self.consent_api);
+        if let Some(u) = &self.public_url {
+            b = b.public_url(u);
+        }
+        if let Some(d) = &self.service_did {
+            b = b.service_did(d);
+        }
+        if let Some(u) = &plc_url {
+            b = b.plc_directory(u.clone());
+        }
+        if !self.scopes.is_empty() {
+            b = b.scopes_supported(self.scopes.iter().map(|s| s.trim()).filter(|s| !s.is_empty()));
+        }
+        if let Some(n) = self.max_body_bytes {
+            b = b.max_body_bytes(n);
+        }
+        if let Some(n) = self.max_client_metadata_bytes {
+            b = b.max_client_metadata_bytes(n);
+        }
+        if let Some(n) = self.password_hash_concurrency {
+            b = b.password_hash_concurrency(n.max(1));
+        }
+        let server = b.build().map_err(|e| match e {
+            atauth_server::BuildError::Issuer(err) => {
+                let hint = if issuer.starts_with("http://") && !self.dev {
+                    " (plain-http issuers are for development: add --dev)"
+                } else {
+                    ""
+                };
+                CliError::Config(format!("invalid issuer {issuer:?}: {err}{hint}"))
+            }
+            atauth_server::BuildError::PublicUrl(u) => {
+                CliError::Config(format!("invalid --public-url {u:?}"))
+            }
+            atauth_server::BuildError::ScopesWithoutAtproto => {
+                CliError::Config("--scopes must include atproto".into())
+            }
+            other => CliError::failed("could not start the server", other),
+        })?;
+        Ok(Built { server, data_dir, signing_key_path, generated_key, signing_kid, plc_url })
+    }
+}
+
+/// Loads the signing key set at `path`, or generates one ES256 key and writes it (mode 0600).
+fn load_or_generate_keys(path: &Path) -> Result<(SigningKeys, bool), CliError> {
+    if path.exists() {
+        let keys =
+            SigningKeys::load(path).map_err(|e| CliError::failed("could not load the signing key", e))?;
+        return Ok((keys, false));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        paths::create_private_dir(parent)
+            .map_err(|e| CliError::failed(format!("could not create {}", parent.display()), e))?;
+    }
+    let keys = SigningKeys::generate();
+    keys.save(path).map_err(|e| CliError::failed("could not write the signing key", e))?;
+    Ok((keys, true))
+}
