@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/run.sh — one command: builds atauth-bench (release), starts atauth-server (SQLite) and the
+# reference PDS of interop/ (needs `interop/setup.sh` once), runs every workload against both in
+# the same run, and rewrites the "Load generator" section of docs/BENCHMARKS.md (everything above
+# that section, e.g. the crypto figures, is kept). The JSON lines (one per phase and target) are
+# kept in bench/results/latest.jsonl (git-ignored). Notes written by hand below the generated table
+# (goals, growth runs) are replaced too: redo them after a run.
+#
+# Usage: bench/run.sh [atauth-bench compare options]
+#   --workers 8 --count 2000 --seconds 10
+#   --phases par,refresh,refresh@1,getsession,login,legacy-create,legacy-refresh
+#   --targets atauth,reference
+# Every phase is bounded by --count and --seconds; targets are loopback only.
+# ATAUTH_BENCH_NO_BUILD=1 skips the cargo build (uses the release binary already built).
+set -euo pipefail
+if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+fi
+cd "$(dirname "$0")/.."
+root=$PWD
+export ATAUTH_INTEROP_DIR="${ATAUTH_INTEROP_DIR:-$root/interop}"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+
+if [[ "${ATAUTH_BENCH_NO_BUILD:-0}" != 1 ]]; then
+  cargo build --release --locked -p atauth-bench
+fi
+bin="$target_dir/release/atauth-bench"
+
+mkdir -p bench/results
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+start=$(date -u '+%Y-%m-%d %H:%M UTC')
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+busy_before=$(pgrep -c -x 'rustc|cargo|cc1|cc1plus|ld' || true)
+"$bin" compare --md "$tmp/table.md" "$@" | tee bench/results/latest.jsonl
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
+cmd="bench/run.sh${*:+ $*}"
+[[ "${ATAUTH_BENCH_NO_BUILD:-0}" == 1 ]] && cmd="ATAUTH_BENCH_NO_BUILD=1 $cmd"
+marker='## Load generator: atauth vs the reference PDS'
+doc=docs/BENCHMARKS.md
+{
+  if grep -qF "$marker" "$doc"; then
+    sed "/^$marker\$/,\$d" "$doc"
+  else
+    cat "$doc"
+    echo
+  fi
+  cat <<MD
+$marker
+
+Command (from the repository root):
+
+\`\`\`sh
+$cmd
+\`\`\`
+
+Run on $start: $(nproc) cores ($cpu), $mem, $(uname -sr). atauth: \`atauth-bench serve\`
+(atauth-server through its public builder, release build, one SQLite file); reference: Bluesky's
+PDS 0.5.35 with its OAuth provider (\`interop/ref-pds.mjs\`, Node 22, SQLite). Both servers and the
+load generator share the same cores; the generator runs each phase against atauth, then against the
+reference, so both columns come from the same run. Load average before / after: $load_before /
+$load_after; compiler processes running at the start: $busy_before$( [ "${busy_before:-0}" != 0 ] && echo " (other builds shared the CPU: absolute figures are noisy, the ratios less so)" ).
+
+Method: N workers on HTTP/1.1 keep-alive connections; every OAuth request carries a fresh ES256
+DPoP proof (new \`jti\`, the server's latest nonce; a \`use_dpop_nonce\` answer is retried once and
+counted). \`par\`: PAR for a loopback client with PKCE. \`refresh\`: the refresh grant, each worker on
+its own token family, rotating. \`getsession\`: DPoP-bound \`com.atproto.server.getSession\`. \`login\`:
+the whole flow per request (PAR, sign-in and consent through the server's consent API, code
+exchange). \`legacy-create\` / \`legacy-refresh\`: \`createSession\` (scrypt) and \`refreshSession\`
+(rotating). Setup logins and a warm-up are not measured. \`atauth-bench serve\` raises atauth's
+sign-in throttle (per-identifier and per-IP buckets), because the \`login\` and \`legacy-create\`
+phases sign one account in from one address thousands of times; every other check is the default.
+
+MD
+  cat "$tmp/table.md"
+} > "$tmp/doc.md"
+mv "$tmp/doc.md" "$doc"
+echo "[bench] wrote $doc" >&2
