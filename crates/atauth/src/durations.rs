@@ -23,6 +23,18 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// Parses a rate limit `BURST/REFILL`, e.g. `10/1m`: a bucket of 10, one attempt earned back per
+/// minute.
+pub(crate) fn parse_rate(s: &str) -> Result<atauth_server::RateLimit, String> {
+    let (burst, refill) =
+        s.split_once('/').ok_or_else(|| format!("{s:?} is not BURST/DURATION, e.g. 10/1m"))?;
+    let burst: u32 = burst.trim().parse().map_err(|_| format!("{burst:?} is not a number"))?;
+    if burst == 0 {
+        return Err("the burst must be at least 1".into());
+    }
+    Ok(atauth_server::RateLimit { burst, refill_every: parse_duration(refill)? })
+}
+
 /// `90s` → "1m30s"-style short text for messages.
 pub(crate) fn display(d: Duration) -> String {
     let s = d.as_secs();
@@ -51,5 +63,9 @@ mod tests {
         assert!(parse_duration("99999999999999999999d").is_err());
         assert_eq!(display(Duration::from_secs(300)), "5m");
         assert_eq!(display(Duration::from_secs(90)), "90s");
+        let r = parse_rate("10/1m").unwrap();
+        assert_eq!((r.burst, r.refill_every), (10, Duration::from_secs(60)));
+        assert!(parse_rate("0/1m").is_err());
+        assert!(parse_rate("10").is_err());
     }
 }

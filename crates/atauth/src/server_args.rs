@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use atauth_server::keys::{SIGNING_KEYS_FILE, SigningKeys};
-use atauth_server::{AuthServer, Branding, Lifetimes};
+use atauth_server::legacy::LegacyOptions;
+use atauth_server::{AuthServer, Branding, Lifetimes, RateLimit, SignInLimits};
 use clap::{ArgAction, Args};
 use url::Url;
 
-use crate::durations::parse_duration;
+use crate::durations::{parse_duration, parse_rate};
 use crate::error::CliError;
 use crate::paths;
 
@@ -110,6 +111,39 @@ pub(crate) struct ServerArgs {
     /// Serve the interim password consent API (`POST /oauth/authorize/sign-in-and-approve`).
     #[arg(long, env = "ATAUTH_CONSENT_API", action = ArgAction::Set, default_value_t = true, value_name = "BOOL", help_heading = "Protocol")]
     pub(crate) consent_api: bool,
+
+    /// Legacy (`createSession`) access-token lifetime (e.g. `2h`). The HS256 secret is read from
+    /// `ATAUTH_JWT_SECRET` (hex, at least 32 bytes) or kept in `<data-dir>/legacy-jwt.secret` (0600).
+    #[arg(long, env = "ATAUTH_LEGACY_ACCESS_TOKEN_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) legacy_access_token_lifetime: Option<Duration>,
+    /// Legacy refresh-token lifetime (e.g. `90d`).
+    #[arg(long, env = "ATAUTH_LEGACY_REFRESH_TOKEN_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) legacy_refresh_token_lifetime: Option<Duration>,
+    /// How long a rotated legacy refresh token keeps working (e.g. `2h`).
+    #[arg(long, env = "ATAUTH_LEGACY_REFRESH_GRACE", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) legacy_refresh_grace: Option<Duration>,
+
+    /// Password sign-in limit per account identifier, as `BURST/REFILL` (e.g. `10/1m`: ten at once,
+    /// then one more per minute).
+    #[arg(long, env = "ATAUTH_SIGN_IN_LIMIT_IDENTIFIER", value_parser = parse_rate, value_name = "BURST/DURATION", help_heading = "Sign-in")]
+    pub(crate) sign_in_limit_identifier: Option<RateLimit>,
+    /// Password sign-in limit per client IP address (IPv6 per /64), as `BURST/REFILL` (e.g. `30/10s`).
+    #[arg(long, env = "ATAUTH_SIGN_IN_LIMIT_IP", value_parser = parse_rate, value_name = "BURST/DURATION", help_heading = "Sign-in")]
+    pub(crate) sign_in_limit_ip: Option<RateLimit>,
+    /// The header a trusted reverse proxy puts the client address in (`x-forwarded-for`: its
+    /// right-most address; or e.g. `x-real-ip`). Only behind a proxy that overwrites it. Default:
+    /// the TCP peer address.
+    #[arg(long, env = "ATAUTH_CLIENT_IP_HEADER", value_name = "HEADER", help_heading = "Sign-in")]
+    pub(crate) client_ip_header: Option<String>,
+    /// Client ids whose own name, logo and URI the consent page may show, comma-separated.
+    #[arg(
+        long,
+        env = "ATAUTH_TRUSTED_CLIENTS",
+        value_delimiter = ',',
+        value_name = "CLIENT-IDS",
+        help_heading = "Sign-in"
+    )]
+    pub(crate) trusted_clients: Vec<String>,
 
     /// Server name shown on the sign-in and consent pages.
     #[arg(long, env = "ATAUTH_BRAND_NAME", value_name = "NAME", help_heading = "Branding")]
@@ -219,6 +253,22 @@ impl ServerArgs {
         l
     }
 
+    fn legacy_options(&self) -> Result<LegacyOptions, CliError> {
+        let mut legacy = LegacyOptions::default();
+        legacy.jwt_secret = LegacyOptions::secret_from_env()
+            .map_err(|e| CliError::Config(format!("{}: {e}", atauth_server::legacy::JWT_SECRET_ENV)))?;
+        if let Some(d) = self.legacy_access_token_lifetime {
+            legacy.access_lifetime = d;
+        }
+        if let Some(d) = self.legacy_refresh_token_lifetime {
+            legacy.refresh_lifetime = d;
+        }
+        if let Some(d) = self.legacy_refresh_grace {
+            legacy.refresh_grace = d;
+        }
+        Ok(legacy)
+    }
+
     fn branding(&self) -> Branding {
         let d = Branding::default();
         Branding {
@@ -277,6 +327,21 @@ impl ServerArgs {
         if let Some(n) = self.password_hash_concurrency {
             b = b.password_hash_concurrency(n.max(1));
         }
+        let mut limits = SignInLimits::default();
+        if let Some(r) = self.sign_in_limit_identifier {
+            limits.per_identifier = r;
+        }
+        if let Some(r) = self.sign_in_limit_ip {
+            limits.per_ip = r;
+        }
+        b = b.sign_in_limits(limits);
+        if let Some(h) = &self.client_ip_header {
+            b = b.client_ip_header(h);
+        }
+        if !self.trusted_clients.is_empty() {
+            b = b.trusted_clients(self.trusted_clients.iter().map(|c| c.trim()).filter(|c| !c.is_empty()));
+        }
+        b = b.legacy(self.legacy_options()?);
         let server = b.build().map_err(|e| match e {
             atauth_server::BuildError::Issuer(err) => {
                 let hint = if issuer.starts_with("http://") && !self.dev {

@@ -3,7 +3,7 @@
 //! - against our own `atauth serve` (with the reference **PLC directory**, where accounts get their
 //!   did:plc): the demo account, `atauth login` → consent through the server's interim consent API →
 //!   session file (0600) → `whoami` → `sessions list` → `logout` (file gone, the old access token
-//!   refused by the server); operator revocation ending a CLI session; an account created with
+//!   refused by the server), then the same with `--app-password` (legacy `createSession`); operator revocation ending a CLI session; an account created with
 //!   `atauth account create` surviving a restart;
 //! - against the Bluesky **reference PDS**: `atauth login` with consent through the reference
 //!   provider's UI API, `whoami`, `logout`; and `atauth login --app-password`.
@@ -172,6 +172,22 @@ mod interop {
         assert!(stdout(&out).contains("no live sessions"), "{}", stdout(&out));
         let out = run(&home.0, &["whoami", "--session-dir", sdir_s]);
         assert_eq!(out.status.code(), Some(3));
+
+        // A legacy session against our server's createSession.
+        let mut args = vec!["login", "--app-password", "alice.test", "--password-stdin"];
+        let flags = dev_flags(&plc, &serve.issuer, sdir_s);
+        args.extend(&flags[..7]);
+        let out = run_with_stdin(&home.0, &args, Some("not-the-password\n"));
+        assert_eq!(out.status.code(), Some(4), "wrong password: {}", stderr(&out));
+        let out = run_with_stdin(&home.0, &args, Some(&format!("{password}\n")));
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains(&format!("Logged in as alice.test ({did}) with an app password")));
+        let out = run(&home.0, &["whoami", "--session-dir", sdir_s]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains("app password (legacy)"), "{}", stdout(&out));
+        let out = run(&home.0, &["logout", "--session-dir", sdir_s]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!file.exists());
         assert!(serve.stop().success());
     }
 
