@@ -100,6 +100,9 @@ pub enum UiError {
     /// Storage failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
+    /// Another internal failure (password hashing pool); logged where it happened.
+    #[error("internal error")]
+    Internal,
 }
 
 /// What an error page says.
@@ -137,7 +140,7 @@ impl UiError {
                         StatusCode::FORBIDDEN,
                         "This sign-in was started in another browser",
                         "For your safety, a sign-in request can only be completed in the browser where it was opened.",
-                        "Start again from the app, in this browser.",
+                        "Start again from the app in this browser, and make sure it allows cookies for this site.",
                     ),
                     A::Client(_) => (
                         StatusCode::BAD_REQUEST,
@@ -163,7 +166,7 @@ impl UiError {
                         "The permissions sent do not match what the app asked for. Identifying you is always required.",
                         "Go back, reload the page and try again.",
                     ),
-                    A::Store(_) => return Self::Store(StoreError::Corrupt(String::new())).page(),
+                    A::Store(_) => return Self::Internal.page(),
                     _ => (
                         StatusCode::BAD_REQUEST,
                         "This sign-in link is not valid",
@@ -215,7 +218,7 @@ impl UiError {
                 "Go back, reload the page and sign in again.",
                 "login_required",
             ),
-            Self::Store(_) => t(
+            Self::Store(_) | Self::Internal => t(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong on our side",
                 "The server could not complete this step.",
@@ -765,7 +768,7 @@ async fn sign_in_inner(
         Err(SignInError::Store(e)) => return Err(UiError::Store(e)),
         Err(e) => {
             tracing::error!(error = %e, "sign-in failed");
-            return Err(UiError::Store(StoreError::Corrupt(String::new())));
+            return Err(UiError::Internal);
         }
     };
     if account.status != AccountStatus::Active {
