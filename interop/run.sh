@@ -60,7 +60,7 @@ add_case() {
 ART=""
 ROOT="$(cd "$HERE/.." && pwd)"
 PLC_PID="" PLC_ONLY_URL=""
-SERVE_PID=""
+SERVE_PID="" SERVE_DATA=""
 PDS_PID=""
 PDS_INFO=""   # ref-pds.mjs's JSON line
 PDS_URL="" PLC_URL="" REF_HANDLE="" REF_PASSWORD="" REF_DID="" REF_PDS_PROC=""
@@ -74,6 +74,7 @@ cleanup() {
       printf -v "$p" '%s' ""
     fi
   done
+  if [ -n "$SERVE_DATA" ]; then rm -rf "$SERVE_DATA"; SERVE_DATA=""; fi
   if [ -n "$PDS_PID" ]; then
     kill "$PDS_PID" 2>/dev/null
     wait "$PDS_PID" 2>/dev/null
@@ -176,11 +177,11 @@ case_control_browser() {
   ref_client_login control-browser browser --screenshots "$ART/control-browser-shots"
 }
 
-# The reference client against our authorization server, consent through our HTML UI in headless
-# Chromium. The server is crates/atauth-server/examples/ui_server.rs (dev issuer
-# http://localhost:PORT, one account registered in a PLC started here, the headless consent API
-# off); drive-consent.mjs signs in and approves while ref-client-login.mjs waits for its callback,
-# then exchanges the code, calls getSession, refreshes, and calls getSession again.
+# The reference client against `atauth serve`, consent through our HTML UI in headless Chromium.
+# The server runs in development mode (issuer http://localhost:PORT) with a demo account registered
+# in a PLC started here, and the headless consent API off, so only the HTML pages can approve.
+# drive-consent.mjs signs in and approves while ref-client-login.mjs waits for its callback, then
+# exchanges the code, calls getSession, refreshes, and calls getSession again.
 # Screenshots: $ART/ref-client-vs-serve-shots/.
 case_ref_client_vs_serve() {
   local name=ref-client-vs-serve
@@ -189,20 +190,27 @@ case_ref_client_vs_serve() {
     return 1
   fi
   need_plc || { DETAIL="PLC did not start"; return 1; }
-  if ! (cd "$ROOT" && timeout 900 cargo build -q -p atauth-server --example ui_server) >"$ART/$name.build.log" 2>&1; then
-    DETAIL="building the ui_server example failed (see $ART/$name.build.log)"
+  if ! (cd "$ROOT" && timeout 900 cargo build -q -p atauth --bin atauth) >"$ART/$name.build.log" 2>&1; then
+    DETAIL="building atauth failed (see $ART/$name.build.log)"
     return 1
   fi
-  local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/ui_server"
+  local bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/atauth"
   [ "${bin#/}" = "$bin" ] && bin="$ROOT/$bin"
-  "$bin" --plc "$PLC_ONLY_URL" --password test-pass-123 >"$ART/$name.server.json" 2>"$ART/$name.server.log" &
+  SERVE_DATA="$(mktemp -d "${TMPDIR:-/tmp}/atauth-serve-XXXXXX")"
+  local data="$SERVE_DATA"
+  local handle=alice.test password=test-pass-123
+  "$bin" serve --dev --port 0 --data-dir "$data" --plc-url "$PLC_ONLY_URL" --handle-domains .test \
+    --demo-account "$handle" --demo-password "$password" --consent-api false \
+    >"$ART/$name.server.out" 2>"$ART/$name.server.log" &
   SERVE_PID=$!
-  local ready url handle password
-  ready="$(wait_for_line "$ART/$name.server.json" '"ready":true' 30 "$SERVE_PID")" || {
-    DETAIL="our server did not start (see $ART/$name.server.log)"
+  local listening url
+  listening="$(wait_for_line "$ART/$name.server.out" 'listening on' 60 "$SERVE_PID")" || {
+    DETAIL="atauth serve did not start (see $ART/$name.server.log)"
     return 1
   }
-  read -r url handle password < <(json_fields "$ready" url handle password)
+  # "atauth serve: listening on http://127.0.0.1:PORT (issuer http://localhost:PORT)"
+  url="${listening##*(issuer }"
+  url="${url%)}"
 
   "$NODE22" ref-client-login.mjs --consent external --pds "$url" --plc "$PLC_ONLY_URL" \
     --handle "$handle" --password "$password" --timeout 90 >"$ART/$name.json" 2>"$ART/$name.log" &
@@ -222,6 +230,8 @@ case_ref_client_vs_serve() {
   kill "$SERVE_PID" 2>/dev/null
   wait "$SERVE_PID" 2>/dev/null
   SERVE_PID=""
+  rm -rf "$data"
+  SERVE_DATA=""
   DETAIL="$("$NODE22" -e '
     const fs = require("fs")
     const read = (f) => { try { return JSON.parse(fs.readFileSync(f, "utf8").split("\n")[0]) } catch { return null } }
@@ -241,7 +251,7 @@ case_ref_client_vs_serve() {
 
 add_case control-api     case_control_api     default "reference client -> reference PDS, consent via the provider's JSON API"
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
-add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> our server, consent through our HTML UI in headless Chromium"
+add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"
 
 # ------------------------------------------------------------------- runner ---
 if [ "$LIST" = 1 ]; then
