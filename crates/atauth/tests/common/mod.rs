@@ -11,25 +11,19 @@ use atauth_testkit::process::{ChildGuard, Lines};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_atauth");
 
-/// Environment variables of the binary that must not leak in from the test's environment.
-const ISOLATE: &[&str] = &[
-    "ATAUTH_ISSUER",
-    "ATAUTH_DATA_DIR",
-    "ATAUTH_SESSION_DIR",
-    "ATAUTH_PLC_URL",
-    "ATAUTH_HANDLE_RESOLVER",
-    "ATAUTH_DEV",
-    "ATAUTH_PORT",
-    "ATAUTH_LOG",
-    "RUST_LOG",
-];
-
 /// A command for the binary with a clean `ATAUTH_*` environment and `HOME`/`XDG_DATA_HOME` pointing
 /// into `home` (so nothing is ever written to the real home directory).
 pub fn atauth(home: &Path) -> Command {
     let mut c = Command::new(BIN);
-    for v in ISOLATE {
-        c.env_remove(v);
+    // The binary's own settings must not leak in from the test's environment (the harness
+    // variables ATAUTH_INTEROP_DIR / ATAUTH_SKIP_INTEROP are the tests', not the binary's).
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if (k.starts_with("ATAUTH_") && !k.starts_with("ATAUTH_INTEROP") && k != "ATAUTH_SKIP_INTEROP")
+            || k == "RUST_LOG"
+        {
+            c.env_remove(k.as_ref());
+        }
     }
     c.env("HOME", home).env("XDG_DATA_HOME", home.join("xdg"));
     c
