@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh — one command: builds atauth-bench (release), starts atauth-server (SQLite) and the
+# bench/run.sh — one command: builds atauth-bench and atauth (release), starts `atauth serve` (SQLite) and the
 # reference PDS of interop/ (needs `interop/setup.sh` once), runs every workload against both in
 # the same run, and rewrites the "Load generator" section of docs/BENCHMARKS.md (everything above
 # that section, e.g. the crypto figures, is kept). The JSON lines (one per phase and target) are
@@ -23,7 +23,7 @@ export ATAUTH_INTEROP_DIR="${ATAUTH_INTEROP_DIR:-$root/interop}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 
 if [[ "${ATAUTH_BENCH_NO_BUILD:-0}" != 1 ]]; then
-  cargo build --release --locked -p atauth-bench
+  cargo build --release --locked -p atauth-bench -p atauth
 fi
 bin="$target_dir/release/atauth-bench"
 
@@ -58,8 +58,8 @@ Command (from the repository root):
 $cmd
 \`\`\`
 
-Run on $start: $(nproc) cores ($cpu), $mem, $(uname -sr). atauth: \`atauth-bench serve\`
-(atauth-server through its public builder, release build, one SQLite file); reference: Bluesky's
+Run on $start: $(nproc) cores ($cpu), $mem, $(uname -sr). atauth: \`atauth serve --dev\`
+(the CLI, release build, SQLite in a fresh data directory); reference: Bluesky's
 PDS 0.5.35 with its OAuth provider (\`interop/ref-pds.mjs\`, Node 22, SQLite). Both servers and the
 load generator share the same cores; the generator runs each phase against atauth, then against the
 reference, so both columns come from the same run. Load average before / after: $load_before /
@@ -71,8 +71,8 @@ counted). \`par\`: PAR for a loopback client with PKCE. \`refresh\`: the refresh
 its own token family, rotating. \`getsession\`: DPoP-bound \`com.atproto.server.getSession\`. \`login\`:
 the whole flow per request (PAR, sign-in and consent through the server's consent API, code
 exchange). \`legacy-create\` / \`legacy-refresh\`: \`createSession\` (scrypt) and \`refreshSession\`
-(rotating). Setup logins and a warm-up are not measured. \`atauth-bench serve\` raises atauth's
-sign-in throttle (per-identifier and per-IP buckets), because the \`login\` and \`legacy-create\`
+(rotating). Setup logins and a warm-up are not measured. The generator raises atauth's sign-in
+throttle (\`--sign-in-limit-identifier\` and \`--sign-in-limit-ip\` 1000000/1s), because the \`login\` and \`legacy-create\`
 phases sign one account in from one address thousands of times; every other check is the default.
 
 MD

@@ -3,7 +3,8 @@
 //! - `atauth-bench serve [--port P] [--dir D] [--store sqlite|memory]`: atauth-server (SQLite store, one account
 //!   `bench.test` / `bench-pass-123`) on 127.0.0.1, issuer `http://localhost:P`. Prints one JSON line
 //!   (`{"ready":true,"url":..,"pid":..}`) and serves until SIGINT/SIGTERM.
-//! - `atauth-bench compare [options]`: starts that server (a child process) and the reference PDS of
+//! - `atauth-bench compare [options]`: starts `atauth serve --dev` (the CLI next to this binary;
+//!   `--atauth builder`: the `serve` above instead) and the reference PDS of
 //!   `interop/` (`ref-pds.mjs`), runs every phase against both, one after the other, and prints one
 //!   JSON line per phase and target. `--md FILE` also writes a Markdown table with the ratios.
 //!
@@ -74,6 +75,7 @@ struct Opts {
     dir: Option<String>,
     store: String,
     seed_sessions: u64,
+    server: String,
 }
 
 impl Opts {
@@ -92,6 +94,7 @@ impl Opts {
             dir: None,
             store: "sqlite".into(),
             seed_sessions: 0,
+            server: "cli".into(),
         };
         let mut it = args.iter();
         while let Some(k) = it.next() {
@@ -105,6 +108,7 @@ impl Opts {
                 "--md" => o.md = Some(v.clone()),
                 "--port" => o.port = v.parse()?,
                 "--dir" => o.dir = Some(v.clone()),
+                "--atauth" if v == "cli" || v == "builder" => o.server = v.clone(),
                 "--seed-sessions" => o.seed_sessions = v.parse()?,
                 "--store" if v == "sqlite" || v == "memory" => o.store = v.clone(),
                 _ => return Err(format!("unknown option {k}").into()),
@@ -130,7 +134,7 @@ fn is_loopback(url: &Url) -> bool {
 // ------------------------------------------------------------------------- the atauth server ---
 
 async fn serve(o: &Opts) -> Result<(), BoxError> {
-    use atauth_server::store::{AccountRecord, AccountStatus, SqliteStore, Stores};
+    use atauth_server::store::{SqliteStore, Stores};
     use atauth_server::{AuthServer, RateLimit, SignInLimits};
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await?;
@@ -158,10 +162,27 @@ async fn serve(o: &Opts) -> Result<(), BoxError> {
         .handle_domains([".test"])
         .sign_in_limits(SignInLimits { per_identifier: unthrottled, per_ip: unthrottled })
         .build()?;
-    if server.stores().accounts.account_by_handle(BENCH_HANDLE).await?.is_none() {
-        server
-            .stores()
-            .accounts
+    ensure_bench_account(server.stores().accounts.as_ref()).await?;
+    println!("{}", json!({"ready": true, "url": issuer, "pid": std::process::id(), "dir": dir}));
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {}
+        }
+    };
+    atauth_server::web::serve(server, listener, None, shutdown).await?;
+    if o.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// Creates the bench account (`bench.test`) unless it exists.
+async fn ensure_bench_account(accounts: &dyn atauth_server::store::AccountStore) -> Result<(), BoxError> {
+    use atauth_server::store::{AccountRecord, AccountStatus};
+    if accounts.account_by_handle(BENCH_HANDLE).await?.is_none() {
+        accounts
             .create_account(AccountRecord {
                 did: "did:plc:benchbenchbenchbenchbenc".into(),
                 handle: BENCH_HANDLE.into(),
@@ -175,18 +196,6 @@ async fn serve(o: &Opts) -> Result<(), BoxError> {
                 status: AccountStatus::Active,
             })
             .await?;
-    }
-    println!("{}", json!({"ready": true, "url": issuer, "pid": std::process::id(), "dir": dir}));
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {}
-        }
-    };
-    atauth_server::web::serve(server, listener, None, shutdown).await?;
-    if o.dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
 }
@@ -246,22 +255,75 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The `serve` child process, stopped with SIGTERM when dropped.
-struct ServeChild(Child);
+/// The server child process, stopped with SIGTERM when dropped; its data directory, if given, is
+/// removed afterwards.
+struct ServeChild(Child, Option<std::path::PathBuf>);
 
 impl Drop for ServeChild {
     fn drop(&mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
+        while Instant::now() < deadline && !matches!(self.0.try_wait(), Ok(Some(_))) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if !matches!(self.0.try_wait(), Ok(Some(_))) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+        if let Some(dir) = &self.1 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// Starts `atauth serve --dev` (the CLI, from the same target directory as this binary) on a free
+/// loopback port, with the bench account and any seeded sessions written into its data directory
+/// first. Returns the child and `{"url", "pid"}`.
+async fn start_atauth_cli(seed: u64) -> Result<(ServeChild, Value), BoxError> {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::DirBuilderExt as _;
+    let exe = std::env::current_exe()?.with_file_name("atauth");
+    if !exe.exists() {
+        return Err(format!(
+            "{} not found: build it (cargo build --release -p atauth) or use --atauth builder",
+            exe.display()
+        )
+        .into());
+    }
+    let dir = std::env::temp_dir().join(format!("atauth-bench-cli-{}", std::process::id()));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    let db = dir.join(atauth_server::server::DATABASE_FILE);
+    {
+        let store = atauth_server::store::SqliteStore::open(&db)?;
+        ensure_bench_account(&store).await?;
+    }
+    seed_sessions(&db, seed)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    // The sign-in throttle is raised for the same reason as in `serve` (one account, one address).
+    let mut child = Command::new(&exe)
+        .args(["serve", "--dev", "--bind", "127.0.0.1", "--port", &port.to_string(), "--no-metrics"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--sign-in-limit-identifier", "1000000/1s", "--sign-in-limit-ip", "1000000/1s"])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = child.id();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let guard = ServeChild(child, Some(dir));
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let issuer = loop {
+        let line = lines.next().ok_or("atauth serve exited before listening")??;
+        if let Some(rest) = line.strip_prefix("atauth serve: listening on ") {
+            let issuer = rest.split("(issuer ").nth(1).and_then(|r| r.strip_suffix(')'));
+            break issuer.ok_or_else(|| format!("unexpected line {line:?}"))?.to_owned();
+        }
+    };
+    // Keep draining its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((guard, json!({"url": issuer, "pid": pid})))
 }
 
 fn start_atauth(store: &str, seed_sessions: u64) -> Result<(ServeChild, Value), BoxError> {
@@ -273,7 +335,7 @@ fn start_atauth(store: &str, seed_sessions: u64) -> Result<(ServeChild, Value), 
         .stderr(Stdio::inherit())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let guard = ServeChild(child);
+    let guard = ServeChild(child, None);
     let mut line = String::new();
     std::io::BufReader::new(stdout).read_line(&mut line)?;
     let ready: Value = serde_json::from_str(&line).map_err(|e| format!("serve said {line:?}: {e}"))?;
@@ -769,7 +831,11 @@ async fn compare(o: Opts) -> Result<(), BoxError> {
     for name in &o.targets {
         match name.as_str() {
             "atauth" => {
-                let (child, ready) = start_atauth(&o.store, o.seed_sessions)?;
+                let (child, ready) = if o.server == "cli" && o.store == "sqlite" {
+                    start_atauth_cli(o.seed_sessions).await?
+                } else {
+                    start_atauth(&o.store, o.seed_sessions)?
+                };
                 let url = ready["url"].as_str().ok_or("serve: no url")?.to_owned();
                 let pid = ready["pid"].to_string();
                 atauth_child = Some(child);
