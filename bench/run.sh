@@ -42,13 +42,12 @@ cmd="bench/run.sh${*:+ $*}"
 [[ "${ATAUTH_BENCH_NO_BUILD:-0}" == 1 ]] && cmd="ATAUTH_BENCH_NO_BUILD=1 $cmd"
 marker='## Load generator: atauth vs the reference PDS'
 doc=docs/BENCHMARKS.md
+# Only this section is replaced: from the marker to the next "## " heading; the rest is kept.
+awk -v m="$marker" '$0 == m {found = 1; skip = 1; next} skip && /^## / {skip = 0; after = 1}
+  !skip && !after {print > "/dev/stdout"} after {print > "/dev/stderr"}' "$doc" > "$tmp/before.md" 2> "$tmp/after.md"
 {
-  if grep -qF "$marker" "$doc"; then
-    sed "/^$marker\$/,\$d" "$doc"
-  else
-    cat "$doc"
-    echo
-  fi
+  cat "$tmp/before.md"
+  grep -qF "$marker" "$doc" || echo
   cat <<MD
 $marker
 
@@ -77,6 +76,10 @@ phases sign one account in from one address thousands of times; every other chec
 
 MD
   cat "$tmp/table.md"
+  if [[ -s "$tmp/after.md" ]]; then
+    echo
+    cat "$tmp/after.md"
+  fi
 } > "$tmp/doc.md"
 mv "$tmp/doc.md" "$doc"
 echo "[bench] wrote $doc" >&2
