@@ -26,7 +26,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import process from 'node:process'
 
-import { CHROMIUM_FLAGS, parseArgs } from './lib.mjs'
+import { CHROMIUM_FLAGS, parseArgs, stepRecorder } from './lib.mjs'
 
 const args = parseArgs(process.argv.slice(2))
 if (args.help) {
@@ -50,27 +50,7 @@ const o = {
 }
 const log = (...m) => process.stderr.write(`[drive-consent] ${m.join(' ')}\n`)
 
-const started = Date.now()
-const result = { ok: false, steps: [], screenshots: [] }
-let finished = false
-function finish(code) {
-  if (finished) return
-  finished = true
-  result.ok = code === 0
-  result.totalMs = Date.now() - started
-  process.stdout.write(JSON.stringify(result) + '\n')
-  setTimeout(() => process.exit(code), 50)
-}
-async function step(name, fn) {
-  const t0 = Date.now()
-  try {
-    const detail = await fn()
-    result.steps.push({ name, ok: true, ms: Date.now() - t0, ...(detail ? { detail } : {}) })
-  } catch (err) {
-    result.steps.push({ name, ok: false, ms: Date.now() - t0, error: String(err?.stack || err) })
-    throw err
-  }
-}
+const { result, finish, step } = stepRecorder({ screenshots: [] })
 const hardTimer = setTimeout(() => {
   result.error = `timeout after ${o.timeout}s`
   log(result.error)
