@@ -23,6 +23,7 @@
 pub mod conformance;
 pub mod memory;
 pub mod sqlite;
+mod sqlite_threads;
 
 use std::sync::Arc;
 

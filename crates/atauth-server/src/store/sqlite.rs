@@ -1,16 +1,17 @@
 //! SQLite backend (the default): one database file in the data directory, WAL journal,
-//! `synchronous=NORMAL`, one writer connection and a small pool of readers. Every call runs on
-//! tokio's blocking pool, never on the async workers, with cached prepared statements. Every
-//! read-then-write operation is one `IMMEDIATE` transaction.
+//! `synchronous=NORMAL`, cached prepared statements. Calls run on the store's own threads, never on
+//! the async workers: one writer that group-commits concurrent writes (each write in its own
+//! savepoint, so every read-then-write operation stays atomic and a failed one is undone alone),
+//! and a few readers (see `sqlite_threads`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension as _, Row, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::memory::{apply_rotation, judge_rotation, remove_accounts, upsert_account};
+use super::sqlite_threads::Threads;
 use super::{
     AccountRecord, AccountStatus, AccountStore, AuthorizationRequest, ClientAuthBinding, ClientMetadataCache,
     CodeRecord, DeviceAccount, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore,
@@ -64,15 +65,15 @@ CREATE TABLE IF NOT EXISTS client_cache (
 ";
 
 struct Inner {
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
+    /// `None` only while dropping: the threads stop (and close their connections) first.
+    threads: Option<Threads>,
     path: PathBuf,
     delete_on_drop: bool,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.threads.take();
         if self.delete_on_drop {
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = self.path.clone().into_os_string();
@@ -110,9 +111,6 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 impl SqliteStore {
-    /// Number of reader connections.
-    const READERS: usize = 2;
-
     /// Opens (creating if needed) the database at `path` and migrates it. Blocking: call at startup.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_inner(path.as_ref(), false)
@@ -138,19 +136,8 @@ impl SqliteStore {
         }
         writer.execute_batch(SCHEMA).map_err(backend)?;
         writer.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;
-        let mut readers = Vec::with_capacity(Self::READERS);
-        for _ in 0..Self::READERS {
-            readers.push(Mutex::new(open_connection(path).map_err(backend)?));
-        }
-        Ok(Self {
-            inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
-                readers,
-                next_reader: AtomicUsize::new(0),
-                path: path.to_owned(),
-                delete_on_drop,
-            }),
-        })
+        let threads = Threads::start(writer, path, open_connection)?;
+        Ok(Self { inner: Arc::new(Inner { threads: Some(threads), path: path.to_owned(), delete_on_drop }) })
     }
 
     /// The database file.
@@ -158,39 +145,27 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    fn threads(&self) -> Result<&Threads, StoreError> {
+        self.inner.threads.as_ref().ok_or_else(|| StoreError::Backend("the SQLite store is closing".into()))
+    }
+
+    /// Runs `f` on the writer thread, inside a savepoint of the current batch transaction: `Err`
+    /// undoes everything `f` wrote. Answers after the commit.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await
-        .map_err(backend)?
+        self.threads()?.write(f).await
     }
 
+    /// Runs `f` on a reader thread.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let n = inner.readers.len();
-            let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
-            for i in 0..n {
-                if let Ok(conn) = inner.readers[(start + i) % n].try_lock() {
-                    return f(&conn);
-                }
-            }
-            let conn = inner.readers[start % n].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&conn)
-        })
-        .await
-        .map_err(backend)?
+        self.threads()?.read(f).await
     }
 }
 
@@ -417,19 +392,14 @@ fn revoke_in(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     Ok(n > 0)
 }
 
-fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)
-}
-
 // ------------------------------------------------------------------------------------ accounts ---
 
 #[async_trait]
 impl AccountStore for SqliteStore {
     async fn create_account(&self, a: AccountRecord) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            let tx = immediate(conn)?;
+        self.write(move |c| {
             let exists = |sql: &str, v: &str| -> Result<bool, StoreError> {
-                tx.query_row(sql, [v], |_| Ok(())).optional().map(|o| o.is_some()).map_err(backend)
+                c.query_row(sql, [v], |_| Ok(())).optional().map(|o| o.is_some()).map_err(backend)
             };
             if exists("SELECT 1 FROM accounts WHERE did = ?1", &a.did)? {
                 return Err(StoreError::Conflict("did"));
@@ -442,7 +412,7 @@ impl AccountStore for SqliteStore {
             {
                 return Err(StoreError::Conflict("email"));
             }
-            tx.execute(
+            c.execute(
                 &format!("INSERT INTO accounts ({ACCOUNT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"),
                 params![
                     a.did,
@@ -455,7 +425,7 @@ impl AccountStore for SqliteStore {
                 ],
             )
             .map_err(backend)?;
-            tx.commit().map_err(backend)
+            Ok(())
         })
         .await
     }
@@ -560,8 +530,7 @@ impl RequestStore for SqliteStore {
     async fn bind_request_device(&self, id: &str, device_id: &str, now: i64) -> Result<bool, StoreError> {
         let (id, device_id) = (id.to_owned(), device_id.to_owned());
         self.write(move |c| {
-            let tx = immediate(c)?;
-            let bound: Option<Option<String>> = tx
+            let bound: Option<Option<String>> = c
                 .query_row(
                     "SELECT device_id FROM par_requests WHERE id = ?1 AND expires_at > ?2",
                     params![id, now],
@@ -573,15 +542,11 @@ impl RequestStore for SqliteStore {
                 None => false,
                 Some(Some(d)) => d == device_id,
                 Some(None) => {
-                    tx.execute(
-                        "UPDATE par_requests SET device_id = ?2 WHERE id = ?1",
-                        params![id, device_id],
-                    )
-                    .map_err(backend)?;
+                    c.execute("UPDATE par_requests SET device_id = ?2 WHERE id = ?1", params![id, device_id])
+                        .map_err(backend)?;
                     true
                 }
             };
-            tx.commit().map_err(backend)?;
             Ok(ok)
         })
         .await
@@ -658,8 +623,7 @@ impl TokenStore for SqliteStore {
     ) -> Result<RedeemOutcome, StoreError> {
         let hash = *hash;
         self.write(move |c| {
-            let tx = immediate(c)?;
-            let row: Option<(bool, Option<String>, i64)> = tx
+            let row: Option<(bool, Option<String>, i64)> = c
                 .prepare_cached("SELECT used, session_id, expires_at FROM codes WHERE hash = ?1")
                 .map_err(backend)?
                 .query_row([&hash.0[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -669,24 +633,23 @@ impl TokenStore for SqliteStore {
                 None => RedeemOutcome::NotFound,
                 Some((true, sid, _)) => {
                     if let Some(sid) = sid {
-                        revoke_in(&tx, &sid)?;
+                        revoke_in(c, &sid)?;
                     }
                     RedeemOutcome::Reused
                 }
                 Some((false, _, exp)) if exp <= now => {
-                    tx.execute("DELETE FROM codes WHERE hash = ?1", [&hash.0[..]]).map_err(backend)?;
+                    c.execute("DELETE FROM codes WHERE hash = ?1", [&hash.0[..]]).map_err(backend)?;
                     RedeemOutcome::Expired
                 }
                 Some((false, _, _)) => {
-                    tx.prepare_cached("UPDATE codes SET used = 1, session_id = ?2 WHERE hash = ?1")
+                    c.prepare_cached("UPDATE codes SET used = 1, session_id = ?2 WHERE hash = ?1")
                         .map_err(backend)?
                         .execute(params![&hash.0[..], session.id])
                         .map_err(backend)?;
-                    insert_session(&tx, &session)?;
+                    insert_session(c, &session)?;
                     RedeemOutcome::Redeemed
                 }
             };
-            tx.commit().map_err(backend)?;
             Ok(outcome)
         })
         .await
@@ -695,8 +658,7 @@ impl TokenStore for SqliteStore {
     async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
         let old = *old;
         self.write(move |c| {
-            let tx = immediate(c)?;
-            let found: Option<(String, bool)> = tx
+            let found: Option<(String, bool)> = c
                 .prepare_cached("SELECT session_id, rotated FROM refresh_tokens WHERE hash = ?1")
                 .map_err(backend)?
                 .query_row([&old.0[..]], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -705,26 +667,24 @@ impl TokenStore for SqliteStore {
             let Some((sid, rotated)) = found else {
                 return Ok(RotateOutcome::NotFound);
             };
-            let Some(mut session) = load_session(&tx, &sid)? else {
-                tx.execute("DELETE FROM refresh_tokens WHERE session_id = ?1", [&sid]).map_err(backend)?;
-                tx.commit().map_err(backend)?;
+            let Some(mut session) = load_session(c, &sid)? else {
+                c.execute("DELETE FROM refresh_tokens WHERE session_id = ?1", [&sid]).map_err(backend)?;
                 return Ok(RotateOutcome::NotFound);
             };
             if let Some(refusal) = judge_rotation(&session, rotated, &r) {
-                revoke_in(&tx, &sid)?;
-                tx.commit().map_err(backend)?;
+                revoke_in(c, &sid)?;
                 return Ok(refusal);
             }
             apply_rotation(&mut session, &r);
-            tx.prepare_cached("UPDATE refresh_tokens SET rotated = 1 WHERE hash = ?1")
+            c.prepare_cached("UPDATE refresh_tokens SET rotated = 1 WHERE hash = ?1")
                 .map_err(backend)?
                 .execute([&old.0[..]])
                 .map_err(backend)?;
-            tx.prepare_cached("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES (?1, ?2, 0)")
+            c.prepare_cached("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES (?1, ?2, 0)")
                 .map_err(backend)?
                 .execute(params![&session.refresh_hash.0[..], sid])
                 .map_err(backend)?;
-            tx.prepare_cached(
+            c.prepare_cached(
                 "UPDATE sessions SET refresh_hash = ?2, refresh_expires_at = ?3, access_jti = ?4, \
                  access_expires_at = ?5, client_auth = ?6, updated_at = ?7 WHERE id = ?1",
             )
@@ -739,7 +699,6 @@ impl TokenStore for SqliteStore {
                 session.updated_at
             ])
             .map_err(backend)?;
-            tx.commit().map_err(backend)?;
             Ok(RotateOutcome::Rotated(session))
         })
         .await
@@ -802,9 +761,7 @@ impl TokenStore for SqliteStore {
     async fn revoke_session(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.write(move |c| {
-            let tx = immediate(c)?;
-            let found = revoke_in(&tx, &id)?;
-            tx.commit().map_err(backend)?;
+            let found = revoke_in(c, &id)?;
             Ok(found)
         })
         .await
@@ -812,16 +769,14 @@ impl TokenStore for SqliteStore {
 
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
         self.write(move |c| {
-            let tx = immediate(c)?;
-            let codes = tx.execute("DELETE FROM codes WHERE expires_at <= ?1", [now]).map_err(backend)?;
-            tx.execute(
+            let codes = c.execute("DELETE FROM codes WHERE expires_at <= ?1", [now]).map_err(backend)?;
+            c.execute(
                 "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE expires_at <= ?1)",
                 [now],
             )
             .map_err(backend)?;
-            let sessions = tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now]).map_err(backend)?;
-            tx.execute("DELETE FROM par_requests WHERE expires_at <= ?1", [now]).map_err(backend)?;
-            tx.commit().map_err(backend)?;
+            let sessions = c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now]).map_err(backend)?;
+            c.execute("DELETE FROM par_requests WHERE expires_at <= ?1", [now]).map_err(backend)?;
             Ok(u64::try_from(codes + sessions).unwrap_or(0))
         })
         .await
@@ -878,8 +833,7 @@ impl DeviceStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let id = *id;
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-            let found: Option<(String, i64)> = tx
+            let found: Option<(String, i64)> = c
                 .query_row(
                     "SELECT accounts, expires_at FROM device_sessions WHERE id = ?1 AND expires_at > ?2",
                     params![&id.0[..], now],
@@ -890,12 +844,11 @@ impl DeviceStore for SqliteStore {
             let Some((json, old_expiry)) = found else { return Ok(false) };
             let mut accounts: Vec<DeviceAccount> = from_json(&json)?;
             upsert_account(&mut accounts, account);
-            tx.execute(
+            c.execute(
                 "UPDATE device_sessions SET accounts = ?2, expires_at = ?3 WHERE id = ?1",
                 params![&id.0[..], to_json(&accounts)?, old_expiry.max(expires_at)],
             )
             .map_err(backend)?;
-            tx.commit().map_err(backend)?;
             Ok(true)
         })
         .await
@@ -904,8 +857,7 @@ impl DeviceStore for SqliteStore {
     async fn remove_device_accounts(&self, id: &TokenHash, did: Option<&str>) -> Result<u64, StoreError> {
         let (id, did) = (*id, did.map(str::to_owned));
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-            let found: Option<String> = tx
+            let found: Option<String> = c
                 .query_row("SELECT accounts FROM device_sessions WHERE id = ?1", [&id.0[..]], |r| r.get(0))
                 .optional()
                 .map_err(backend)?;
@@ -913,12 +865,11 @@ impl DeviceStore for SqliteStore {
             let mut accounts: Vec<DeviceAccount> = from_json(&json)?;
             let removed = remove_accounts(&mut accounts, did.as_deref());
             if removed > 0 {
-                tx.execute(
+                c.execute(
                     "UPDATE device_sessions SET accounts = ?2 WHERE id = ?1",
                     params![&id.0[..], to_json(&accounts)?],
                 )
                 .map_err(backend)?;
-                tx.commit().map_err(backend)?;
             }
             Ok(removed)
         })
