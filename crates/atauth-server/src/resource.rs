@@ -11,6 +11,8 @@
 //! credentials at all is a bare `DPoP algs="…"` challenge. Permission failures are 403
 //! (`ScopeMissingError`, RS-WWW-02) through [`VerifiedAccess::require_scope`].
 
+use std::sync::Arc;
+
 use atauth_crypto::{SignaturePolicy, jws};
 use atauth_oauth::{OAuthErrorCode, ScopeSet};
 use http::StatusCode;
@@ -155,7 +157,61 @@ impl ResourceError {
     }
 }
 
+/// Access tokens whose signature this server has verified, keyed by the whole token: a client sends
+/// the same access token with every request until it refreshes, and checking our own ES256
+/// signature again is the largest single cost of a resource request. Only the signature check (and
+/// the parse) is skipped on a hit: the exact same bytes were verified before, and the key must
+/// still be in our set. Every other check (issuer, audience, expiry, binding, scope, the DPoP proof,
+/// stateful revocation) runs on every request. Bounded: when full it is emptied and refills.
+#[derive(Default)]
+pub(crate) struct VerifiedTokens {
+    map: std::sync::Mutex<std::collections::HashMap<Box<str>, Arc<(String, AccessTokenClaims)>>>,
+}
+
+impl VerifiedTokens {
+    /// Entries at most (about 1 KiB each).
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, token: &str) -> Option<Arc<(String, AccessTokenClaims)>> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(token).cloned()
+    }
+
+    fn insert(
+        &self,
+        token: &str,
+        kid: String,
+        claims: AccessTokenClaims,
+    ) -> Arc<(String, AccessTokenClaims)> {
+        let entry = Arc::new((kid, claims));
+        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(token.into(), entry.clone());
+        entry
+    }
+}
+
 impl AuthServer {
+    /// The claims of one of our access tokens: `typ` `at+jwt`, signed by a key in our set. See
+    /// [`VerifiedTokens`] for the cache in front of the signature check.
+    fn verified_token_claims(&self, token: &str) -> Result<AccessTokenClaims, ResourceError> {
+        let keys = self.signing_keys();
+        let cache = &self.inner.verified_tokens;
+        if let Some(hit) = cache.get(token)
+            && keys.public_key(&hit.0).is_some()
+        {
+            return Ok(hit.1.clone());
+        }
+        let jwt = jws::decode(token).map_err(|_| ResourceError::MalformedToken)?;
+        jwt.require_type("at+jwt").map_err(|_| ResourceError::WrongTokenType)?;
+        let kid = jwt.header().kid.as_deref().ok_or(ResourceError::UnknownKey)?;
+        let key = keys.public_key(kid).ok_or(ResourceError::UnknownKey)?;
+        jwt.verify(key, SignaturePolicy::AllowHighS).map_err(|_| ResourceError::BadSignature)?;
+        let claims: AccessTokenClaims = jwt.claims().map_err(|_| ResourceError::MalformedToken)?;
+        Ok(cache.insert(token, kid.to_owned(), claims).1.clone())
+    }
+
     /// Verifies a DPoP-bound resource request. `authorization` holds every `Authorization` header
     /// value; `dpop` the proofs, method and path of this request.
     pub async fn verify_resource(
@@ -177,17 +233,7 @@ impl AuthServer {
         if !scheme.eq_ignore_ascii_case("dpop") {
             return Err(ResourceError::UnsupportedScheme);
         }
-        let jwt = jws::decode(token).map_err(|_| ResourceError::MalformedToken)?;
-        jwt.require_type("at+jwt").map_err(|_| ResourceError::WrongTokenType)?;
-        let keys = self.signing_keys();
-        let key = jwt
-            .header()
-            .kid
-            .as_deref()
-            .and_then(|kid| keys.public_key(kid))
-            .ok_or(ResourceError::UnknownKey)?;
-        jwt.verify(key, SignaturePolicy::AllowHighS).map_err(|_| ResourceError::BadSignature)?;
-        let claims: AccessTokenClaims = jwt.claims().map_err(|_| ResourceError::MalformedToken)?;
+        let claims = self.verified_token_claims(token)?;
         if claims.iss != self.issuer() {
             return Err(ResourceError::IssuerMismatch);
         }

@@ -36,6 +36,7 @@ pub(crate) struct Inner {
     pub(crate) resource_metadata_json: String,
     pub(crate) sign_in_limiter: crate::ratelimit::SignInLimiter,
     pub(crate) legacy: crate::legacy::LegacyState,
+    pub(crate) verified_tokens: crate::resource::VerifiedTokens,
 }
 
 /// The authorization server (and resource-server verifier) core. Cheap to clone; share one per
@@ -399,6 +400,7 @@ impl AuthServerBuilder {
                 resource_metadata_json,
                 sign_in_limiter: crate::ratelimit::SignInLimiter::new(config_limits),
                 legacy,
+                verified_tokens: crate::resource::VerifiedTokens::default(),
             }),
         })
     }

@@ -180,6 +180,51 @@ async fn rs_dpop_01_token_checks() {
     );
 }
 
+/// The server keeps tokens whose signature it verified (a cache keyed by the whole token); every
+/// other check must still run on a cached token, and a look-alike token must miss the cache.
+#[tokio::test]
+async fn a_token_seen_before_still_gets_every_check() {
+    let (h, c, at) = logged_in().await;
+    let auth = format!("DPoP {at}");
+    for _ in 0..2 {
+        assert_eq!(
+            call(&h, Some(&auth), Some(&c.proof(&h, "GET", PATH, Some(&at)))).await.status,
+            StatusCode::OK
+        );
+    }
+    // Same header and claims, another signature: not the cached token.
+    let mut bad = at.clone();
+    let last = bad.pop().unwrap();
+    bad.push(if last == 'A' { 'B' } else { 'A' });
+    let r = call(&h, Some(&format!("DPoP {bad}")), Some(&c.proof(&h, "GET", PATH, Some(&bad)))).await;
+    assert_challenge(&r, "invalid_token");
+    assert!(r.raw.contains("invalid token signature"), "{}", r.raw);
+    // Another client's key with the cached token: the binding is checked on every request.
+    let thief = TestClient { dpop: DpopSigner::generate(), ..TestClient::loopback() };
+    let r = call(&h, Some(&auth), Some(&thief.proof(&h, "GET", PATH, Some(&at)))).await;
+    assert!(r.raw.contains("Invalid DPoP key binding"), "{}", r.raw);
+    // Expiry is checked on every request.
+    h.advance(901);
+    let r = call(&h, Some(&auth), Some(&c.proof(&h, "GET", PATH, Some(&at)))).await;
+    assert_challenge(&r, "invalid_token");
+    assert!(r.raw.contains("token has expired"), "{}", r.raw);
+}
+
+#[tokio::test]
+async fn a_cached_token_of_a_revoked_session_is_refused() {
+    let (h, c, at) = logged_in().await;
+    let auth = format!("DPoP {at}");
+    assert_eq!(
+        call(&h, Some(&auth), Some(&c.proof(&h, "GET", PATH, Some(&at)))).await.status,
+        StatusCode::OK
+    );
+    let sessions = h.server.stores().tokens.sessions_for_account(ALICE_DID, h.now()).await.unwrap();
+    h.server.stores().tokens.revoke_session(&sessions[0].id).await.unwrap();
+    let r = call(&h, Some(&auth), Some(&c.proof(&h, "GET", PATH, Some(&at)))).await;
+    assert_challenge(&r, "invalid_token");
+    assert!(r.raw.contains("token has been revoked"), "{}", r.raw);
+}
+
 #[tokio::test]
 async fn revoked_session_stops_access_tokens_immediately() {
     let (h, c, at) = logged_in().await;
