@@ -165,14 +165,17 @@ impl ResourceError {
 /// stateful revocation) runs on every request. Bounded: when full it is emptied and refills.
 #[derive(Default)]
 pub(crate) struct VerifiedTokens {
-    map: std::sync::Mutex<std::collections::HashMap<Box<str>, Arc<(String, AccessTokenClaims)>>>,
+    map: std::sync::Mutex<std::collections::HashMap<Box<str>, Arc<VerifiedToken>>>,
 }
+
+/// The `kid` that verified a token, and its claims.
+type VerifiedToken = (String, AccessTokenClaims);
 
 impl VerifiedTokens {
     /// Entries at most (about 1 KiB each).
     const CAPACITY: usize = 4096;
 
-    fn get(&self, token: &str) -> Option<Arc<(String, AccessTokenClaims)>> {
+    fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(token).cloned()
     }
 
