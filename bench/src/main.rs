@@ -21,6 +21,7 @@
 //! accepted. Server CPU per request = delta of utime+stime in `/proc/<server pid>/stat` / requests.
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool that reports on stdout")]
 
+mod client_login;
 mod stats;
 
 use std::process::{Child, Command, Stdio};
@@ -52,6 +53,7 @@ fn main() -> Result<(), BoxError> {
     match args.first().map(String::as_str) {
         Some("serve") => rt.block_on(serve(&Opts::parse(&args[1..])?)),
         Some("compare") => rt.block_on(compare(Opts::parse(&args[1..])?)),
+        Some("client-login") => rt.block_on(client_login::run(client_login::Opts::parse(&args[1..])?)),
         _ => {
             eprintln!(
                 "usage: atauth-bench serve [--port P] [--dir D] | compare [options] (see the crate docs)"
