@@ -314,9 +314,15 @@ impl AuthServerBuilder {
             std::fs::create_dir_all(dir)
                 .map_err(|source| KeyStoreError::Io { path: dir.display().to_string(), source })?;
         }
+        // The default SQLite store is shared with the legacy-session tables (one writer thread).
+        let mut default_sqlite = None;
         let stores = match (self.stores, &self.data_dir) {
             (Some(s), _) => s,
-            (None, Some(dir)) => Stores::single(SqliteStore::open(dir.join(DATABASE_FILE))?),
+            (None, Some(dir)) => {
+                let store = SqliteStore::open(dir.join(DATABASE_FILE))?;
+                default_sqlite = Some(store.clone());
+                Stores::single(store)
+            }
             (None, None) => Stores::memory(),
         };
         let signing_keys = match (self.signing_keys, &self.data_dir) {
@@ -348,7 +354,11 @@ impl AuthServerBuilder {
             Some(h) => h,
             None => SafeHttpClient::builder().allow_http_loopback(self.dev_mode).build()?,
         };
-        let legacy = crate::legacy::LegacyState::build(self.legacy, self.data_dir.as_deref())?;
+        let legacy = crate::legacy::LegacyState::build(
+            self.legacy,
+            self.data_dir.as_deref(),
+            default_sqlite.as_ref(),
+        )?;
         let plc_directory = self
             .plc_directory
             .unwrap_or_else(|| Url::parse("https://plc.directory").unwrap_or_else(|_| unreachable!()));

@@ -539,7 +539,7 @@ async fn jwt_secret_is_generated_0600_and_persists_across_restarts() {
 
 #[tokio::test]
 async fn tokens_survive_a_restart_with_the_sqlite_store_and_persisted_secret() {
-    let store: Arc<dyn legacy::LegacyStore> = Arc::new(SqliteLegacyStore::open_in_memory().unwrap());
+    let store: Arc<dyn legacy::LegacyStore> = Arc::new(SqliteLegacyStore::open_temp().unwrap());
     let h = harness_with(store, |b| b).await;
     let r = h.login("alice.example.com", PASSWORD).await;
     let f = h.refresh(&r.s("refreshJwt")).await;
@@ -553,8 +553,20 @@ async fn legacy_store_conformance_memory() {
 }
 
 #[tokio::test]
-async fn legacy_store_conformance_sqlite_memory() {
-    legacy::store::conformance::run_all(SqliteLegacyStore::open_in_memory().unwrap()).await;
+async fn legacy_store_conformance_sqlite_temp() {
+    legacy::store::conformance::run_all(SqliteLegacyStore::open_temp().unwrap()).await;
+}
+
+/// The server's default: the legacy tables in the OAuth store's database, on its threads. Both
+/// suites run at the same time against the one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_store_conformance_sharing_the_oauth_sqlite_store() {
+    let oauth = atauth_server::store::SqliteStore::open_temp().unwrap();
+    let legacy_store = SqliteLegacyStore::in_store(&oauth).unwrap();
+    tokio::join!(
+        legacy::store::conformance::run_all(legacy_store),
+        atauth_server::store::conformance::run_all(&oauth)
+    );
 }
 
 #[tokio::test]

@@ -161,9 +161,12 @@ pub(crate) struct LegacyState {
 }
 
 impl LegacyState {
+    /// `shared`: the server's default SQLite store, whose database and threads the legacy tables
+    /// join when no legacy store was configured.
     pub(crate) fn build(
         options: LegacyOptions,
         data_dir: Option<&std::path::Path>,
+        shared: Option<&crate::store::SqliteStore>,
     ) -> Result<Self, LegacyBuildError> {
         let secret = match (&options.jwt_secret, data_dir) {
             (Some(s), _) => s.clone(),
@@ -173,10 +176,13 @@ impl LegacyState {
             (None, None) => SecretBytes::new(atauth_crypto::random::random_bytes::<32>().to_vec()),
         };
         let key = HmacKey::new(&secret).ok_or(LegacyBuildError::SecretTooShort)?;
-        let store: Arc<dyn LegacyStore> = match (&options.store, data_dir) {
-            (Some(s), _) => Arc::clone(s),
-            (None, Some(dir)) => Arc::new(SqliteLegacyStore::open(dir.join(crate::server::DATABASE_FILE))?),
-            (None, None) => Arc::new(MemoryLegacyStore::default()),
+        let store: Arc<dyn LegacyStore> = match (&options.store, shared, data_dir) {
+            (Some(s), _, _) => Arc::clone(s),
+            (None, Some(sqlite), _) => Arc::new(SqliteLegacyStore::in_store(sqlite)?),
+            (None, None, Some(dir)) => {
+                Arc::new(SqliteLegacyStore::open(dir.join(crate::server::DATABASE_FILE))?)
+            }
+            (None, None, None) => Arc::new(MemoryLegacyStore::default()),
         };
         Ok(Self { key, options, store })
     }

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::store::SqliteStore;
+
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension as _, params};
 
@@ -185,15 +187,16 @@ impl LegacyStore for MemoryLegacyStore {
 
 // --------------------------------------------------------------------------------------- sqlite ---
 
-/// SQLite [`LegacyStore`]: its own connection (WAL, busy timeout) to a database file, which may be the
-/// server's `atauth.sqlite` (tables `legacy_app_password`, `legacy_refresh_token`). Calls run on
-/// tokio's blocking pool.
+/// SQLite [`LegacyStore`]: tables `legacy_app_password` and `legacy_refresh_token` in a
+/// [`SqliteStore`]'s database, run on that store's writer and reader threads (so legacy writes share
+/// the group commit of the OAuth writes instead of contending with them for the write lock). The
+/// server's default (`data_dir`, no custom stores) puts them in `atauth.sqlite` next to everything else.
 #[derive(Clone)]
-pub struct SqliteLegacyStore(Arc<Mutex<rusqlite::Connection>>);
+pub struct SqliteLegacyStore(SqliteStore);
 
 impl std::fmt::Debug for SqliteLegacyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SqliteLegacyStore")
+        f.debug_tuple("SqliteLegacyStore").field(&self.0.path()).finish()
     }
 }
 
@@ -225,42 +228,46 @@ fn refresh_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<LegacyRefreshRecord>
 const REFRESH_COLS: &str = "id, did, app_password, privileged, expires_at, next_id";
 
 impl SqliteLegacyStore {
-    /// Opens (creating tables if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, with its own [`SqliteStore`] threads.
+    /// Blocking: call at startup.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::init(rusqlite::Connection::open(path).map_err(backend)?)
+        Self::in_store(&SqliteStore::open(path)?)
     }
 
-    /// A private in-memory database (tests).
-    pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(rusqlite::Connection::open_in_memory().map_err(backend)?)
+    /// A fresh temporary database, deleted when the last clone drops (tests).
+    pub fn open_temp() -> Result<Self, StoreError> {
+        Self::in_store(&SqliteStore::open_temp()?)
     }
 
-    fn init(conn: rusqlite::Connection) -> Result<Self, StoreError> {
+    /// The legacy tables in `store`'s database (created if needed), sharing its threads. Blocking:
+    /// call at startup.
+    pub fn in_store(store: &SqliteStore) -> Result<Self, StoreError> {
+        // A short-lived connection creates the tables, so that construction stays synchronous.
+        let conn = rusqlite::Connection::open(store.path()).map_err(backend)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(backend)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
         conn.execute_batch(SCHEMA).map_err(backend)?;
-        Ok(Self(Arc::new(Mutex::new(conn))))
+        Ok(Self(store.clone()))
     }
 
-    async fn run<T: Send + 'static>(
+    async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut c)
-        })
-        .await
-        .map_err(backend)?
+        self.0.write(f).await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.0.read(f).await
     }
 }
 
 #[async_trait]
 impl LegacyStore for SqliteLegacyStore {
     async fn create_app_password(&self, r: AppPasswordRecord) -> Result<(), StoreError> {
-        self.run(move |c| {
+        self.write(move |c| {
             let n = c
                 .execute(
                     "INSERT INTO legacy_app_password (did, name, password_hash, privileged, created_at)
@@ -275,7 +282,7 @@ impl LegacyStore for SqliteLegacyStore {
 
     async fn list_app_passwords(&self, did: &str) -> Result<Vec<AppPasswordRecord>, StoreError> {
         let did = did.to_owned();
-        self.run(move |c| {
+        self.read(move |c| {
             let mut st = c
                 .prepare_cached(
                     "SELECT did, name, password_hash, privileged, created_at FROM legacy_app_password
@@ -300,24 +307,22 @@ impl LegacyStore for SqliteLegacyStore {
 
     async fn revoke_app_password(&self, did: &str, name: &str) -> Result<bool, StoreError> {
         let (did, name) = (did.to_owned(), name.to_owned());
-        self.run(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            let n = tx
+        self.write(move |c| {
+            let n = c
                 .execute("DELETE FROM legacy_app_password WHERE did = ?1 AND name = ?2", params![did, name])
                 .map_err(backend)?;
-            tx.execute(
+            c.execute(
                 "DELETE FROM legacy_refresh_token WHERE did = ?1 AND app_password = ?2",
                 params![did, name],
             )
             .map_err(backend)?;
-            tx.commit().map_err(backend)?;
             Ok(n > 0)
         })
         .await
     }
 
     async fn insert_refresh(&self, r: LegacyRefreshRecord) -> Result<(), StoreError> {
-        self.run(move |c| {
+        self.write(move |c| {
             c.execute(
                 "INSERT INTO legacy_refresh_token (id, did, app_password, privileged, expires_at, next_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
@@ -331,7 +336,7 @@ impl LegacyStore for SqliteLegacyStore {
 
     async fn refresh_by_id(&self, id: &str, now: i64) -> Result<Option<LegacyRefreshRecord>, StoreError> {
         let id = id.to_owned();
-        self.run(move |c| {
+        self.read(move |c| {
             c.query_row(
                 &format!("SELECT {REFRESH_COLS} FROM legacy_refresh_token WHERE id = ?1 AND expires_at > ?2"),
                 params![id, now],
@@ -352,9 +357,8 @@ impl LegacyStore for SqliteLegacyStore {
         new_expires_at: i64,
     ) -> Result<Option<Rotated>, StoreError> {
         let (id, candidate) = (id.to_owned(), candidate_next_id.to_owned());
-        self.run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
-            let old = tx
+        self.write(move |c| {
+            let old = c
                 .query_row(
                     &format!("SELECT {REFRESH_COLS} FROM legacy_refresh_token WHERE id = ?1 AND expires_at > ?2"),
                     params![id, now],
@@ -364,18 +368,17 @@ impl LegacyStore for SqliteLegacyStore {
                 .map_err(backend)?;
             let Some(old) = old else { return Ok(None) };
             let next_id = old.next_id.clone().unwrap_or(candidate);
-            tx.execute(
+            c.execute(
                 "UPDATE legacy_refresh_token SET expires_at = MIN(expires_at, ?2), next_id = ?3 WHERE id = ?1",
                 params![id, grace_until, next_id],
             )
             .map_err(backend)?;
-            tx.execute(
+            c.execute(
                 "INSERT INTO legacy_refresh_token (id, did, app_password, privileged, expires_at, next_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, NULL) ON CONFLICT DO NOTHING",
                 params![next_id, old.did, old.app_password, old.privileged, new_expires_at],
             )
             .map_err(backend)?;
-            tx.commit().map_err(backend)?;
             Ok(Some(Rotated { old, next_id }))
         })
         .await
@@ -383,7 +386,7 @@ impl LegacyStore for SqliteLegacyStore {
 
     async fn delete_refresh(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.run(move |c| {
+        self.write(move |c| {
             Ok(c.execute("DELETE FROM legacy_refresh_token WHERE id = ?1", [id]).map_err(backend)? > 0)
         })
         .await
@@ -391,14 +394,14 @@ impl LegacyStore for SqliteLegacyStore {
 
     async fn delete_refresh_for_did(&self, did: &str) -> Result<u64, StoreError> {
         let did = did.to_owned();
-        self.run(move |c| {
+        self.write(move |c| {
             Ok(c.execute("DELETE FROM legacy_refresh_token WHERE did = ?1", [did]).map_err(backend)? as u64)
         })
         .await
     }
 
     async fn purge_expired_refresh(&self, now: i64) -> Result<u64, StoreError> {
-        self.run(move |c| {
+        self.write(move |c| {
             Ok(c.execute("DELETE FROM legacy_refresh_token WHERE expires_at <= ?1", [now]).map_err(backend)?
                 as u64)
         })

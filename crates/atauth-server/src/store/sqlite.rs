@@ -151,7 +151,7 @@ impl SqliteStore {
 
     /// Runs `f` on the writer thread, inside a savepoint of the current batch transaction: `Err`
     /// undoes everything `f` wrote. Answers after the commit.
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -160,7 +160,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a reader thread.
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,

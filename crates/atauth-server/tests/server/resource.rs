@@ -192,10 +192,12 @@ async fn a_token_seen_before_still_gets_every_check() {
             StatusCode::OK
         );
     }
-    // Same header and claims, another signature: not the cached token.
-    let mut bad = at.clone();
-    let last = bad.pop().unwrap();
-    bad.push(if last == 'A' { 'B' } else { 'A' });
+    // Same header and claims, another signature: not the cached token. (A character well inside the
+    // signature, so the result is still canonical base64url and fails on the signature itself.)
+    let mut bad = at.clone().into_bytes();
+    let i = bad.len() - 10;
+    bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+    let bad = String::from_utf8(bad).unwrap();
     let r = call(&h, Some(&format!("DPoP {bad}")), Some(&c.proof(&h, "GET", PATH, Some(&bad)))).await;
     assert_challenge(&r, "invalid_token");
     assert!(r.raw.contains("invalid token signature"), "{}", r.raw);
