@@ -15,10 +15,6 @@
 //! **Readers.** [`READERS`] threads, each with its own connection, take read jobs from one shared
 //! queue. WAL lets them read while the writer writes.
 //!
-//! **Checkpointer.** The writer does not checkpoint (`wal_autocheckpoint=0`); a fourth thread runs a
-//! `PASSIVE` checkpoint every [`CHECKPOINT_EVERY`], so the copying into the database file and its
-//! fsync stay off the write path.
-//!
 //! A job that panics is treated as failed (its savepoint rolled back) and its caller gets an error;
 //! the thread lives on. The threads end when the store's last clone is dropped: the queues close,
 //! queued jobs finish, and the connections close.
@@ -36,10 +32,6 @@ use super::StoreError;
 pub(super) const MAX_BATCH: usize = 64;
 /// Reader threads (and connections).
 pub(super) const READERS: usize = 2;
-/// How often the checkpointer copies committed WAL frames into the database file.
-pub(super) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
-/// The WAL file is truncated back to this size after a checkpoint lets it restart.
-const WAL_SIZE_LIMIT_BYTES: i64 = 64 << 20;
 
 /// A write job, run by the writer inside the batch transaction (`None`: the transaction could not
 /// start, so the job does not run). It returns whether it succeeded and how to answer its caller
@@ -61,8 +53,6 @@ struct Ran {
 pub(super) struct Threads {
     writes: Option<Sender<WriteJob>>,
     reads: Option<Sender<ReadJob>>,
-    /// Dropped to stop the checkpointer.
-    stop: Option<Sender<()>>,
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -71,23 +61,16 @@ fn closed() -> StoreError {
 }
 
 impl Threads {
-    /// Starts the writer on `writer`, and [`READERS`] readers and the checkpointer on fresh
-    /// connections from `open`.
+    /// Starts the writer on `writer` and [`READERS`] readers on fresh connections from `open`.
     pub(super) fn start(
         writer: Connection,
         path: &Path,
         open: fn(&Path) -> rusqlite::Result<Connection>,
     ) -> Result<Self, StoreError> {
-        let sql = |e| StoreError::Backend(Box::new(e));
-        // Checkpoints run on their own thread (below), not inside the writer's commits.
-        writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sql)?;
-        writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT_BYTES).map_err(sql)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            readers.push(open(path).map_err(sql)?);
+            readers.push(open(path).map_err(|e| StoreError::Backend(Box::new(e)))?);
         }
-        let checkpointer = open(path).map_err(sql)?;
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let (write_tx, write_rx) = crossbeam_channel::unbounded::<WriteJob>();
         let (read_tx, read_rx) = crossbeam_channel::unbounded::<ReadJob>();
         let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
@@ -99,11 +82,7 @@ impl Threads {
             let rx = read_rx.clone();
             handles.push(spawn(format!("atauth-sqlite-r{i}"), Box::new(move || reader_loop(&conn, &rx)))?);
         }
-        handles.push(spawn(
-            "atauth-sqlite-c".into(),
-            Box::new(move || checkpoint_loop(&checkpointer, &stop_rx)),
-        )?);
-        Ok(Self { writes: Some(write_tx), reads: Some(read_tx), stop: Some(stop_tx), handles })
+        Ok(Self { writes: Some(write_tx), reads: Some(read_tx), handles })
     }
 
     /// Runs `f` on the writer inside the current batch; answers after the commit.
@@ -157,21 +136,8 @@ impl Drop for Threads {
         // connections are closed before the caller (e.g. a temporary store) removes the files.
         self.writes.take();
         self.reads.take();
-        self.stop.take();
         for handle in self.handles.drain(..) {
             let _ = handle.join();
-        }
-    }
-}
-
-/// Copies committed WAL frames into the database file every [`CHECKPOINT_EVERY`], `PASSIVE`: it
-/// never waits for or blocks the writer and readers. Off the writer thread, the copying and its
-/// fsync no longer stall the writes that happen to trigger SQLite's automatic checkpoint, and pages
-/// written many times between two checkpoints are copied once.
-fn checkpoint_loop(conn: &Connection, stop: &Receiver<()>) {
-    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "SQLite checkpoint failed; retrying in the next period");
         }
     }
 }
@@ -375,31 +341,6 @@ mod tests {
             .await;
         assert!(matches!(r, Err(StoreError::Conflict("test"))));
         assert!(keys(&threads).await.is_empty());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_checkpointer_copies_committed_writes_into_the_database_file() {
-        let (threads, db) = start();
-        let size = || std::fs::metadata(&db.0).map(|m| m.len()).unwrap_or(0);
-        let before = size();
-        // About 1 MiB of rows: the writer itself never checkpoints, so only the checkpointer can
-        // move them from the WAL into the database file.
-        threads
-            .write(|c| {
-                for i in 0..4000 {
-                    c.execute("INSERT INTO t (k) VALUES (?1)", [format!("{i:0>250}")])
-                        .map_err(|e| StoreError::Backend(e.into()))?;
-                }
-                Ok(())
-            })
-            .await
-            .unwrap();
-        assert!(size() < before + 256 * 1024, "the writer's commit did not checkpoint");
-        let deadline = std::time::Instant::now() + 10 * CHECKPOINT_EVERY;
-        while size() < before + 1024 * 1024 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(CHECKPOINT_EVERY / 4).await;
-        }
-        assert!(size() >= before + 1024 * 1024, "database file is {} bytes", size());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
