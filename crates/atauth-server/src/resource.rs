@@ -179,12 +179,7 @@ impl VerifiedTokens {
         self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(token).cloned()
     }
 
-    fn insert(
-        &self,
-        token: &str,
-        kid: String,
-        claims: AccessTokenClaims,
-    ) -> Arc<(String, AccessTokenClaims)> {
+    fn insert(&self, token: &str, kid: String, claims: AccessTokenClaims) -> Arc<VerifiedToken> {
         let entry = Arc::new((kid, claims));
         let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= Self::CAPACITY {

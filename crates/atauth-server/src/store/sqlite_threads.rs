@@ -176,7 +176,13 @@ fn run_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
     }
     let single = batch.len() == 1;
     let mut ran = Vec::with_capacity(batch.len());
+    // Set when a failed job's changes could not be undone: then nothing of the batch may commit.
+    let mut broken: Option<String> = None;
     for job in batch.drain(..) {
+        if broken.is_some() {
+            (job(None).answer)(Err("an earlier write of the same batch could not be undone"));
+            continue;
+        }
         if !single && let Err(e) = exec(conn, "SAVEPOINT job") {
             (job(None).answer)(Err(&e.to_string()));
             continue;
@@ -187,22 +193,28 @@ fn run_batch(conn: &Connection, batch: &mut Vec<WriteJob>) {
             // Keep a successful job's changes; undo a failed one's (ROLLBACK TO leaves the
             // savepoint open, RELEASE closes it).
             let undo = if ok { Ok(()) } else { exec(conn, "ROLLBACK TO job") };
-            let _ = undo.and_then(|()| exec(conn, "RELEASE job"));
+            if let Err(e) = undo.and_then(|()| exec(conn, "RELEASE job")) {
+                broken = Some(e.to_string());
+            }
         }
         if let Ok(r) = outcome {
             ran.push(r);
         }
     }
-    let commit = if single && !ran.first().is_some_and(|r| r.ok) {
-        exec(conn, "ROLLBACK")
-    } else {
-        exec(conn, "COMMIT")
+    let commit = match broken {
+        Some(why) => Err(why),
+        None if single && !ran.first().is_some_and(|r| r.ok) => {
+            exec(conn, "ROLLBACK").map_err(|e| e.to_string())
+        }
+        None => exec(conn, "COMMIT").map_err(|e| e.to_string()),
     };
     let commit = match commit {
         Ok(()) => Ok(()),
         Err(e) => {
+            // Whatever is still open is undone; every caller whose write succeeded learns it did
+            // not commit.
             let _ = exec(conn, "ROLLBACK");
-            Err(e.to_string())
+            Err(e)
         }
     };
     for r in ran {
