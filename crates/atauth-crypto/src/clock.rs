@@ -22,6 +22,42 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
+/// A UTC calendar date and time of day, from Unix seconds (proleptic Gregorian; H. Hinnant's
+/// civil-from-days algorithm), for timestamps written as text (`createdAt`, CLI output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcDateTime {
+    /// Year (astronomical numbering).
+    pub year: i64,
+    /// Month, 1–12.
+    pub month: i64,
+    /// Day of the month, 1–31.
+    pub day: i64,
+    /// Hour, 0–23.
+    pub hour: i64,
+    /// Minute, 0–59.
+    pub minute: i64,
+    /// Second, 0–59.
+    pub second: i64,
+}
+
+impl UtcDateTime {
+    /// The UTC date and time of `unix` seconds since 1970-01-01T00:00:00Z.
+    pub fn from_unix(unix: i64) -> Self {
+        let days = unix.div_euclid(86_400);
+        let secs = unix.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Self { year, month, day, hour: secs / 3600, minute: secs % 3600 / 60, second: secs % 60 }
+    }
+}
+
 /// The system's wall clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -63,6 +99,16 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_date_time_of_known_instants() {
+        let t =
+            |y, mo, d, h, mi, s| UtcDateTime { year: y, month: mo, day: d, hour: h, minute: mi, second: s };
+        assert_eq!(UtcDateTime::from_unix(0), t(1970, 1, 1, 0, 0, 0));
+        assert_eq!(UtcDateTime::from_unix(951_782_400), t(2000, 2, 29, 0, 0, 0));
+        assert_eq!(UtcDateTime::from_unix(1_767_225_599), t(2025, 12, 31, 23, 59, 59));
+        assert_eq!(UtcDateTime::from_unix(-1), t(1969, 12, 31, 23, 59, 59));
+    }
 
     #[test]
     fn manual_clock_advances() {
