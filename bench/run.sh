@@ -71,7 +71,7 @@ its own token family, rotating. \`getsession\`: DPoP-bound \`com.atproto.server.
 the whole flow per request (PAR, sign-in and consent through the server's consent API, code
 exchange). \`legacy-create\` / \`legacy-refresh\`: \`createSession\` (scrypt) and \`refreshSession\`
 (rotating). Setup logins and a warm-up are not measured. The generator raises atauth's sign-in
-throttle (\`--sign-in-limit-identifier\` and \`--sign-in-limit-ip\` 1000000/1s), because the \`login\` and \`legacy-create\`
+throttle (\`--sign-in-limit-identifier-ip\`, \`--sign-in-limit-identifier\` and \`--sign-in-limit-ip\` 1000000/1s), because the \`login\` and \`legacy-create\`
 phases sign one account in from one address thousands of times; every other check is the default.
 
 MD

@@ -162,7 +162,11 @@ async fn serve(o: &Opts) -> Result<(), BoxError> {
             Stores::single(store)
         })
         .handle_domains([".test"])
-        .sign_in_limits(SignInLimits { per_identifier: unthrottled, per_ip: unthrottled })
+        .sign_in_limits(SignInLimits {
+            per_identifier_and_ip: unthrottled,
+            per_identifier: unthrottled,
+            per_ip: unthrottled,
+        })
         .build()?;
     ensure_bench_account(server.stores().accounts.as_ref()).await?;
     println!("{}", json!({"ready": true, "url": issuer, "pid": std::process::id(), "dir": dir}));
@@ -306,7 +310,14 @@ async fn start_atauth_cli(seed: u64) -> Result<(ServeChild, Value), BoxError> {
         .args(["serve", "--dev", "--bind", "127.0.0.1", "--port", &port.to_string(), "--no-metrics"])
         .arg("--data-dir")
         .arg(&dir)
-        .args(["--sign-in-limit-identifier", "1000000/1s", "--sign-in-limit-ip", "1000000/1s"])
+        .args([
+            "--sign-in-limit-identifier-ip",
+            "1000000/1s",
+            "--sign-in-limit-identifier",
+            "1000000/1s",
+            "--sign-in-limit-ip",
+            "1000000/1s",
+        ])
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

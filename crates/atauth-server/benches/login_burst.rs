@@ -69,7 +69,7 @@ fn main() {
         let lifted = RateLimit { burst: 1_000_000, refill_every: Duration::from_millis(1) };
         let server = AuthServer::builder("https://pds.example.com")
             .service_did("did:web:pds.example.com")
-            .sign_in_limits(SignInLimits { per_identifier: lifted, per_ip: lifted })
+            .sign_in_limits(SignInLimits { per_identifier_and_ip: lifted, per_identifier: lifted, per_ip: lifted })
             .build()
             .unwrap();
         server

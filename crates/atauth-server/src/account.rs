@@ -265,8 +265,9 @@ impl AuthServer {
     }
 
     /// [`Self::sign_in`] behind the sign-in rate limits ([`crate::ratelimit`]): one attempt is taken
-    /// from the identifier's bucket and from `client_ip`'s (when known) before any hashing;
-    /// [`SignInError::RateLimited`] when either is empty. Use this for every password check that a
+    /// from the (identifier, `client_ip`) pair's bucket, the identifier's and `client_ip`'s (when
+    /// known) before any hashing, [`SignInError::RateLimited`] when one is empty; a success resets
+    /// the pair. Use this for every password check that a
     /// user (or an attacker) can repeat.
     pub async fn sign_in_limited(
         &self,
@@ -274,11 +275,11 @@ impl AuthServer {
         password: &SecretString,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<AccountRecord, SignInError> {
-        self.inner
-            .sign_in_limiter
-            .check(identifier, client_ip, self.inner.clock.now())
-            .map_err(SignInError::RateLimited)?;
-        self.sign_in(identifier, password).await
+        let limiter = &self.inner.sign_in_limiter;
+        limiter.check(identifier, client_ip, self.inner.clock.now()).map_err(SignInError::RateLimited)?;
+        let account = self.sign_in(identifier, password).await?;
+        limiter.succeeded(identifier, client_ip, self.inner.clock.now());
+        Ok(account)
     }
 
     /// `com.atproto.identity.resolveHandle` for hosted handles: the DID, or `None` if this server does

@@ -95,11 +95,15 @@ pub struct RateLimit {
 }
 
 /// Password sign-in rate limits ([`crate::ratelimit`]), applied to every password check that goes
-/// through [`crate::AuthServer::sign_in_limited`] (the sign-in page and the interim consent API).
+/// through [`crate::AuthServer::sign_in_limited`] (the sign-in page and the interim consent API) and
+/// to legacy `createSession`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignInLimits {
-    /// Per identifier (handle, email or DID as typed, normalised). Default 10 at once, then one a
-    /// minute: slows password guessing against one account to 60 an hour.
+    /// Per (identifier, client address): the tight limit, reset when a sign-in succeeds. Default 10
+    /// at once, then one a minute: 60 guesses an hour from one place.
+    pub per_identifier_and_ip: RateLimit,
+    /// Per identifier (handle, email or DID as typed, normalised) from anywhere: the looser ceiling
+    /// against guessing spread over many addresses. Default 100 at once, then one every 36 s.
     pub per_identifier: RateLimit,
     /// Per client IP address (IPv6 per /64). Default 30 at once, then one every 10 s.
     pub per_ip: RateLimit,
@@ -108,7 +112,8 @@ pub struct SignInLimits {
 impl Default for SignInLimits {
     fn default() -> Self {
         Self {
-            per_identifier: RateLimit { burst: 10, refill_every: Duration::from_secs(60) },
+            per_identifier_and_ip: RateLimit { burst: 10, refill_every: Duration::from_secs(60) },
+            per_identifier: RateLimit { burst: 100, refill_every: Duration::from_secs(36) },
             per_ip: RateLimit { burst: 30, refill_every: Duration::from_secs(10) },
         }
     }

@@ -1,20 +1,34 @@
-//! Password sign-in rate limiting: token buckets per identifier and per client IP address.
+//! Password sign-in rate limiting: token buckets per (identifier, client address), per identifier
+//! and per client address.
 //!
 //! Every password check through [`crate::AuthServer::sign_in_limited`] (the sign-in page of
-//! [`crate::ui`] and the headless consent API of [`crate::web`]) first takes one attempt from the
-//! bucket of the identifier as typed (trimmed, lowercase, without a leading `@`) and one from the
-//! bucket of the client's address (IPv4 per address, IPv6 per /64, since one host usually holds a
-//! whole /64). If either is empty nothing is taken and the attempt is refused with the time until
-//! one is earned back, before any password hashing.
+//! [`crate::ui`] and the headless consent API of [`crate::web`]) and legacy `createSession` first
+//! takes one attempt from three buckets, before any password hashing:
+//!
+//! - the **(identifier, address)** pair: the tight limit (default 10, then one a minute). It is what
+//!   stops password guessing from one place, and it is **reset when a sign-in succeeds**, so a
+//!   user's own typos never add up across days;
+//! - the **identifier** alone: a looser ceiling (default 100, then one every 36 s) that bounds
+//!   guessing spread over many addresses. Keying the tight limit by identifier alone (as before)
+//!   let anyone lock a user out by failing ten times a minute from anywhere; now an attacker
+//!   locks out only their own addresses until they spend the whole ceiling;
+//! - the **address** (IPv4 per address, IPv6 per /64, since one host usually holds a whole /64),
+//!   which bounds the hashing work one client can cause whatever identifiers it types.
+//!
+//! The identifier is taken as typed (trimmed, lowercase, without a leading `@`). If any bucket is
+//! empty nothing is taken and the attempt is refused with the time until one is earned back. A
+//! success gives the attempt back to the identifier ceiling and empties nothing else; the address
+//! bucket keeps it (it bounds work, not failures). docs/ARCHITECTURE.md compares these limits with
+//! the reference PDS's.
 //!
 //! In process, on the injected clock (tests advance a `ManualClock`, no sleeping). Memory is
 //! bounded: at most [`MAX_KEYS`] buckets per kind; when full, buckets that have refilled completely
 //! (so carry no information) are dropped, and if none has, a new key is let through untracked and a
 //! warning is logged: flooding the table with new identifiers costs the attacker a password hash
-//! per entry and is itself held back by the per-IP bucket. Several server instances each keep their
-//! own buckets; a shared (Redis) limiter is future work.
+//! per entry and is itself held back by the per-address bucket. Several server instances each keep
+//! their own buckets; a shared (Redis) limiter is future work.
 //!
-//! The same account reached by handle, email and DID has three identifier buckets; the per-IP
+//! The same account reached by handle, email and DID has three identifier buckets; the per-address
 //! bucket bounds the total.
 
 use std::collections::HashMap;
@@ -73,6 +87,19 @@ impl Buckets {
         (level < 1.0).then(|| (1.0 - level) / self.rate())
     }
 
+    /// Forgets `key` (its bucket is full again).
+    fn reset(&mut self, key: &str) {
+        self.map.remove(key);
+    }
+
+    /// Gives one attempt back to `key` (never above the burst).
+    fn refund(&mut self, key: &str, now: f64) {
+        let burst = self.burst();
+        if let Some(level) = self.map.contains_key(key).then(|| self.level(key, now)) {
+            self.map.insert(key.to_owned(), Bucket { tokens: (level + 1.0).min(burst), at: now });
+        }
+    }
+
     fn take(&mut self, key: &str, now: f64) {
         let tokens = self.level(key, now) - 1.0;
         if !self.map.contains_key(key) && self.map.len() >= MAX_KEYS {
@@ -87,10 +114,18 @@ impl Buckets {
     }
 }
 
+/// The three kinds of bucket (see the module docs).
+#[derive(Debug)]
+struct State {
+    pairs: Buckets,
+    idents: Buckets,
+    ips: Buckets,
+}
+
 /// The sign-in limiter. See the module docs.
 #[derive(Debug)]
 pub struct SignInLimiter {
-    state: Mutex<(Buckets, Buckets)>,
+    state: Mutex<State>,
 }
 
 /// The bucket key of an identifier as typed.
@@ -117,30 +152,58 @@ fn seconds(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The bucket key of an (identifier, address) pair; without a known address, the identifier's.
+fn pair_key(ident: &str, ip: Option<&str>) -> String {
+    format!("{}\u{0}{ident}", ip.unwrap_or("-"))
+}
+
 impl SignInLimiter {
     /// A limiter with these limits.
     pub fn new(limits: SignInLimits) -> Self {
-        Self { state: Mutex::new((Buckets::new(limits.per_identifier), Buckets::new(limits.per_ip))) }
+        Self {
+            state: Mutex::new(State {
+                pairs: Buckets::new(limits.per_identifier_and_ip),
+                idents: Buckets::new(limits.per_identifier),
+                ips: Buckets::new(limits.per_ip),
+            }),
+        }
     }
 
-    /// Takes one attempt for `identifier` and, when known, `ip`, at `now`. Refused (and nothing
-    /// taken) when either bucket is empty.
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes one attempt for `identifier` from `ip` (when known) at `now`. Refused (and nothing
+    /// taken) when any of its buckets is empty.
     pub fn check(&self, identifier: &str, ip: Option<IpAddr>, now: SystemTime) -> Result<(), RateLimited> {
         let now = seconds(now);
         let ident = identifier_key(identifier);
         let ip = ip.map(ip_key);
-        let mut guard = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (idents, ips) = &mut *guard;
-        let wait_ident = idents.wait(&ident, now);
-        let wait_ip = ip.as_deref().and_then(|k| ips.wait(k, now));
-        if let Some(wait) = wait_ident.into_iter().chain(wait_ip).reduce(f64::max) {
+        let pair = pair_key(&ident, ip.as_deref());
+        let mut guard = self.lock();
+        let State { pairs, idents, ips } = &mut *guard;
+        let waits =
+            [pairs.wait(&pair, now), idents.wait(&ident, now), ip.as_deref().and_then(|k| ips.wait(k, now))];
+        if let Some(wait) = waits.into_iter().flatten().reduce(f64::max) {
             return Err(RateLimited { retry_after: Duration::from_secs(wait.ceil().max(1.0) as u64) });
         }
+        pairs.take(&pair, now);
         idents.take(&ident, now);
         if let Some(k) = ip.as_deref() {
             ips.take(k, now);
         }
         Ok(())
+    }
+
+    /// Records that a checked attempt succeeded: the (identifier, address) pair starts afresh and
+    /// the identifier's ceiling gets the attempt back, so only failures count against a user.
+    pub fn succeeded(&self, identifier: &str, ip: Option<IpAddr>, now: SystemTime) {
+        let now = seconds(now);
+        let ident = identifier_key(identifier);
+        let ip = ip.map(ip_key);
+        let mut guard = self.lock();
+        guard.pairs.reset(&pair_key(&ident, ip.as_deref()));
+        guard.idents.refund(&ident, now);
     }
 }
 
@@ -150,7 +213,8 @@ mod tests {
 
     fn limiter() -> SignInLimiter {
         SignInLimiter::new(SignInLimits {
-            per_identifier: RateLimit { burst: 3, refill_every: Duration::from_secs(60) },
+            per_identifier_and_ip: RateLimit { burst: 3, refill_every: Duration::from_secs(60) },
+            per_identifier: RateLimit { burst: 6, refill_every: Duration::from_secs(120) },
             per_ip: RateLimit { burst: 5, refill_every: Duration::from_secs(10) },
         })
     }
@@ -199,5 +263,52 @@ mod tests {
         l.check("bob.test", Some(ip), at(0)).unwrap();
         l.check("carol.test", Some(ip), at(0)).unwrap();
         assert!(l.check("dave.test", Some(ip), at(0)).is_err());
+    }
+
+    #[test]
+    fn failures_from_another_address_do_not_lock_the_user_out() {
+        let l = limiter();
+        let attacker: IpAddr = "198.51.100.7".parse().unwrap();
+        let user: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            l.check("alice.test", Some(attacker), at(0)).unwrap();
+        }
+        assert!(l.check("alice.test", Some(attacker), at(0)).is_err(), "the attacker's pair is spent");
+        l.check("alice.test", Some(user), at(0)).unwrap();
+    }
+
+    #[test]
+    fn the_identifier_ceiling_bounds_guessing_spread_over_addresses() {
+        let l = limiter();
+        for i in 0..6 {
+            let ip: IpAddr = format!("198.51.100.{i}").parse().unwrap();
+            l.check("alice.test", Some(ip), at(0)).unwrap();
+        }
+        let e = l.check("alice.test", Some("192.0.2.1".parse().unwrap()), at(0)).unwrap_err();
+        assert_eq!(e.retry_after, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn success_resets_the_pair_and_refunds_the_ceiling() {
+        let l = SignInLimiter::new(SignInLimits {
+            per_identifier_and_ip: RateLimit { burst: 3, refill_every: Duration::from_secs(60) },
+            per_identifier: RateLimit { burst: 5, refill_every: Duration::from_secs(120) },
+            per_ip: RateLimit { burst: 7, refill_every: Duration::from_secs(10) },
+        });
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        // Two failures and a success: the pair starts afresh, the ceiling lost only the failures.
+        for _ in 0..3 {
+            l.check("alice.test", Some(ip), at(0)).unwrap();
+        }
+        l.succeeded("alice.test", Some(ip), at(0));
+        for _ in 0..3 {
+            l.check("Alice.test", Some(ip), at(0)).unwrap();
+        }
+        // Ceiling: 5 - 3 + 1 - 3 = 0, although the pair would allow more after another reset.
+        l.succeeded("alice.test", Some(ip), at(0));
+        l.check("alice.test", Some(ip), at(0)).unwrap();
+        assert!(l.check("alice.test", Some(ip), at(0)).is_err(), "the ceiling is spent");
+        // The address bucket (7) bounds work, successes included: it is spent too.
+        assert!(l.check("bob.test", Some(ip), at(0)).is_err());
     }
 }

@@ -243,7 +243,8 @@ async fn leg02_taken_down_account_cannot_log_in() {
 #[tokio::test]
 async fn create_session_is_rate_limited_per_identifier_with_rate_limit_exceeded() {
     let limits = SignInLimits {
-        per_identifier: RateLimit { burst: 2, refill_every: Duration::from_secs(60) },
+        per_identifier_and_ip: RateLimit { burst: 2, refill_every: Duration::from_secs(60) },
+        per_identifier: RateLimit { burst: 100, refill_every: Duration::from_secs(1) },
         per_ip: RateLimit { burst: 100, refill_every: Duration::from_secs(1) },
     };
     let h = harness_with(Arc::new(MemoryLegacyStore::default()), |b| b.sign_in_limits(limits)).await;

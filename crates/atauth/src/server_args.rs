@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use atauth_oauth::{Issuer, IssuerPolicy};
 use atauth_server::keys::{SIGNING_KEYS_FILE, SigningKeys};
 use atauth_server::legacy::LegacyOptions;
 use atauth_server::{AuthServer, Branding, Lifetimes, RateLimit, SignInLimits};
@@ -123,8 +124,11 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "ATAUTH_LEGACY_REFRESH_GRACE", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
     pub(crate) legacy_refresh_grace: Option<Duration>,
 
-    /// Password sign-in limit per account identifier, as `BURST/REFILL` (e.g. `10/1m`: ten at once,
-    /// then one more per minute).
+    /// Password sign-in limit per (identifier, client address) pair, as `BURST/REFILL` (e.g. `10/1m`:
+    /// 10 attempts, then one more per minute). Only failures count: a success resets it.
+    #[arg(long, env = "ATAUTH_SIGN_IN_LIMIT_IDENTIFIER_IP", value_parser = parse_rate, value_name = "BURST/DURATION", help_heading = "Sign-in")]
+    pub(crate) sign_in_limit_identifier_ip: Option<RateLimit>,
+    /// Password sign-in ceiling per identifier from any address, as `BURST/REFILL` (e.g. `100/36s`).
     #[arg(long, env = "ATAUTH_SIGN_IN_LIMIT_IDENTIFIER", value_parser = parse_rate, value_name = "BURST/DURATION", help_heading = "Sign-in")]
     pub(crate) sign_in_limit_identifier: Option<RateLimit>,
     /// Password sign-in limit per client IP address (IPv6 per /64), as `BURST/REFILL` (e.g. `30/10s`).
@@ -284,6 +288,13 @@ impl ServerArgs {
     /// Builds the server for `port` (the port actually bound). Creates the data directory (0700)
     /// and loads or generates the signing key (0600). Blocking: call at startup.
     pub(crate) fn build(&self, port: u16) -> Result<Built, CliError> {
+        // Configuration errors first: a refused start writes nothing (no data directory, no key).
+        let issuer = self.issuer(port)?;
+        let policy = if self.dev { IssuerPolicy::development() } else { IssuerPolicy::production() };
+        if let Err(err) = Issuer::parse_with(&issuer, policy) {
+            let hint = plain_http_issuer_hint(&issuer, self.dev);
+            return Err(CliError::Config(format!("invalid issuer {issuer:?}: {err}{hint}")));
+        }
         let data_dir = self.data_dir()?;
         paths::create_private_dir(&data_dir).map_err(|e| {
             CliError::failed(format!("could not create the data directory {}", data_dir.display()), e)
@@ -295,7 +306,6 @@ impl ServerArgs {
         let signing_key_path = self.signing_key.clone().unwrap_or_else(|| data_dir.join(SIGNING_KEYS_FILE));
         let (keys, generated_key) = load_or_generate_keys(&signing_key_path)?;
         let signing_kid = keys.current_kid().to_owned();
-        let issuer = self.issuer(port)?;
         let plc_url = self.plc_url();
         let mut b = AuthServer::builder(&issuer)
             .bind_addr(std::net::SocketAddr::new(self.bind, port))
@@ -328,6 +338,9 @@ impl ServerArgs {
             b = b.password_hash_concurrency(n.max(1));
         }
         let mut limits = SignInLimits::default();
+        if let Some(r) = self.sign_in_limit_identifier_ip {
+            limits.per_identifier_and_ip = r;
+        }
         if let Some(r) = self.sign_in_limit_identifier {
             limits.per_identifier = r;
         }
@@ -344,11 +357,7 @@ impl ServerArgs {
         b = b.legacy(self.legacy_options()?);
         let server = b.build().map_err(|e| match e {
             atauth_server::BuildError::Issuer(err) => {
-                let hint = if issuer.starts_with("http://") && !self.dev {
-                    " (plain-http issuers are for development: add --dev)"
-                } else {
-                    ""
-                };
+                let hint = plain_http_issuer_hint(&issuer, self.dev);
                 CliError::Config(format!("invalid issuer {issuer:?}: {err}{hint}"))
             }
             atauth_server::BuildError::PublicUrl(u) => {
@@ -360,6 +369,23 @@ impl ServerArgs {
             other => CliError::failed("could not start the server", other),
         })?;
         Ok(Built { server, data_dir, signing_key_path, generated_key, signing_kid, plc_url })
+    }
+}
+
+/// What to do about a refused `http://` issuer: `--dev` helps only for a loopback host.
+fn plain_http_issuer_hint(issuer: &str, dev: bool) -> &'static str {
+    let Some(rest) = issuer.strip_prefix("http://") else {
+        return "";
+    };
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    let loopback = host == "localhost" || host == "127.0.0.1" || rest.starts_with("[::1]");
+    match (loopback, dev) {
+        (true, false) => " (a plain-http issuer is for local development: add --dev)",
+        (true, true) => "",
+        (false, _) => {
+            " (plain http is allowed only for a loopback issuer with --dev; a public server needs an \
+             https:// issuer, e.g. behind a TLS-terminating proxy)"
+        }
     }
 }
 

@@ -121,6 +121,25 @@ fn serve_without_issuer_or_dev_is_a_configuration_error() {
     );
     assert_eq!(out.status.code(), Some(2), "plain-http issuers need --dev");
     assert!(stderr(&out).contains("--dev"), "{}", stderr(&out));
+
+    // --dev does not make a non-loopback plain-http issuer acceptable: the error says what does.
+    let out = run(
+        &home.0,
+        &[
+            "serve",
+            "--dev",
+            "--issuer",
+            "http://auth.example.com",
+            "--port",
+            "0",
+            "--data-dir",
+            home.join("d").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("https://"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("loopback"), "{}", stderr(&out));
+    assert!(!home.join("d").exists(), "a refused start creates no data directory");
 }
 
 #[test]

@@ -569,6 +569,8 @@ impl AuthServer {
                 None => return Err(LegacyError::InvalidCredentials),
             }
         }
+        // The password was right: only failures count against the (identifier, address) pair.
+        self.inner.sign_in_limiter.succeeded(identifier, client_ip, self.inner.clock.now());
         if account.status == AccountStatus::Takendown {
             return Err(LegacyError::AccountTakedown);
         }

@@ -87,7 +87,7 @@ pub fn builder(clock: &Arc<ManualClock>) -> AuthServerBuilder {
 
 pub fn generous_limits() -> atauth_server::SignInLimits {
     let lots = atauth_server::RateLimit { burst: 10_000, refill_every: Duration::from_secs(1) };
-    atauth_server::SignInLimits { per_identifier: lots, per_ip: lots }
+    atauth_server::SignInLimits { per_identifier_and_ip: lots, per_identifier: lots, per_ip: lots }
 }
 
 impl Harness {

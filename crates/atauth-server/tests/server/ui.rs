@@ -426,7 +426,8 @@ async fn as_par_08_request_is_bound_to_the_first_browser() {
 
 #[tokio::test]
 async fn sign_in_is_rate_limited_per_identifier_and_per_ip() {
-    // The default limits: 10 per identifier then one a minute; 30 per address then one per 10 s.
+    // The default limits: 10 per (identifier, address) then one a minute; 30 per address then one
+    // per 10 s.
     let h = Harness::with(|b| b.sign_in_limits(atauth_server::SignInLimits::default())).await;
     let c = TestClient::loopback();
     let uri = par(&h, &c, &[("login_hint", None)]).await;
@@ -468,6 +469,53 @@ async fn sign_in_is_rate_limited_per_identifier_and_per_ip() {
     );
     b.ip = Some("[2001:db8:0:1::1]:5000".parse().unwrap()); // another /64
     signed_in_consent(&mut b, &page, "alice.test", false).await;
+}
+
+/// Issue 15: failures from another address must not lock the user out (the tight limit is per
+/// (identifier, address)), the per-identifier ceiling still bounds a spread-out attack, and a
+/// success resets the user's own count.
+#[tokio::test]
+async fn sign_in_failures_elsewhere_do_not_lock_the_user_out() {
+    let h = Harness::with(|b| b.sign_in_limits(atauth_server::SignInLimits::default())).await;
+    let c = TestClient::loopback();
+    let uri = par(&h, &c, &[("login_hint", None)]).await;
+    let mut attacker = Browser::new(&h);
+    attacker.ip = Some("198.51.100.7:5000".parse().unwrap());
+    let page = attacker.open(&c.client_id, &uri).await;
+    for _ in 0..10 {
+        let r = sign_in(&mut attacker, &page, "alice.test", "wrong", false).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = sign_in(&mut attacker, &page, "alice.test", "wrong", false).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the attacker's own address is held back");
+
+    // The user, from their own address, signs in at once.
+    let uri = par(&h, &c, &[("login_hint", None)]).await;
+    let mut user = Browser::new(&h);
+    user.ip = Some("192.0.2.10:5000".parse().unwrap());
+    let page = user.open(&c.client_id, &uri).await;
+    for _ in 0..9 {
+        assert_eq!(
+            sign_in(&mut user, &page, "alice.test", "typo", false).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    signed_in_consent(&mut user, &page, "alice.test", false).await;
+    // The success reset the user's count: ten more typos are allowed before the limit.
+    let uri = par(&h, &c, &[("login_hint", None)]).await;
+    let mut again = Browser::new(&h);
+    again.ip = user.ip;
+    let page = again.open(&c.client_id, &uri).await;
+    for _ in 0..10 {
+        assert_eq!(
+            sign_in(&mut again, &page, "alice.test", "typo", false).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        sign_in(&mut again, &page, "alice.test", "typo", false).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]
