@@ -292,7 +292,9 @@ async fn revoke(
     let proofs = header_values(&headers, &DPOP);
     let dpop = DpopInput { proofs: &proofs, method: "POST", path: uri.path() };
     match server.revoke(&params, &dpop).await {
-        Ok(_) => no_store(StatusCode::OK.into_response()),
+        // RFC 7009 allows an empty body, but @atproto/oauth-client-browser parses the answer as
+        // JSON and fails (silently) on sign-out without one: answer `{}`, as the reference does.
+        Ok(_) => no_store(json_response(StatusCode::OK, "{}".to_owned())),
         Err(e) => {
             tracing::debug!(error = %e, "revocation refused");
             oauth_error_response(&e.oauth_error())

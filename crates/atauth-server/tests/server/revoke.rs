@@ -19,6 +19,8 @@ async fn as_rev_01_access_token_revokes_the_family() {
             .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.header("dpop-nonce").is_some());
+    // Issue 15: `{}` as JSON, as the reference answers (the browser client parses it).
+    assert_eq!((r.header("content-type"), r.raw.as_str()), (Some("application/json"), "{}"));
     assert_eq!(c.get_session(&h, at).await.status, StatusCode::UNAUTHORIZED);
     let r = c.token_with(&h, &c.refresh_params(t["refresh_token"].as_str().unwrap())).await;
     assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
@@ -31,6 +33,7 @@ async fn as_rev_01_unknown_and_invalid_tokens_answer_200() {
     for token in ["ref-0000", "garbage", "eyJhbGciOiJFUzI1NiJ9.e30.AAAA"] {
         let r = revoke(&h, &c, &[("token", token), ("client_id", &c.client_id)]).await;
         assert_eq!(r.status, StatusCode::OK, "{token}: {}", r.raw);
+        assert_eq!(r.raw, "{}", "the same answer as for a real token");
     }
 }
 
