@@ -47,10 +47,23 @@ if [ "${1:-}" = approve ]; then
   done
   [ -n "$fields" ] || die "no client_id/request_uri in $URL"
   # The URL's query values are already form-encoded; pass them through unchanged.
-  location=$(curl -sS -o /dev/null -w '%{redirect_url}' \
+  body=$(mktemp)
+  trap 'rm -f "$body"' EXIT
+  answer=$(curl -sS -o "$body" -w '%{http_code} %{redirect_url}' \
     --data "${fields#&}" --data-urlencode "identifier=$HANDLE" --data-urlencode "password=$PASSWORD" \
-    "${base%/oauth/authorize}/oauth/authorize/sign-in-and-approve")
-  [ -n "$location" ] || die "the server did not redirect (wrong password, or the request expired?)"
+    "${base%/oauth/authorize}/oauth/authorize/sign-in-and-approve") || die "could not reach ${base%/oauth/authorize}"
+  status=${answer%% *}
+  location=${answer#* }
+  if [ -z "$location" ]; then
+    # Say what the server said: the JSON error's description (OAuth `error_description`, XRPC
+    # `message`) or its code, else the body's text.
+    message=""
+    for field in error_description message error; do
+      [ -n "$message" ] || message=$(sed -n "s/.*\"$field\" *: *\"\([^\"]*\)\".*/\1/p" "$body" | head -1)
+    done
+    [ -n "$message" ] || message=$(sed -e 's/<[^>]*>/ /g' -e 's/  */ /g' "$body" | grep -v '^ *$' | head -3 | tr '\n' ' ')
+    die "the server answered $status without a redirect: ${message:-empty body}"
+  fi
   say "approved; delivering the redirect to the client: ${location%%\?*}"
   curl -sS "$location" | sed -e 's/<[^>]*>/ /g' -e 's/  */ /g' | grep -v '^ *$' >&2 || true
   exit 0
@@ -117,7 +130,7 @@ rm -f "$WORK/serve.out"   # the only copy of the password on disk
 cat <<EOF
 
 ================================ atauth demo ================================
-$(printf 'server   %s   (issuer; logs below)\nPLC      %s\n' "$ISSUER" "$PLC_URL")
+$(printf 'server   %s   (issuer; logs below)\nPLC      %s\ndata     %s\n' "$ISSUER" "$PLC_URL" "$WORK/data")
 
 Demo account (a DEMO credential, valid only while this demo runs):
   handle:   alice.test
@@ -132,12 +145,17 @@ Log in with the atauth CLI, in another terminal:
 
 Log in with the reference client (@atproto/oauth-client-node), in another terminal:
 
-  interop/node22 interop/ref-client-login.mjs --consent external --pds $ISSUER --plc $PLC_URL --handle alice.test --password $PASSWORD
+  $ROOT/interop/node22 $ROOT/interop/ref-client-login.mjs --consent external --pds $ISSUER --plc $PLC_URL --handle alice.test --password $PASSWORD
 
 Either prints an authorization URL: open it in a browser and sign in as alice.test with
 the password above, or approve it without a browser:
 
-  scripts/demo.sh approve --password $PASSWORD 'AUTHORIZE-URL'
+  $ROOT/scripts/demo.sh approve --password $PASSWORD 'AUTHORIZE-URL'
+
+The server's OAuth sessions, and revoking them (works next to the running server):
+
+  $ATAUTH sessions list alice.test --data-dir $WORK/data
+  $ATAUTH sessions revoke --all alice.test --data-dir $WORK/data
 
 Ctrl-C here stops the server and the PLC directory and deletes the demo's data.
 =============================================================================

@@ -160,6 +160,11 @@ fi
 if [ "$INTEROP" = 1 ]; then
   begin interop
   rc=0
+  # The `atauth` binary that the nextest stage built for the CLI's tests (same features as the
+  # test build); interop/run.sh uses it instead of building its own.
+  target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+  [ "${target_dir#/}" = "$target_dir" ] && target_dir="$ROOT/$target_dir"
+  [ -x "$target_dir/debug/atauth" ] && export ATAUTH_BIN="$target_dir/debug/atauth"
   # --browser: also the headless-Chromium cases, among them the reference client logging in
   # to `atauth serve` through our sign-in and consent pages.
   interop/run.sh --browser 2>&1 | tee "$LOGDIR/interop.log" || rc=${PIPESTATUS[0]}

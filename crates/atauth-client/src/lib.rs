@@ -26,7 +26,7 @@
 //! - **Sign-out**: revocation of refresh and access tokens (skipped cleanly without a revocation
 //!   endpoint) and removal from the store — [`OAuthSession::sign_out`].
 //! - **Stores**: memory ([`MemoryStore`]) and SQLite ([`SqliteStore`], feature `sqlite`, default),
-//!   both passing one conformance suite. Web apps: feature `axum` ([`axum_routes`]).
+//!   both passing one conformance suite. Web apps: feature `axum` (module `axum_routes`).
 //!
 //! No panics and no hangs against hostile servers: every outbound request goes through the
 //! SSRF-safe [`SafeHttpClient`](atauth_identity::http::SafeHttpClient) (no redirects, exact statuses,
