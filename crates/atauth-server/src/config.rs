@@ -65,6 +65,12 @@ pub struct Lifetimes {
     /// A browser device session of the sign-in UI, and how long a remembered sign-in on it lasts
     /// (after that the password is asked again). Default 30 days.
     pub device_session: Duration,
+    /// How long after a refresh the replaced refresh token may be presented once more by the same
+    /// client with the same DPoP key and client authentication, for a client whose response was lost
+    /// in transit (bluesky-social/atproto#4656): it then gets a fresh rotation instead of losing the
+    /// session. Any other replay still revokes the family (AS-REF-01). Default 30 s; zero turns it
+    /// off.
+    pub refresh_retry_grace: Duration,
 }
 
 impl Default for Lifetimes {
@@ -80,6 +86,7 @@ impl Default for Lifetimes {
             code: Duration::from_secs(300),
             client_metadata: Duration::from_secs(600),
             dpop_nonce_period: Duration::from_secs(60),
+            refresh_retry_grace: Duration::from_secs(30),
             device_session: Duration::from_secs(30 * DAY),
         }
     }

@@ -7,7 +7,9 @@
 //! URI, PKCE, DPoP key, client key) changes nothing: the code stays redeemable by its rightful client.
 //! A code presented a second time revokes everything it issued (AS-CODE-02). A refresh token is
 //! checked and rotated in one store transaction; a replayed or mis-bound refresh token revokes its
-//! whole family (AS-REF-01/02).
+//! whole family (AS-REF-01/02), except the one retry of a lost response: the token the latest
+//! rotation replaced, presented again within [`crate::Lifetimes::refresh_retry_grace`] by the same
+//! client with the same DPoP key, gets a fresh rotation (bluesky-social/atproto#4656).
 
 use atauth_crypto::pkce::{PkceError, PkceVerifier, verify_s256};
 use atauth_oauth::wire::{AccessToken, RefreshToken};
@@ -335,6 +337,7 @@ impl AuthServer {
             new_refresh_expires_at: now + refresh_life,
             new_access_jti: format!("tok-{}", hex::encode(atauth_crypto::random::random_bytes::<16>())),
             new_access_expires_at: now + secs(self.config().lifetimes.access_token),
+            retry_grace: secs(self.config().lifetimes.refresh_retry_grace),
         };
         let outcome = self
             .inner
@@ -345,6 +348,10 @@ impl AuthServer {
             .map_err(TokenError::Store)?;
         let session = match outcome {
             RotateOutcome::Rotated(s) => s,
+            RotateOutcome::Retried(s) => {
+                tracing::info!(client_id = %client.client_id, "refresh retried within the grace (lost response); rotated afresh");
+                s
+            }
             RotateOutcome::Replayed => {
                 tracing::warn!(client_id = %client.client_id, "refresh token replayed; session revoked");
                 return Err(TokenError::RefreshReplayed);

@@ -76,6 +76,7 @@ async fn sqlite_tokens_survive_reopen() {
         new_refresh_expires_at: 200_000,
         new_access_jti: "tok-b".into(),
         new_access_expires_at: 2500,
+        retry_grace: 30,
     };
     assert!(matches!(s.rotate_refresh(&TokenHash::of("ref-a"), r).await.unwrap(), RotateOutcome::Rotated(_)));
     drop(s);

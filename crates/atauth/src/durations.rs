@@ -23,6 +23,14 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// Like [`parse_duration`], but `0` (with or without a unit) is allowed and means "off".
+pub(crate) fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    match s.trim().trim_end_matches(['s', 'm', 'h', 'd']) {
+        "0" => Ok(Duration::ZERO),
+        _ => parse_duration(s),
+    }
+}
+
 /// Parses a rate limit `BURST/REFILL`, e.g. `10/1m`: a bucket of 10, one attempt earned back per
 /// minute.
 pub(crate) fn parse_rate(s: &str) -> Result<atauth_server::RateLimit, String> {
@@ -53,6 +61,10 @@ mod tests {
     #[test]
     fn units_and_bare_seconds() {
         assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration_or_zero("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("0").is_err(), "lifetimes stay positive");
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));

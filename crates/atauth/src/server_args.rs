@@ -13,7 +13,7 @@ use atauth_server::{AuthServer, Branding, Lifetimes, RateLimit, SignInLimits};
 use clap::{ArgAction, Args};
 use url::Url;
 
-use crate::durations::{parse_duration, parse_rate};
+use crate::durations::{parse_duration, parse_duration_or_zero, parse_rate};
 use crate::error::CliError;
 use crate::paths;
 
@@ -90,6 +90,10 @@ pub(crate) struct ServerArgs {
     /// Lifetime of an authorization code (e.g. `5m`).
     #[arg(long, env = "ATAUTH_CODE_LIFETIME", value_parser = parse_duration, value_name = "DURATION", help_heading = "Lifetimes")]
     pub(crate) code_lifetime: Option<Duration>,
+    /// How long a refreshed-away refresh token may be retried once by the same client and DPoP key
+    /// whose response was lost (e.g. `30s`; `0` turns it off: every replay revokes the session).
+    #[arg(long, env = "ATAUTH_REFRESH_RETRY_GRACE", value_parser = parse_duration_or_zero, value_name = "DURATION", help_heading = "Lifetimes")]
+    pub(crate) refresh_retry_grace: Option<Duration>,
 
     /// `scopes_supported`, comma-separated (must include `atproto`).
     #[arg(
@@ -254,6 +258,7 @@ impl ServerArgs {
         set(&mut l.confidential_session, self.confidential_session_lifetime);
         set(&mut l.par_request, self.par_lifetime);
         set(&mut l.code, self.code_lifetime);
+        set(&mut l.refresh_retry_grace, self.refresh_retry_grace);
         l
     }
 

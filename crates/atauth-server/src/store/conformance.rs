@@ -183,7 +183,25 @@ fn rotation(now: i64, new_refresh: TokenHash, new_jti: &str) -> Rotation {
         new_refresh_expires_at: now + 14 * 86_400,
         new_access_jti: new_jti.to_owned(),
         new_access_expires_at: now + 900,
+        retry_grace: 0,
     }
+}
+
+/// A rotation with the lost-response retry grace on (30 s, the server's default).
+fn rotation_with_grace(now: i64, new_refresh: TokenHash, new_jti: &str) -> Rotation {
+    Rotation { retry_grace: 30, ..rotation(now, new_refresh, new_jti) }
+}
+
+/// A fresh family `id` whose current refresh token is `ref-<id>`.
+async fn new_family<S: TokenStore + ?Sized>(s: &S, id: &str) -> TokenHash {
+    let c = TokenHash::of(&format!("cod-{id}"));
+    let rh = TokenHash::of(&format!("ref-{id}"));
+    s.put_code(code(c, T0 + 300)).await.expect("put code");
+    assert_eq!(
+        s.redeem_code(&c, T0, session(id, rh, &format!("tok-{id}"))).await.expect("redeem"),
+        RedeemOutcome::Redeemed
+    );
+    rh
 }
 
 /// Codes and token families: single-use codes, reuse revokes (AS-CODE-02), rotation, replay revokes
@@ -287,6 +305,89 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
         "the newest token of a revoked family is dead too"
     );
     assert_eq!(s.session_by_access_jti("tok-4b", T0 + 202).await.expect("jti"), None);
+
+    // --- a lost response's retry (issue 15, bluesky-social/atproto#4656): the token the latest
+    // rotation replaced, presented again within the grace by the same client and key, rotates the
+    // family afresh once; the undelivered successor dies; every other replay still revokes.
+    let a = new_family(s, "fam-g1").await;
+    let (b, c2, d) = (TokenHash::of("ref-g1-b"), TokenHash::of("ref-g1-c"), TokenHash::of("ref-g1-d"));
+    assert!(matches!(
+        s.rotate_refresh(&a, rotation_with_grace(T0 + 100, b, "tok-g1-b")).await.expect("rotate"),
+        RotateOutcome::Rotated(_)
+    ));
+    let RotateOutcome::Retried(after) =
+        s.rotate_refresh(&a, rotation_with_grace(T0 + 130, c2, "tok-g1-c")).await.expect("retry")
+    else {
+        panic!("a retry 30 s after the rotation is within the grace")
+    };
+    assert_eq!((after.refresh_hash, after.access_jti.as_str()), (c2, "tok-g1-c"));
+    assert_eq!(s.session("fam-g1").await.expect("session"), Some(after), "retry persisted");
+    assert_eq!(
+        s.session_by_access_jti("tok-g1-b", T0 + 131).await.expect("jti"),
+        None,
+        "lost access token dead"
+    );
+    assert!(matches!(
+        s.rotate_refresh(&c2, rotation_with_grace(T0 + 140, d, "tok-g1-d")).await.expect("rotate on"),
+        RotateOutcome::Rotated(_)
+    ));
+    // The retry was spent: the same old token again is a replay.
+    let e = TokenHash::of("ref-g1-e");
+    assert_eq!(
+        s.rotate_refresh(&a, rotation_with_grace(T0 + 141, e, "tok-g1-e")).await.expect("second retry"),
+        RotateOutcome::Replayed
+    );
+    assert_eq!(s.session("fam-g1").await.expect("session"), None, "a second retry revokes the family");
+
+    // The undelivered successor presented later is a replay (it was never handed out).
+    let a = new_family(s, "fam-g2").await;
+    let (b, c2) = (TokenHash::of("ref-g2-b"), TokenHash::of("ref-g2-c"));
+    s.rotate_refresh(&a, rotation_with_grace(T0 + 100, b, "tok-g2-b")).await.expect("rotate");
+    assert!(matches!(
+        s.rotate_refresh(&a, rotation_with_grace(T0 + 101, c2, "tok-g2-c")).await.expect("retry"),
+        RotateOutcome::Retried(_)
+    ));
+    assert_eq!(
+        s.rotate_refresh(&b, rotation_with_grace(T0 + 102, TokenHash::of("ref-g2-x"), "tok-g2-x"))
+            .await
+            .expect("successor"),
+        RotateOutcome::Replayed
+    );
+    assert_eq!(s.session("fam-g2").await.expect("session"), None);
+
+    // Another DPoP key inside the window (a thief with the token) revokes (AS-REF-02).
+    let a = new_family(s, "fam-g3").await;
+    s.rotate_refresh(&a, rotation_with_grace(T0 + 100, TokenHash::of("ref-g3-b"), "tok-g3-b"))
+        .await
+        .expect("rotate");
+    let mut thief = rotation_with_grace(T0 + 101, TokenHash::of("ref-g3-c"), "tok-g3-c");
+    thief.dpop_jkt = "attacker".into();
+    assert_eq!(s.rotate_refresh(&a, thief).await.expect("thief"), RotateOutcome::DpopKeyMismatch);
+    assert_eq!(s.session("fam-g3").await.expect("session"), None, "the thief revoked the family");
+
+    // After the window, or with the grace off, it is a replay (AS-REF-01).
+    for (id, now, grace) in [("fam-g4", T0 + 131, 30), ("fam-g5", T0 + 101, 0)] {
+        let a = new_family(s, id).await;
+        let next = TokenHash::of(&format!("ref-{id}-b"));
+        s.rotate_refresh(&a, rotation_with_grace(T0 + 100, next, "tok-b")).await.expect("rotate");
+        let mut late = rotation(now, TokenHash::of(&format!("ref-{id}-c")), &format!("tok-{id}-c"));
+        late.retry_grace = grace;
+        assert_eq!(s.rotate_refresh(&a, late).await.expect("late"), RotateOutcome::Replayed, "{id}");
+        assert_eq!(s.session(id).await.expect("session"), None, "{id}");
+    }
+
+    // Only the latest replaced token may retry: one from an earlier rotation is a replay.
+    let a = new_family(s, "fam-g6").await;
+    let (b, c2) = (TokenHash::of("ref-g6-b"), TokenHash::of("ref-g6-c"));
+    s.rotate_refresh(&a, rotation_with_grace(T0 + 100, b, "tok-g6-b")).await.expect("rotate");
+    s.rotate_refresh(&b, rotation_with_grace(T0 + 105, c2, "tok-g6-c")).await.expect("rotate again");
+    assert_eq!(
+        s.rotate_refresh(&a, rotation_with_grace(T0 + 110, TokenHash::of("ref-g6-x"), "tok-g6-x"))
+            .await
+            .expect("old"),
+        RotateOutcome::Replayed
+    );
+    assert_eq!(s.session("fam-g6").await.expect("session"), None);
 
     // --- binding mismatches revoke (AS-REF-02)
     for (i, (mutate, expected)) in [

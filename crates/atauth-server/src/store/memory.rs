@@ -18,8 +18,10 @@ struct State {
     requests: HashMap<String, PendingRequest>,
     codes: HashMap<TokenHash, CodeRecord>,
     sessions: HashMap<String, SessionRecord>,
-    /// refresh hash → (family id, rotated?)
-    refresh: HashMap<TokenHash, (String, bool)>,
+    /// refresh hash → (family id, [`ROTATED_AT`] state: 0 current, else when it was rotated)
+    refresh: HashMap<TokenHash, (String, i64)>,
+    /// family id → the token its latest rotation replaced (the one a lost response may retry)
+    latest_rotated: HashMap<String, TokenHash>,
     access: HashMap<String, String>,
     devices: HashMap<TokenHash, DeviceSession>,
     replay: HashMap<[u8; 32], i64>,
@@ -30,6 +32,7 @@ impl State {
     fn revoke(&mut self, id: &str) -> bool {
         let Some(session) = self.sessions.remove(id) else { return false };
         self.refresh.retain(|_, (sid, _)| sid != id);
+        self.latest_rotated.remove(id);
         self.access.remove(&session.access_jti);
         true
     }
@@ -167,7 +170,7 @@ impl TokenStore for MemoryStore {
             c.used = true;
             c.session_id = Some(session.id.clone());
         }
-        s.refresh.insert(session.refresh_hash, (session.id.clone(), false));
+        s.refresh.insert(session.refresh_hash, (session.id.clone(), ROTATED_AT_CURRENT));
         s.access.insert(session.access_jti.clone(), session.id.clone());
         s.sessions.insert(session.id.clone(), session);
         Ok(RedeemOutcome::Redeemed)
@@ -175,26 +178,42 @@ impl TokenStore for MemoryStore {
 
     async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
         let mut s = self.lock();
-        let Some((sid, rotated)) = s.refresh.get(old).cloned() else { return Ok(RotateOutcome::NotFound) };
+        let Some((sid, rotated_at)) = s.refresh.get(old).cloned() else { return Ok(RotateOutcome::NotFound) };
         let Some(session) = s.sessions.get(&sid).cloned() else {
             s.refresh.remove(old);
             return Ok(RotateOutcome::NotFound);
         };
-        let verdict = judge_rotation(&session, rotated, &r);
-        if let Some(outcome) = verdict {
-            s.revoke(&sid);
-            return Ok(outcome);
-        }
+        let latest = s.latest_rotated.get(&sid) == Some(old);
+        let presented = Presented::from_rotated_at(rotated_at, || latest);
+        let retry = match judge_rotation(&session, presented, &r) {
+            Verdict::Refuse(outcome) => {
+                s.revoke(&sid);
+                return Ok(outcome);
+            }
+            Verdict::Rotate => false,
+            Verdict::Retry => true,
+        };
         let mut next = session;
         s.access.remove(&next.access_jti);
-        if let Some(entry) = s.refresh.get_mut(old) {
-            entry.1 = true;
+        if retry {
+            // The undelivered successor and this token's retry are both spent.
+            for spent in [*old, next.refresh_hash] {
+                if let Some(entry) = s.refresh.get_mut(&spent) {
+                    entry.1 = ROTATED_AT_NO_RETRY;
+                }
+            }
+            s.latest_rotated.remove(&sid);
+        } else {
+            if let Some(entry) = s.refresh.get_mut(old) {
+                entry.1 = rotated_at_marker(r.now);
+            }
+            s.latest_rotated.insert(sid.clone(), *old);
         }
         apply_rotation(&mut next, &r);
-        s.refresh.insert(next.refresh_hash, (sid.clone(), false));
+        s.refresh.insert(next.refresh_hash, (sid.clone(), ROTATED_AT_CURRENT));
         s.access.insert(next.access_jti.clone(), sid.clone());
         s.sessions.insert(sid, next.clone());
-        Ok(RotateOutcome::Rotated(next))
+        Ok(if retry { RotateOutcome::Retried(next) } else { RotateOutcome::Rotated(next) })
     }
 
     async fn session_by_access_jti(&self, jti: &str, now: i64) -> Result<Option<SessionRecord>, StoreError> {
@@ -240,17 +259,71 @@ impl TokenStore for MemoryStore {
     }
 }
 
-/// The shared decision of a rotation: `None` to rotate, or the refusal (after which the family is
-/// revoked). Used by both backends so they cannot drift.
-pub(crate) fn judge_rotation(session: &SessionRecord, rotated: bool, r: &Rotation) -> Option<RotateOutcome> {
-    if rotated {
-        return Some(RotateOutcome::Replayed);
+/// The `rotated` state of a refresh token (SQLite column `refresh_tokens.rotated`, the memory
+/// store's map): the family's current token.
+pub(crate) const ROTATED_AT_CURRENT: i64 = 0;
+/// Rotated with no retry left: its retry was spent, it was never delivered, or it was rotated by a
+/// version that stored a plain flag (1 was "rotated"). Any other value is the rotation's time.
+pub(crate) const ROTATED_AT_NO_RETRY: i64 = 1;
+
+/// The `rotated` value that records a rotation at `now` (kept above the two markers).
+pub(crate) fn rotated_at_marker(now: i64) -> i64 {
+    now.max(ROTATED_AT_NO_RETRY + 1)
+}
+
+/// How a presented refresh token stands in its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// The family's current token.
+    Current,
+    /// The token the family's latest rotation replaced, rotated at `at` (Unix seconds).
+    Latest {
+        /// When it was rotated.
+        at: i64,
+    },
+    /// Rotated earlier, or with no retry left.
+    Stale,
+}
+
+impl Presented {
+    /// From a stored `rotated` value; `is_latest` is asked only for a rotation time.
+    pub(crate) fn from_rotated_at(rotated_at: i64, is_latest: impl FnOnce() -> bool) -> Self {
+        match rotated_at {
+            ROTATED_AT_CURRENT => Self::Current,
+            ROTATED_AT_NO_RETRY => Self::Stale,
+            at if is_latest() => Self::Latest { at },
+            _ => Self::Stale,
+        }
     }
+}
+
+/// What to do with a presented refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // `Refuse` holds only data-less outcomes; built once per refresh
+pub(crate) enum Verdict {
+    /// The current token: rotate.
+    Rotate,
+    /// A lost response's retry within the grace: rotate afresh from the current token.
+    Retry,
+    /// Refused: revoke the family and answer this.
+    Refuse(RotateOutcome),
+}
+
+/// Judges a refresh attempt against its family; the same rules for every store. A rotated token is a
+/// replay (AS-REF-01) unless it is the latest one, presented within [`Rotation::retry_grace`]; then,
+/// like the current token, it must come from the family's client, DPoP key and client
+/// authentication (AS-REF-02, AS-CAUTH-04) before the family's end (AS-REF-03).
+pub(crate) fn judge_rotation(session: &SessionRecord, presented: Presented, r: &Rotation) -> Verdict {
+    let retry = match presented {
+        Presented::Current => false,
+        Presented::Latest { at } if r.retry_grace > 0 && r.now - at <= r.retry_grace => true,
+        Presented::Latest { .. } | Presented::Stale => return Verdict::Refuse(RotateOutcome::Replayed),
+    };
     if session.client_id != r.client_id {
-        return Some(RotateOutcome::ClientMismatch);
+        return Verdict::Refuse(RotateOutcome::ClientMismatch);
     }
     if session.dpop_jkt != r.dpop_jkt {
-        return Some(RotateOutcome::DpopKeyMismatch);
+        return Verdict::Refuse(RotateOutcome::DpopKeyMismatch);
     }
     let auth_ok = match (&session.client_auth, &r.client_auth) {
         (a, b) if a == b => true,
@@ -259,12 +332,12 @@ pub(crate) fn judge_rotation(session: &SessionRecord, rotated: bool, r: &Rotatio
         _ => false,
     };
     if !auth_ok {
-        return Some(RotateOutcome::ClientAuthMismatch);
+        return Verdict::Refuse(RotateOutcome::ClientAuthMismatch);
     }
     if session.refresh_expires_at <= r.now || session.expires_at <= r.now {
-        return Some(RotateOutcome::Expired);
+        return Verdict::Refuse(RotateOutcome::Expired);
     }
-    None
+    if retry { Verdict::Retry } else { Verdict::Rotate }
 }
 
 /// Applies a rotation to a family (caps lifetimes at the family's end, AS-REF-03).

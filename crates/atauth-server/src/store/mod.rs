@@ -301,6 +301,11 @@ pub struct Rotation {
     pub new_access_jti: String,
     /// The new access token's `exp` (the store caps it at the family's end).
     pub new_access_expires_at: i64,
+    /// Seconds during which the token the family's latest rotation replaced may be presented once
+    /// more, by the same client with the same DPoP key and client authentication, when the response
+    /// that carried its successor was lost (bluesky-social/atproto#4656). 0 turns this off: every
+    /// rotated token is then a replay (AS-REF-01).
+    pub retry_grace: i64,
 }
 
 /// The result of [`TokenStore::rotate_refresh`].
@@ -310,6 +315,11 @@ pub struct Rotation {
 pub enum RotateOutcome {
     /// Rotated; the family after the change.
     Rotated(SessionRecord),
+    /// The token the latest rotation replaced came back within [`Rotation::retry_grace`] from the
+    /// same client, key and authentication (a lost response, retried): the family was rotated
+    /// afresh, the successor that was never delivered no longer works, and this token's one retry is
+    /// spent. The family after the change.
+    Retried(SessionRecord),
     /// No such refresh token (never issued, or its family is gone).
     NotFound,
     /// An already-rotated token was presented: the family was revoked (AS-REF-01).

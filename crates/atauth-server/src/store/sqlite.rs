@@ -10,7 +10,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
-use super::memory::{apply_rotation, judge_rotation, remove_accounts, upsert_account};
+use super::memory::{
+    Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, judge_rotation,
+    remove_accounts, rotated_at_marker, upsert_account,
+};
 use super::sqlite_threads::Threads;
 use super::{
     AccountRecord, AccountStatus, AccountStore, AuthorizationRequest, ClientAuthBinding, ClientMetadataCache,
@@ -50,6 +53,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE UNIQUE INDEX IF NOT EXISTS sessions_access_jti ON sessions(access_jti);
 CREATE INDEX IF NOT EXISTS sessions_sub ON sessions(sub);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);
+-- rotated: 0 current; 1 rotated with no retry left; otherwise the Unix time of its rotation.
 CREATE TABLE IF NOT EXISTS refresh_tokens (
   hash BLOB PRIMARY KEY, session_id TEXT NOT NULL, rotated INTEGER NOT NULL
 ) WITHOUT ROWID;
@@ -658,31 +662,58 @@ impl TokenStore for SqliteStore {
     async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
         let old = *old;
         self.write(move |c| {
-            let found: Option<(String, bool)> = c
+            let found: Option<(String, i64)> = c
                 .prepare_cached("SELECT session_id, rotated FROM refresh_tokens WHERE hash = ?1")
                 .map_err(backend)?
                 .query_row([&old.0[..]], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
                 .map_err(backend)?;
-            let Some((sid, rotated)) = found else {
+            let Some((sid, rotated_at)) = found else {
                 return Ok(RotateOutcome::NotFound);
             };
             let Some(mut session) = load_session(c, &sid)? else {
                 c.execute("DELETE FROM refresh_tokens WHERE session_id = ?1", [&sid]).map_err(backend)?;
                 return Ok(RotateOutcome::NotFound);
             };
-            if let Some(refusal) = judge_rotation(&session, rotated, &r) {
-                revoke_in(c, &sid)?;
-                return Ok(refusal);
-            }
-            apply_rotation(&mut session, &r);
-            c.prepare_cached("UPDATE refresh_tokens SET rotated = 1 WHERE hash = ?1")
-                .map_err(backend)?
-                .execute([&old.0[..]])
+            // Only on the replay path: was this token replaced by the family's latest rotation (no
+            // other token of the family rotated at or after it)?
+            let latest = || -> Result<bool, StoreError> {
+                let later: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT 1 FROM refresh_tokens WHERE session_id = ?1 AND rotated >= ?2 AND hash != ?3",
+                    )
+                    .map_err(backend)?
+                    .query_row(params![sid, rotated_at, &old.0[..]], |row| row.get(0))
+                    .optional()
+                    .map_err(backend)?;
+                Ok(later.is_none())
+            };
+            let in_window = r.retry_grace > 0 && r.now - rotated_at <= r.retry_grace;
+            let is_latest = rotated_at > ROTATED_AT_NO_RETRY && in_window && latest()?;
+            let presented = Presented::from_rotated_at(rotated_at, || is_latest);
+            let retry = match judge_rotation(&session, presented, &r) {
+                Verdict::Refuse(refusal) => {
+                    revoke_in(c, &sid)?;
+                    return Ok(refusal);
+                }
+                Verdict::Rotate => false,
+                Verdict::Retry => true,
+            };
+            let mut mark = c
+                .prepare_cached("UPDATE refresh_tokens SET rotated = ?2 WHERE hash = ?1")
                 .map_err(backend)?;
-            c.prepare_cached("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES (?1, ?2, 0)")
+            if retry {
+                // The undelivered successor and this token's one retry are both spent.
+                mark.execute(params![&old.0[..], ROTATED_AT_NO_RETRY]).map_err(backend)?;
+                mark.execute(params![&session.refresh_hash.0[..], ROTATED_AT_NO_RETRY]).map_err(backend)?;
+            } else {
+                mark.execute(params![&old.0[..], rotated_at_marker(r.now)]).map_err(backend)?;
+            }
+            drop(mark);
+            apply_rotation(&mut session, &r);
+            c.prepare_cached("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES (?1, ?2, ?3)")
                 .map_err(backend)?
-                .execute(params![&session.refresh_hash.0[..], sid])
+                .execute(params![&session.refresh_hash.0[..], sid, ROTATED_AT_CURRENT])
                 .map_err(backend)?;
             c.prepare_cached(
                 "UPDATE sessions SET refresh_hash = ?2, refresh_expires_at = ?3, access_jti = ?4, \
@@ -699,7 +730,7 @@ impl TokenStore for SqliteStore {
                 session.updated_at
             ])
             .map_err(backend)?;
-            Ok(RotateOutcome::Rotated(session))
+            Ok(if retry { RotateOutcome::Retried(session) } else { RotateOutcome::Rotated(session) })
         })
         .await
     }

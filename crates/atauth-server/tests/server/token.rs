@@ -151,6 +151,8 @@ async fn as_ref_01_replayed_refresh_token_revokes_the_family() {
     let r1 = t["refresh_token"].as_str().unwrap().to_owned();
     let next = c.token_with(&h, &c.refresh_params(&r1)).await;
     assert_eq!(next.status, StatusCode::OK);
+    // Outside the lost-response retry grace (30 s by default), even the same client and key replay.
+    h.advance(31);
     let replay = c.token_with(&h, &c.refresh_params(&r1)).await;
     assert_eq!((replay.status, replay.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
     assert!(replay.raw.contains("replayed"));
@@ -165,6 +167,75 @@ async fn as_ref_01_replayed_refresh_token_revokes_the_family() {
         c.get_session(&h, next.body["access_token"].as_str().unwrap()).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Issue 15 (bluesky-social/atproto#4656): a client whose refresh response was lost retries with the
+/// old token and the same DPoP key within the grace, and keeps its session; the lost token set is
+/// dead, the retry works once, and AS-REF-01 holds for every other replay.
+#[tokio::test]
+async fn as_ref_01_lost_refresh_response_is_retried_within_the_grace_once() {
+    let h = Harness::new().await;
+    let c = TestClient::loopback();
+    let t = c.login(&h).await;
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let lost = c.token_with(&h, &c.refresh_params(&r1)).await;
+    assert_eq!(lost.status, StatusCode::OK, "the response the client never sees");
+    h.advance(20);
+    let retry = c.token_with(&h, &c.refresh_params(&r1)).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.raw);
+    let at = retry.body["access_token"].as_str().unwrap();
+    assert_eq!(c.get_session(&h, at).await.status, StatusCode::OK, "the session survives");
+    assert_eq!(
+        c.get_session(&h, lost.body["access_token"].as_str().unwrap()).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the lost access token was replaced"
+    );
+    // The retried token set rotates on as usual.
+    let r3 = retry.body["refresh_token"].as_str().unwrap();
+    let next = c.token_with(&h, &c.refresh_params(r3)).await;
+    assert_eq!(next.status, StatusCode::OK);
+    // The one retry is spent: the old token again revokes the family.
+    let again = c.token_with(&h, &c.refresh_params(&r1)).await;
+    assert_eq!((again.status, again.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let r4 = next.body["refresh_token"].as_str().unwrap();
+    let after = c.token_with(&h, &c.refresh_params(r4)).await;
+    assert_eq!((after.status, after.error()), (StatusCode::BAD_REQUEST, "invalid_grant"), "family revoked");
+}
+
+/// Issue 15: inside the retry grace, the replaced token with another DPoP key (a thief who copied
+/// it) is AS-REF-02: the family is revoked, the rightful client's current token included.
+#[tokio::test]
+async fn as_ref_02_replaced_token_with_another_key_inside_the_grace_revokes() {
+    let h = Harness::new().await;
+    let c = TestClient::loopback();
+    let t = c.login(&h).await;
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let next = c.token_with(&h, &c.refresh_params(&r1)).await;
+    assert_eq!(next.status, StatusCode::OK);
+    let thief = TestClient { dpop: DpopSigner::generate(), ..TestClient::loopback() };
+    let r = thief.token_with(&h, &c.refresh_params(&r1)).await;
+    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    let r2 = next.body["refresh_token"].as_str().unwrap();
+    let after = c.token_with(&h, &c.refresh_params(r2)).await;
+    assert_eq!((after.status, after.error()), (StatusCode::BAD_REQUEST, "invalid_grant"), "family revoked");
+}
+
+/// `refresh_retry_grace` = 0 turns the retry off: an immediate replay revokes (AS-REF-01).
+#[tokio::test]
+async fn as_ref_01_retry_grace_zero_revokes_at_once() {
+    let h = Harness::with(|b| {
+        b.lifetimes(atauth_server::Lifetimes {
+            refresh_retry_grace: std::time::Duration::ZERO,
+            ..atauth_server::Lifetimes::default()
+        })
+    })
+    .await;
+    let c = TestClient::loopback();
+    let t = c.login(&h).await;
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(c.token_with(&h, &c.refresh_params(&r1)).await.status, StatusCode::OK);
+    let replay = c.token_with(&h, &c.refresh_params(&r1)).await;
+    assert_eq!((replay.status, replay.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
 }
 
 #[tokio::test]
@@ -228,4 +299,117 @@ async fn access_tokens_never_outlive_the_session() {
     let c = TestClient::loopback();
     let t = c.login(&h).await;
     assert_eq!(t["expires_in"], 600, "AS-REF-03: capped at the session end");
+}
+
+/// A TCP proxy in front of the server that forwards each request whole and, while `drop` is set,
+/// throws the server's response away and closes the client's connection: a response lost in
+/// transit after the server acted on the request.
+mod lossy_proxy {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Reads one HTTP/1.1 request (headers and a `Content-Length` body).
+    async fn read_request(s: &mut TcpStream) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "client closed mid-request");
+            buf.extend_from_slice(&chunk[..n]);
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return buf;
+            }
+        }
+    }
+
+    /// Starts the proxy; returns its address and the switch that drops responses.
+    pub async fn start(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let drop = Arc::new(AtomicBool::new(false));
+        let switch = drop.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut inbound, _) = listener.accept().await.unwrap();
+                let drop = switch.clone();
+                tokio::spawn(async move {
+                    let request = read_request(&mut inbound).await;
+                    let mut outbound = TcpStream::connect(upstream).await.unwrap();
+                    outbound.write_all(&request).await.unwrap();
+                    let mut response = Vec::new();
+                    outbound.read_to_end(&mut response).await.unwrap();
+                    if !drop.load(Ordering::SeqCst) {
+                        inbound.write_all(&response).await.unwrap();
+                    }
+                    // Dropping `inbound` closes the client's connection, with or without an answer.
+                });
+            }
+        });
+        (addr, drop)
+    }
+
+    /// POSTs a form over a fresh connection; `None` when the connection closed without an answer.
+    pub async fn post_form(addr: SocketAddr, path: &str, body: &str, dpop: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             dpop: {dpop}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        if raw.is_empty() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text[9..12].parse().unwrap();
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Some((status, body))
+    }
+}
+
+/// Issue 15 over real sockets: a proxy loses the refresh response after the server rotated; the
+/// client retries the same refresh token with the same key and keeps its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_ref_01_refresh_response_lost_by_a_proxy_is_recoverable() {
+    use std::sync::atomic::Ordering;
+    let h = Harness::new().await;
+    let c = TestClient::loopback();
+    let t = c.login(&h).await;
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(atauth_server::web::serve(h.server.clone(), listener, None, std::future::pending()));
+    let (proxy, drop_responses) = lossy_proxy::start(upstream).await;
+    let body = form(&c.refresh_params(&r1).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+
+    drop_responses.store(true, Ordering::SeqCst);
+    let lost =
+        lossy_proxy::post_form(proxy, "/oauth/token", &body, &c.proof(&h, "POST", "/oauth/token", None))
+            .await;
+    assert_eq!(lost, None, "the proxy dropped the response");
+
+    drop_responses.store(false, Ordering::SeqCst);
+    let (status, answer) =
+        lossy_proxy::post_form(proxy, "/oauth/token", &body, &c.proof(&h, "POST", "/oauth/token", None))
+            .await
+            .expect("an answer");
+    assert_eq!(status, 200, "{answer}");
+    let tokens: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(c.get_session(&h, at).await.status, StatusCode::OK, "the session survived");
+    let next = c.token_with(&h, &c.refresh_params(tokens["refresh_token"].as_str().unwrap())).await;
+    assert_eq!(next.status, StatusCode::OK, "and refreshes on");
 }
