@@ -23,7 +23,6 @@
 pub mod conformance;
 pub mod memory;
 pub mod sqlite;
-mod sqlite_threads;
 
 use std::sync::Arc;
 

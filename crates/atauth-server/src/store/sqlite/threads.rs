@@ -26,7 +26,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::Connection;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// Jobs in one commit at most: bounds how long one batch holds the write lock.
 pub(super) const MAX_BATCH: usize = 64;

@@ -1,0 +1,68 @@
+//! The schema of the SQLite store and its migrations (`PRAGMA user_version`).
+
+use rusqlite::Connection;
+
+use super::backend;
+use crate::store::StoreError;
+
+/// 2: device sessions hold several accounts (`device_sessions`, replacing `devices`).
+pub(super) const SCHEMA_VERSION: i64 = 2;
+
+/// Run before [`SCHEMA`] on a database of an older version. Device sessions are short-lived browser
+/// sign-ins, so the old table is dropped rather than converted: users sign in again.
+const MIGRATE_TO_2: &str = "DROP TABLE IF EXISTS devices;";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+  did TEXT PRIMARY KEY, handle TEXT NOT NULL UNIQUE, email TEXT UNIQUE, password_hash TEXT NOT NULL,
+  signing_key TEXT, created_at INTEGER NOT NULL, status TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS par_requests (
+  id TEXT PRIMARY KEY, request TEXT NOT NULL, dpop_jkt TEXT NOT NULL, client_auth TEXT NOT NULL,
+  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, device_id TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS codes (
+  hash BLOB PRIMARY KEY, request TEXT NOT NULL, sub TEXT NOT NULL, scope TEXT NOT NULL,
+  dpop_jkt TEXT NOT NULL, client_auth TEXT NOT NULL, created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, used INTEGER NOT NULL, session_id TEXT, device_id TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+  id TEXT PRIMARY KEY, client_id TEXT NOT NULL, sub TEXT NOT NULL, scope TEXT NOT NULL,
+  dpop_jkt TEXT NOT NULL, client_auth TEXT NOT NULL, created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, refresh_hash BLOB NOT NULL, refresh_expires_at INTEGER NOT NULL,
+  access_jti TEXT NOT NULL, access_expires_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  device_id TEXT
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS sessions_access_jti ON sessions(access_jti);
+CREATE INDEX IF NOT EXISTS sessions_sub ON sessions(sub);
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);
+-- rotated: 0 current; 1 rotated with no retry left; otherwise the Unix time of its rotation.
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+  hash BLOB PRIMARY KEY, session_id TEXT NOT NULL, rotated INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens(session_id);
+CREATE TABLE IF NOT EXISTS device_sessions (
+  id BLOB PRIMARY KEY, accounts TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  user_agent TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS replay (key BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_cache (
+  client_id TEXT PRIMARY KEY, json TEXT NOT NULL, expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Brings the database up to [`SCHEMA_VERSION`] on the writer connection. Refuses a newer version.
+pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
+    let version: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(backend)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {version} is newer than this build's {SCHEMA_VERSION}"
+        )));
+    }
+    if version < 2 {
+        writer.execute_batch(MIGRATE_TO_2).map_err(backend)?;
+    }
+    writer.execute_batch(SCHEMA).map_err(backend)?;
+    writer.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;
+    Ok(())
+}
