@@ -9,33 +9,11 @@ use atauth_crypto::{Algorithm, PrivateKey, SecretString};
 use atauth_identity::Handle;
 use http::StatusCode;
 
+use crate::error::XrpcError;
 use crate::password::{NEW_PASSWORD_MAX_LEN, PASSWORD_MAX_LEN, PasswordError};
 use crate::plc::{GenesisParams, PlcError, genesis_op};
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, AccountStatus, StoreError};
-
-/// An XRPC error body: `{"error": "...", "message": "..."}` with a status (SPEC-XRPC).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XrpcError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// The `error` name (e.g. `InvalidHandle`).
-    pub error: &'static str,
-    /// The `message`.
-    pub message: String,
-}
-
-impl XrpcError {
-    /// A new error.
-    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error, message: message.into() }
-    }
-
-    fn internal(context: &'static str, e: &dyn std::error::Error) -> Self {
-        tracing::error!(context, error = %e, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal Server Error")
-    }
-}
 
 /// A new account's details.
 #[derive(Debug, Clone)]

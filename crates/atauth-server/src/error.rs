@@ -1,7 +1,8 @@
-//! The OAuth error as it goes on the wire (RFC 6749 §5.2, RFC 9449 §5/§7.1).
+//! The errors as they go on the wire: [`OAuthError`] (RFC 6749 §5.2, RFC 9449 §5/§7.1) for the
+//! OAuth endpoints and the resource server, [`XrpcError`] (`{"error","message"}`) for the XRPC ones.
 //!
 //! Each concern has its own error enum (one variant per failed check) in its module, with one
-//! `oauth_error()` method: the only place deciding that enum's code and status. Internal causes
+//! `oauth_error()` or `xrpc_error()` method: the only place deciding that enum's code and status. Internal causes
 //! (storage, I/O) become `server_error` without detail; the cause is logged where it happens.
 
 use http::StatusCode;
@@ -66,4 +67,28 @@ impl std::error::Error for OAuthError {}
 pub(crate) fn internal(context: &'static str, err: &dyn std::error::Error) -> OAuthError {
     tracing::error!(context, error = %err, "internal error");
     OAuthError::server_error()
+}
+
+/// An XRPC error body: `{"error": "...", "message": "..."}` with a status (SPEC-XRPC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XrpcError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The `error` name (e.g. `InvalidHandle`).
+    pub error: &'static str,
+    /// The `message`.
+    pub message: String,
+}
+
+impl XrpcError {
+    /// A new error.
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self { status, error, message: message.into() }
+    }
+
+    /// Logs an internal failure and answers 500 `InternalServerError` without detail.
+    pub(crate) fn internal(context: &'static str, e: &dyn std::error::Error) -> Self {
+        tracing::error!(context, error = %e, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal Server Error")
+    }
 }

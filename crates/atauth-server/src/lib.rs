@@ -1,8 +1,11 @@
 //! The atproto OAuth authorization server core for PDS operators, with pluggable stores, a
-//! resource-server verifier, and an axum adapter ([`web`]).
+//! resource-server verifier, and an axum adapter (`web`).
 //!
 //! Framework-free core: [`AuthServer`] takes plain inputs ([`Params`], [`dpop::DpopInput`]) and returns
-//! plain results or one error enum per concern, each mapped to the OAuth wire error in one place.
+//! plain results or one error enum per concern, each mapped to the wire error ([`OAuthError`],
+//! [`XrpcError`]) in one place. The HTTP layer is the `web` module, behind the default cargo
+//! feature `web` (axum, tower, tower-http, the Prometheus exporter); without it
+//! (`cargo check -p atauth-server --no-default-features`) the core builds with none of them.
 //! Checklist rows AS-* and RS-* are cited where they are implemented; `docs/ARCHITECTURE.md` explains
 //! the design.
 //!
@@ -15,10 +18,11 @@
 //! | [`dpop`] | DPoP at this server: nonces, replay, both challenge forms |
 //! | [`account`], [`password`], [`plc`] | accounts, reference-format scrypt, `did:plc` registration |
 //! | [`store`] | store traits, memory and SQLite backends, the conformance suite |
-//! | [`legacy`] | `createSession` & co., app passwords, the legacy/OAuth [`legacy::web::SessionAuth`] extractor (LEG-*) |
-//! | [`service_auth`] | `getServiceAuth` and the service-JWT verifier + extractor (SVC-*) |
-//! | [`ui`], [`ratelimit`] | the sign-in and consent pages (device sessions, CSRF, account picker), sign-in rate limits |
-//! | [`web`] | the axum `Router`, the [`web::DpopAuth`] extractor, [`web::serve`] |
+//! | [`legacy`] | `createSession` & co., app passwords, [`legacy::SessionAuth`] (legacy or OAuth credential) (LEG-*) |
+//! | [`service_auth`] | `getServiceAuth` and the service-JWT verifier (SVC-*) |
+//! | [`ui`], [`ratelimit`] | the sign-in and consent pages: device sessions and CSRF tokens, templates, which page; sign-in rate limits |
+//! | [`error`], [`params`] | the wire errors ([`OAuthError`], [`XrpcError`]); request parameters |
+//! | `web` (feature `web`) | the axum layer, one module per surface: `web::{oauth, xrpc, legacy, service_auth, ui}`, the router, `web::serve` |
 //!
 //! # Example: a server and its router, called without sockets
 //!
@@ -66,9 +70,10 @@ pub mod service_auth;
 pub mod store;
 pub mod token;
 pub mod ui;
+#[cfg(feature = "web")]
 pub mod web;
 
 pub use config::{Branding, Lifetimes, RateLimit, ServerConfig, SignInLimits};
-pub use error::OAuthError;
+pub use error::{OAuthError, XrpcError};
 pub use params::Params;
 pub use server::{AuthServer, AuthServerBuilder, BuildError};

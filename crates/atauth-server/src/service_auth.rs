@@ -1,6 +1,7 @@
 //! Inter-service auth (checklist §2.8, SVC-01 … SVC-07, T-27): `com.atproto.server.getServiceAuth`
 //! mints short-lived JWTs signed with the account's atproto signing key, and [`ServiceAuthVerifier`]
-//! (with the axum extractor [`ServiceAuth`]) checks such tokens at a receiving service.
+//! checks such tokens at a receiving service (the HTTP side, with the axum extractor
+//! `ServiceAuth`, is [`crate::web::service_auth`]).
 //!
 //! **Minting** (SVC-07). Header `{"typ":"JWT","alg":"ES256K"|"ES256"}`; payload `iat`, `iss` (the
 //! account DID, never with a fragment: T-27), `aud` (a DID or `did#service`, as asked), `exp`
@@ -17,24 +18,18 @@
 //! document is fetched once more bypassing caches, for key rotation — (`BadJwtSignature`), and
 //! finally `jti` not seen before (`JwtReplayed`, recorded until `exp`). All are 401.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use atauth_crypto::jws::{self, JwsHeader};
 use atauth_crypto::{Algorithm, Clock, PrivateKey, SignaturePolicy};
 use atauth_identity::{Did, DidResolver};
-use axum::extract::{FromRef, FromRequestParts, RawQuery, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::account::XrpcError;
-use crate::legacy::LegacyScope;
-use crate::legacy::web::SessionAuth;
+use crate::error::XrpcError;
+use crate::legacy::{LegacyScope, SessionAuth};
 use crate::server::AuthServer;
 use crate::store::ReplayStore;
-use crate::web::xrpc_error_response;
 
 /// Default lifetime of a service token (SVC-03).
 pub const DEFAULT_LIFETIME_SECS: i64 = 60;
@@ -186,21 +181,10 @@ impl ServiceAuthError {
             Self::BadJwtSignature => (StatusCode::UNAUTHORIZED, "BadJwtSignature"),
             Self::JwtReplayed => (StatusCode::UNAUTHORIZED, "JwtReplayed"),
             Self::NoSigningKey | Self::Store(_) | Self::Sign(_) => {
-                tracing::error!(error = %self, "service auth internal error");
-                return XrpcError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerError",
-                    "Internal Server Error",
-                );
+                return XrpcError::internal("service auth", self);
             }
         };
         XrpcError::new(status, error, msg)
-    }
-}
-
-impl IntoResponse for ServiceAuthError {
-    fn into_response(self) -> Response {
-        xrpc_error_response(&self.xrpc_error())
     }
 }
 
@@ -284,31 +268,6 @@ impl AuthServer {
             jti: hex::encode(atauth_crypto::random::random_bytes::<16>()),
         };
         sign_service_jwt(&key, &claims).map_err(ServiceAuthError::Sign)
-    }
-}
-
-/// `GET /xrpc/com.atproto.server.getServiceAuth` (`aud`, `lxm`, `exp`).
-pub async fn get_service_auth_handler(
-    State(server): State<AuthServer>,
-    auth: SessionAuth,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let params = crate::params::Params::from_form(query.unwrap_or_default().as_bytes());
-    let one = |k: &str| params.get(k).ok().flatten();
-    let Some(aud) = one("aud") else { return ServiceAuthError::BadAudienceParam.into_response() };
-    let exp = match one("exp").map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(e)) => Some(e),
-        Some(Err(_)) => return ServiceAuthError::BadExpParam.into_response(),
-    };
-    match server.get_service_auth(&auth, aud, one("lxm"), exp).await {
-        Ok(token) => {
-            let mut res = (StatusCode::OK, serde_json::json!({ "token": token }).to_string()).into_response();
-            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-            res
-        }
-        Err(e) => e.into_response(),
     }
 }
 
@@ -398,47 +357,5 @@ impl ServiceAuthVerifier {
             return Err(ServiceAuthError::JwtReplayed);
         }
         Ok(ServiceCaller { claims })
-    }
-}
-
-/// Axum extractor for routes of a receiving service: verifies `Authorization: Bearer <service JWT>`
-/// with the [`ServiceAuthVerifier`] in the router state, for the method named by the request path
-/// (`/xrpc/<lxm>`).
-///
-/// ```no_run
-/// use atauth_server::service_auth::{ServiceAuth, ServiceAuthVerifier};
-/// async fn handler(ServiceAuth(caller): ServiceAuth) -> String { caller.claims.iss }
-/// let app: axum::Router<ServiceAuthVerifier> =
-///     axum::Router::new().route("/xrpc/com.example.getThing", axum::routing::get(handler));
-/// ```
-#[derive(Debug, Clone)]
-pub struct ServiceAuth(pub ServiceCaller);
-
-impl<S> FromRequestParts<S> for ServiceAuth
-where
-    ServiceAuthVerifier: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = Response;
-
-    fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
-        let verifier = ServiceAuthVerifier::from_ref(state);
-        let path = parts
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .map_or_else(|| parts.uri.path(), |o| o.0.path())
-            .to_owned();
-        let token = crate::legacy::bearer_token(
-            parts.headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("")),
-        )
-        .map(str::to_owned);
-        async move {
-            let token = token.map_err(IntoResponse::into_response)?;
-            let lxm = path.strip_prefix("/xrpc/").unwrap_or_default();
-            verifier.verify(&token, lxm).await.map(Self).map_err(IntoResponse::into_response)
-        }
     }
 }

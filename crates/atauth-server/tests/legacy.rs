@@ -584,7 +584,8 @@ async fn legacy_store_conformance_sqlite_file() {
 mod service_auth {
     use super::*;
     use atauth_identity::{Did, DidDocument, DidResolveError, DidResolver};
-    use atauth_server::service_auth::{ServiceAuth, ServiceAuthVerifier, ServiceClaims, sign_service_jwt};
+    use atauth_server::service_auth::{ServiceAuthVerifier, ServiceClaims, sign_service_jwt};
+    use atauth_server::web::service_auth::ServiceAuth;
 
     const SVC: &str = "did:web:feed.example.com#bsky_fg";
     const LXM: &str = "app.bsky.feed.getFeedSkeleton";

@@ -21,7 +21,6 @@
 //! `AuthenticationRequired` (LEG-02).
 
 pub mod store;
-pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +30,7 @@ use atauth_crypto::{HmacKey, SecretBytes, SecretString};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::account::XrpcError;
+use crate::error::XrpcError;
 use crate::keys::KeyStoreError;
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, AccountStatus, StoreError};
@@ -273,17 +272,12 @@ impl LegacyError {
                 (StatusCode::BAD_REQUEST, "InvalidRequest")
             }
             Self::OAuthNotSupported => (StatusCode::FORBIDDEN, "Forbidden"),
-            Self::Password(e) => return internal("password hashing", e),
-            Self::Store(e) => return internal("legacy store", e),
-            Self::Sign(e) => return internal("legacy token signing", e),
+            Self::Password(e) => return XrpcError::internal("password hashing", e),
+            Self::Store(e) => return XrpcError::internal("legacy store", e),
+            Self::Sign(e) => return XrpcError::internal("legacy token signing", e),
         };
         XrpcError::new(status, error, msg)
     }
-}
-
-fn internal(context: &'static str, e: &dyn std::error::Error) -> XrpcError {
-    tracing::error!(context, error = %e, "internal error");
-    XrpcError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal Server Error")
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -311,6 +305,59 @@ impl LegacyAccess {
     /// A full (account-password) session: the only kind that may manage credentials (LEG-10).
     pub fn is_full(&self) -> bool {
         self.scope == LegacyScope::Access
+    }
+}
+
+/// Either credential a PDS accepts on ordinary XRPC routes: a legacy Bearer access token or a
+/// DPoP-bound OAuth access token. Each path answers its own errors (legacy: 400
+/// `ExpiredToken`/`InvalidToken`, LEG-07; OAuth: 401 with a `WWW-Authenticate: DPoP` challenge and
+/// `DPoP-Nonce`, RS-WWW-01).
+///
+/// With the `web` feature this is an axum extractor ([`crate::web::legacy`]). The legacy path takes
+/// exactly one `Authorization: Bearer <token>` whose token is not proof-of-possession bound (no
+/// `cnf` claim, LEG-04). Everything else goes to the OAuth verifier: the `DPoP` scheme, no
+/// credentials (401 `AuthMissing` with the bare DPoP challenge), other schemes, repeated headers,
+/// and a DPoP-bound access token sent as Bearer (RS-DPOP-02 `invalid_token`).
+#[derive(Debug, Clone)]
+pub enum SessionAuth {
+    /// `Authorization: Bearer` (legacy session).
+    Legacy(LegacyAccess),
+    /// `Authorization: DPoP` (OAuth).
+    OAuth(crate::resource::VerifiedAccess),
+}
+
+impl SessionAuth {
+    /// The account DID.
+    pub fn did(&self) -> &str {
+        match self {
+            Self::Legacy(a) => &a.did,
+            Self::OAuth(a) => &a.did,
+        }
+    }
+
+    /// Whether `getSession` shows the email: always to legacy sessions; to OAuth sessions only
+    /// with `transition:email` or an `account:email` permission (LEG-08).
+    pub fn sees_email(&self) -> bool {
+        match self {
+            Self::Legacy(_) => true,
+            Self::OAuth(access) => access.scope.split(' ').any(|s| {
+                s == "transition:email"
+                    || matches!(
+                        atauth_oauth::Permission::parse(s),
+                        Ok(atauth_oauth::Permission::Account(p)) if p.attr == atauth_oauth::scope::AccountAttr::Email
+                    )
+            }),
+        }
+    }
+
+    /// The full legacy session that app-password management needs (LEG-10): OAuth credentials are
+    /// refused (reference: 403), app-password sessions get 400 `InvalidToken` "Bad token scope".
+    pub fn into_full(self) -> Result<LegacyAccess, LegacyError> {
+        match self {
+            Self::OAuth(_) => Err(LegacyError::OAuthNotSupported),
+            Self::Legacy(a) if a.is_full() => Ok(a),
+            Self::Legacy(_) => Err(LegacyError::BadScope),
+        }
     }
 }
 

@@ -13,13 +13,16 @@
 //!   carries it; a POST without the cookie, or with a token that does not match, changes nothing
 //!   and gets 403. Cross-origin POSTs are also refused by `Origin` / `Sec-Fetch-Site` (when the
 //!   browser sends them), before the token is looked at.
+//! - **Store.** [`find_device`], [`open_device`] and [`remember_sign_in`] are the device-session
+//!   steps of the authorization page, on the server's device store.
 
 use atauth_crypto::hash::sha256;
 use atauth_crypto::secret::ct_eq;
 use http::HeaderMap;
 use http::header;
 
-use crate::store::TokenHash;
+use crate::server::AuthServer;
+use crate::store::{DeviceAccount, DeviceSession, StoreError, TokenHash};
 
 /// Cookie name over https (`__Host-` prefix: Secure, Path=/, no Domain).
 pub const SECURE_COOKIE: &str = "__Host-atauth-device";
@@ -103,6 +106,59 @@ pub fn same_origin_post(headers: &HeaderMap, origin: &str) -> bool {
         None => true,
         Some(v) => v.to_str().is_ok_and(|o| o == origin),
     }
+}
+
+fn device_lifetime(server: &AuthServer) -> i64 {
+    i64::try_from(server.config().lifetimes.device_session.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The live device session of the request's cookie (`secure` picks the cookie name), if any.
+pub async fn find_device(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    secure: bool,
+) -> Result<Option<(DeviceCookie, DeviceSession)>, StoreError> {
+    let Some(cookie) = DeviceCookie::from_headers(headers, secure) else { return Ok(None) };
+    let device = server.stores().devices.get_device(&cookie.hash(), server.now()).await?;
+    Ok(device.map(|d| (cookie, d)))
+}
+
+/// Opens a device session for a browser that has none: the new cookie and its `Set-Cookie` value.
+/// The user agent is kept (256 characters at most) to show the device to its owner.
+pub async fn open_device(
+    server: &AuthServer,
+    secure: bool,
+    user_agent: Option<&str>,
+) -> Result<(DeviceCookie, String), StoreError> {
+    let cookie = DeviceCookie::generate();
+    let (now, lifetime) = (server.now(), device_lifetime(server));
+    let session = DeviceSession {
+        id: cookie.hash(),
+        accounts: Vec::new(),
+        created_at: now,
+        expires_at: now.saturating_add(lifetime),
+        user_agent: user_agent.map(|s| s.chars().take(256).collect()),
+    };
+    server.stores().devices.put_device(session).await?;
+    let set = cookie.set_cookie(secure, lifetime);
+    Ok((cookie, set))
+}
+
+/// Records that `did` signed in on the device now (kept after the request only with `remember`),
+/// extending the device session. `false` when the device session is gone.
+pub async fn remember_sign_in(
+    server: &AuthServer,
+    device: &TokenHash,
+    did: &str,
+    remember: bool,
+) -> Result<bool, StoreError> {
+    let now = server.now();
+    let entry = DeviceAccount { did: did.to_owned(), authenticated_at: now, remember };
+    server
+        .stores()
+        .devices
+        .upsert_device_account(device, entry, now.saturating_add(device_lifetime(server)), now)
+        .await
 }
 
 #[cfg(test)]

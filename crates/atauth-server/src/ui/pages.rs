@@ -1,10 +1,8 @@
-//! The pages (askama templates under `templates/ui/`, HTML-escaped by construction), what they
-//! show, and the headers every page is sent with.
+//! The pages (askama templates under `templates/ui/`, HTML-escaped by construction) and what they
+//! show; [`crate::web::ui`] renders them with the headers every page is sent with ([`CSP`]).
 
 use askama::Template;
 use atauth_oauth::ClientId;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 
 use super::scopes::ScopeLine;
 use crate::client::ResolvedClient;
@@ -272,33 +270,6 @@ pub(crate) struct ErrorPage<'a> {
     pub(crate) message: &'a str,
     pub(crate) hint: &'a str,
     pub(crate) code: &'a str,
-}
-
-/// Adds the headers every UI response carries: anti-framing (CSP `frame-ancestors 'none'` and
-/// `X-Frame-Options: DENY`), no sniffing, no caching, no referrer to other origins.
-pub fn secure_headers(res: &mut Response) {
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-}
-
-/// Renders a page with `status` and the UI headers. A template that fails to render (it cannot,
-/// short of a formatting error) becomes a bare 500.
-pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
-    let mut res = match page.render() {
-        Ok(body) => (status, body).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
-        }
-    };
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    secure_headers(&mut res);
-    res
 }
 
 #[cfg(test)]

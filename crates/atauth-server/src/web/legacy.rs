@@ -1,5 +1,6 @@
-//! The HTTP side of legacy sessions: XRPC handlers, the [`LegacyAuth`] extractor (legacy Bearer
-//! only) and [`SessionAuth`] (legacy Bearer **or** DPoP-bound OAuth, each with its own errors).
+//! The HTTP side of legacy sessions ([`crate::legacy`]): XRPC handlers, the [`LegacyAuth`]
+//! extractor (legacy Bearer only) and the extractor of [`SessionAuth`] (legacy Bearer **or**
+//! DPoP-bound OAuth, each with its own errors).
 //!
 //! | route | |
 //! |---|---|
@@ -10,7 +11,7 @@
 //! | `POST /xrpc/com.atproto.server.createAppPassword` | full legacy sessions only, LEG-10 |
 //! | `GET /xrpc/com.atproto.server.listAppPasswords` | idem |
 //! | `POST /xrpc/com.atproto.server.revokeAppPassword` | idem |
-//! | `GET /xrpc/com.atproto.server.getServiceAuth` | [`crate::service_auth`], SVC-07 |
+//! | `GET /xrpc/com.atproto.server.getServiceAuth` | [`super::service_auth`], SVC-07 |
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -26,11 +27,12 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{LegacyAccess, LegacyError, LegacySession, bearer_token};
-use crate::resource::VerifiedAccess;
+use super::authorization;
+use super::xrpc::{DpopAuth, DpopAuthRejection};
+pub use crate::legacy::SessionAuth;
+use crate::legacy::{LegacyAccess, LegacyError, LegacySession, bearer_token};
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, AccountStatus};
-use crate::web::{DpopAuth, DpopAuthRejection, xrpc_error_response};
 
 /// The legacy-session routes (state: anything an [`AuthServer`] can be taken from).
 pub fn routes<S>() -> Router<S>
@@ -45,7 +47,7 @@ where
         .route("/xrpc/com.atproto.server.createAppPassword", post(create_app_password))
         .route("/xrpc/com.atproto.server.listAppPasswords", get(list_app_passwords))
         .route("/xrpc/com.atproto.server.revokeAppPassword", post(revoke_app_password))
-        .route("/xrpc/com.atproto.server.getServiceAuth", get(crate::service_auth::get_service_auth_handler))
+        .route("/xrpc/com.atproto.server.getServiceAuth", get(super::service_auth::get_service_auth))
 }
 
 fn ok_json(body: &Value) -> Response {
@@ -59,7 +61,7 @@ fn ok_json(body: &Value) -> Response {
 
 impl IntoResponse for LegacyError {
     fn into_response(self) -> Response {
-        xrpc_error_response(&self.xrpc_error())
+        self.xrpc_error().into_response()
     }
 }
 
@@ -89,11 +91,6 @@ where
     }
 }
 
-fn authorization(headers: &HeaderMap) -> Option<&str> {
-    // A non-UTF-8 value cannot be a token: treat it as malformed, not missing.
-    headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""))
-}
-
 /// A verified legacy access token (`Authorization: Bearer <accessJwt>`), any session kind. Use
 /// [`LegacyAccess::is_full`] to restrict a route to account-password sessions.
 #[derive(Debug, Clone)]
@@ -113,33 +110,6 @@ where
         let server = AuthServer::from_ref(state);
         let token = bearer_token(authorization(&parts.headers)).map(str::to_owned);
         async move { Ok(Self(server.verify_legacy_access(&token?).await?)) }
-    }
-}
-
-/// Either credential a PDS accepts on ordinary XRPC routes: a legacy Bearer access token or a
-/// DPoP-bound OAuth access token. Each path answers its own errors (legacy: 400
-/// `ExpiredToken`/`InvalidToken`, LEG-07; OAuth: 401 with a `WWW-Authenticate: DPoP` challenge and
-/// `DPoP-Nonce`, RS-WWW-01).
-///
-/// The legacy path takes exactly one `Authorization: Bearer <token>` whose token is not
-/// proof-of-possession bound (no `cnf` claim, LEG-04). Everything else goes to the OAuth verifier:
-/// the `DPoP` scheme, no credentials (401 `AuthMissing` with the bare DPoP challenge), other schemes,
-/// repeated headers, and a DPoP-bound access token sent as Bearer (RS-DPOP-02 `invalid_token`).
-#[derive(Debug, Clone)]
-pub enum SessionAuth {
-    /// `Authorization: Bearer` (legacy session).
-    Legacy(LegacyAccess),
-    /// `Authorization: DPoP` (OAuth).
-    OAuth(VerifiedAccess),
-}
-
-impl SessionAuth {
-    /// The account DID.
-    pub fn did(&self) -> &str {
-        match self {
-            Self::Legacy(a) => &a.did,
-            Self::OAuth(a) => &a.did,
-        }
     }
 }
 
@@ -295,35 +265,15 @@ async fn delete_session(State(server): State<AuthServer>, headers: HeaderMap) ->
     }
 }
 
-/// `getSession` for both credential kinds (LEG-08). Legacy sessions see the email; OAuth sessions
-/// only with `transition:email` or an `account:email` permission.
-pub async fn get_session(State(server): State<AuthServer>, auth: SessionAuth) -> Response {
+/// `getSession` for both credential kinds (LEG-08); the email only where
+/// [`SessionAuth::sees_email`].
+pub(super) async fn get_session(State(server): State<AuthServer>, auth: SessionAuth) -> Response {
     let account = match server.stores().accounts.account_by_did(auth.did()).await {
         Ok(Some(a)) => a,
         Ok(None) => return LegacyError::AccountNotFound.into_response(),
         Err(e) => return LegacyError::Store(e).into_response(),
     };
-    let with_email = match &auth {
-        SessionAuth::Legacy(_) => true,
-        SessionAuth::OAuth(access) => access.scope.split(' ').any(|s| {
-            s == "transition:email"
-                || matches!(
-                    atauth_oauth::Permission::parse(s),
-                    Ok(atauth_oauth::Permission::Account(p)) if p.attr == atauth_oauth::scope::AccountAttr::Email
-                )
-        }),
-    };
-    ok_json(&account_fields(&server, &account, with_email))
-}
-
-/// OAuth credentials are refused on app-password management (reference: 403), legacy app-password
-/// sessions get 400 `InvalidToken` "Bad token scope" (LEG-10).
-fn full_session(auth: SessionAuth) -> Result<LegacyAccess, LegacyError> {
-    match auth {
-        SessionAuth::OAuth(_) => Err(LegacyError::OAuthNotSupported),
-        SessionAuth::Legacy(a) if a.is_full() => Ok(a),
-        SessionAuth::Legacy(_) => Err(LegacyError::BadScope),
-    }
+    ok_json(&account_fields(&server, &account, auth.sees_email()))
 }
 
 #[derive(Deserialize)]
@@ -335,7 +285,7 @@ struct CreateAppPasswordInput {
 
 async fn create_app_password(State(server): State<AuthServer>, auth: SessionAuth, body: Bytes) -> Response {
     let result = async {
-        let access = full_session(auth)?;
+        let access = auth.into_full()?;
         let input: CreateAppPasswordInput = parse_json(&body)?;
         server.create_app_password(&access, &input.name, input.privileged).await
     }
@@ -353,7 +303,7 @@ async fn create_app_password(State(server): State<AuthServer>, auth: SessionAuth
 
 async fn list_app_passwords(State(server): State<AuthServer>, auth: SessionAuth) -> Response {
     let result = async {
-        let access = full_session(auth)?;
+        let access = auth.into_full()?;
         server.list_app_passwords(&access).await
     }
     .await;
@@ -376,7 +326,7 @@ struct RevokeAppPasswordInput {
 
 async fn revoke_app_password(State(server): State<AuthServer>, auth: SessionAuth, body: Bytes) -> Response {
     let result = async {
-        let access = full_session(auth)?;
+        let access = auth.into_full()?;
         let input: RevokeAppPasswordInput = parse_json(&body)?;
         server.revoke_app_password(&access, &input.name).await
     }

@@ -1,0 +1,217 @@
+//! Rendering: the pages of one request, error pages, and the headers every UI response carries.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::authorize::{AuthorizationView, AuthorizeError};
+use crate::server::AuthServer;
+use crate::store::AccountRecord;
+use crate::ui::device::DeviceCookie;
+use crate::ui::pages::{
+    AccountView, AccountsPage, CSP, ClientView, ConsentPage, ErrorPage, FormCtx, SignInPage,
+};
+use crate::ui::{
+    CONSENT_PATH, SIGN_IN_PATH, Screen, SignedIn, Ui, UiError, choose, page_href, prefill, scopes, usable,
+};
+
+/// Adds the headers every UI response carries: anti-framing (CSP `frame-ancestors 'none'` and
+/// `X-Frame-Options: DENY`), no sniffing, no caching, no referrer to other origins.
+pub fn secure_headers(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Renders a page with `status` and the UI headers. A template that fails to render (it cannot,
+/// short of a formatting error) becomes a bare 500.
+pub(super) fn html(status: StatusCode, page: &impl Template) -> Response {
+    let mut res = match page.render() {
+        Ok(body) => (status, body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
+        }
+    };
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    secure_headers(&mut res);
+    res
+}
+
+/// The error page of `e` (internal causes logged here).
+pub(super) fn error_page(ui: &Ui, e: &UiError) -> Response {
+    match e {
+        UiError::Store(err) => tracing::error!(error = %err, "sign-in UI store"),
+        UiError::Authorize(AuthorizeError::Store(err)) => {
+            tracing::error!(error = %err, "sign-in UI store");
+        }
+        other => tracing::debug!(error = %other, "sign-in UI refused"),
+    }
+    let text = e.page();
+    html(
+        text.status,
+        &ErrorPage {
+            brand: &ui.brand,
+            title: text.heading,
+            heading: text.heading,
+            message: text.message,
+            hint: text.hint,
+            code: &text.code,
+        },
+    )
+}
+
+/// A 303 to `url` with the UI headers.
+pub(super) fn redirect_303(url: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(url) {
+        Ok(loc) => {
+            res.headers_mut().insert(header::LOCATION, loc);
+        }
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response(),
+    }
+    secure_headers(&mut res);
+    res
+}
+
+/// Adds a `Set-Cookie` when there is one.
+pub(super) fn with_cookie(mut res: Response, set_cookie: Option<String>) -> Response {
+    if let Some(v) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// Everything a page of one request needs.
+pub(super) struct Page<'a> {
+    server: &'a AuthServer,
+    ui: &'a Ui,
+    pub(super) view: AuthorizationView,
+    client: ClientView,
+    form: FormCtx,
+    pub(super) signed_in: Vec<SignedIn>,
+}
+
+impl<'a> Page<'a> {
+    pub(super) fn new(
+        server: &'a AuthServer,
+        ui: &'a Ui,
+        view: AuthorizationView,
+        cookie: &DeviceCookie,
+        signed_in: Vec<SignedIn>,
+        request_uri: &str,
+    ) -> Self {
+        let client_id = view.request.client_id.clone();
+        let trusted = server.config().trusted_clients.contains(&client_id);
+        let client = ClientView::new(&view.client, &client_id, &view.request.redirect_uri, trusted);
+        let form = FormCtx {
+            client_id,
+            request_uri: request_uri.to_owned(),
+            csrf: cookie.csrf_token(),
+            sign_in_action: SIGN_IN_PATH,
+            consent_action: CONSENT_PATH,
+        };
+        Self { server, ui, view, client, form, signed_in }
+    }
+
+    pub(super) fn href(&self, extra: Option<(&str, &str)>) -> String {
+        page_href(&self.form.client_id, &self.form.request_uri, extra)
+    }
+
+    pub(super) fn usable(&self) -> Vec<&SignedIn> {
+        self.signed_in.iter().filter(|s| usable(&self.view, s)).collect()
+    }
+
+    pub(super) async fn sign_in_page(
+        &self,
+        status: StatusCode,
+        identifier: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<Response, UiError> {
+        let (hinted, locked) = prefill(self.server, &self.view).await?;
+        let identifier = if locked { hinted.as_str() } else { identifier.unwrap_or_default() };
+        let accounts_href = (!self.usable().is_empty()).then(|| self.href(None));
+        Ok(html(
+            status,
+            &SignInPage {
+                brand: &self.ui.brand,
+                title: "Sign in",
+                client: &self.client,
+                form: &self.form,
+                identifier,
+                locked,
+                error,
+                accounts_href,
+            },
+        ))
+    }
+
+    fn picker(&self) -> Response {
+        let accounts = self
+            .usable()
+            .into_iter()
+            .map(|s| {
+                AccountView::new(
+                    &s.account.did,
+                    &s.account.handle,
+                    self.href(Some(("account", &s.account.did))),
+                )
+            })
+            .collect();
+        html(
+            StatusCode::OK,
+            &AccountsPage {
+                brand: &self.ui.brand,
+                title: "Choose an account",
+                client: &self.client,
+                form: &self.form,
+                accounts,
+                sign_in_href: self.href(Some(("sign_in", "1"))),
+            },
+        )
+    }
+
+    fn consent(&self, account: &AccountRecord) -> Response {
+        let permissions = scopes::describe_all(&self.view.request.scope);
+        let optional_count = permissions.iter().filter(|p| !p.required).count();
+        // A `login_hint` fixes the account (AS-AUTHZ-02); otherwise offer the others.
+        let switch_href = if self.view.request.login_hint.is_some() {
+            None
+        } else if self.usable().len() > 1 {
+            Some(self.href(Some(("choose", "1"))))
+        } else {
+            Some(self.href(Some(("sign_in", "1"))))
+        };
+        html(
+            StatusCode::OK,
+            &ConsentPage {
+                brand: &self.ui.brand,
+                title: "Allow access",
+                client: &self.client,
+                form: &self.form,
+                account: AccountView::new(&account.did, &account.handle, String::new()),
+                switch_href,
+                permissions,
+                optional_count,
+            },
+        )
+    }
+
+    /// The page the request gets ([`crate::ui`] decides which).
+    pub(super) async fn interaction(
+        &self,
+        account: Option<&str>,
+        want_sign_in: bool,
+        want_picker: bool,
+    ) -> Result<Response, UiError> {
+        match choose(&self.view, &self.usable(), account, want_sign_in, want_picker) {
+            Screen::SignIn => self.sign_in_page(StatusCode::OK, None, None).await,
+            Screen::Picker => Ok(self.picker()),
+            Screen::Consent(account) => Ok(self.consent(account)),
+        }
+    }
+}
