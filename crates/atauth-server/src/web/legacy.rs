@@ -231,49 +231,38 @@ async fn create_session(
     State(server): State<AuthServer>,
     ClientAddr(ip): ClientAddr,
     body: Bytes,
-) -> Response {
-    let input: CreateSessionInput = match parse_json(&body) {
-        Ok(i) => i,
-        Err(e) => return e.into_response(),
-    };
+) -> Result<Response, LegacyError> {
+    let input: CreateSessionInput = parse_json(&body)?;
     let password = SecretString::new(input.password);
-    match server.create_session(&input.identifier, &password, ip).await {
-        Ok(s) => ok_json(&session_body(&server, &s)),
-        Err(e) => e.into_response(),
-    }
+    let session = server.create_session(&input.identifier, &password, ip).await?;
+    Ok(ok_json(&session_body(&server, &session)))
 }
 
-async fn refresh_session(State(server): State<AuthServer>, headers: HeaderMap) -> Response {
-    let token = match bearer_token(authorization(&headers)) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    match server.refresh_session(token).await {
-        Ok(s) => ok_json(&session_body(&server, &s)),
-        Err(e) => e.into_response(),
-    }
+async fn refresh_session(
+    State(server): State<AuthServer>,
+    headers: HeaderMap,
+) -> Result<Response, LegacyError> {
+    let session = server.refresh_session(bearer_token(authorization(&headers))?).await?;
+    Ok(ok_json(&session_body(&server, &session)))
 }
 
-async fn delete_session(State(server): State<AuthServer>, headers: HeaderMap) -> Response {
-    let token = match bearer_token(authorization(&headers)) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    match server.delete_session(token).await {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn delete_session(
+    State(server): State<AuthServer>,
+    headers: HeaderMap,
+) -> Result<Response, LegacyError> {
+    server.delete_session(bearer_token(authorization(&headers))?).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `getSession` for both credential kinds (LEG-08); the email only where
 /// [`SessionAuth::sees_email`].
-pub(super) async fn get_session(State(server): State<AuthServer>, auth: SessionAuth) -> Response {
-    let account = match server.stores().accounts.account_by_did(auth.did()).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return LegacyError::AccountNotFound.into_response(),
-        Err(e) => return LegacyError::Store(e).into_response(),
-    };
-    ok_json(&account_fields(&server, &account, auth.sees_email()))
+pub(super) async fn get_session(
+    State(server): State<AuthServer>,
+    auth: SessionAuth,
+) -> Result<Response, LegacyError> {
+    let account =
+        server.stores().accounts.account_by_did(auth.did()).await?.ok_or(LegacyError::AccountNotFound)?;
+    Ok(ok_json(&account_fields(&server, &account, auth.sees_email())))
 }
 
 #[derive(Deserialize)]
@@ -283,40 +272,32 @@ struct CreateAppPasswordInput {
     privileged: bool,
 }
 
-async fn create_app_password(State(server): State<AuthServer>, auth: SessionAuth, body: Bytes) -> Response {
-    let result = async {
-        let access = auth.into_full()?;
-        let input: CreateAppPasswordInput = parse_json(&body)?;
-        server.create_app_password(&access, &input.name, input.privileged).await
-    }
-    .await;
-    match result {
-        Ok(p) => ok_json(&json!({
-            "name": p.name,
-            "password": p.password.expose_secret(),
-            "createdAt": rfc3339(p.created_at),
-            "privileged": p.privileged,
-        })),
-        Err(e) => e.into_response(),
-    }
+async fn create_app_password(
+    State(server): State<AuthServer>,
+    auth: SessionAuth,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    let access = auth.into_full()?;
+    let input: CreateAppPasswordInput = parse_json(&body)?;
+    let p = server.create_app_password(&access, &input.name, input.privileged).await?;
+    Ok(ok_json(&json!({
+        "name": p.name,
+        "password": p.password.expose_secret(),
+        "createdAt": rfc3339(p.created_at),
+        "privileged": p.privileged,
+    })))
 }
 
-async fn list_app_passwords(State(server): State<AuthServer>, auth: SessionAuth) -> Response {
-    let result = async {
-        let access = auth.into_full()?;
-        server.list_app_passwords(&access).await
-    }
-    .await;
-    match result {
-        Ok(list) => {
-            let passwords: Vec<Value> = list
-                .iter()
-                .map(|a| json!({ "name": a.name, "createdAt": rfc3339(a.created_at), "privileged": a.privileged }))
-                .collect();
-            ok_json(&json!({ "passwords": passwords }))
-        }
-        Err(e) => e.into_response(),
-    }
+async fn list_app_passwords(
+    State(server): State<AuthServer>,
+    auth: SessionAuth,
+) -> Result<Response, LegacyError> {
+    let list = server.list_app_passwords(&auth.into_full()?).await?;
+    let passwords: Vec<Value> = list
+        .iter()
+        .map(|a| json!({ "name": a.name, "createdAt": rfc3339(a.created_at), "privileged": a.privileged }))
+        .collect();
+    Ok(ok_json(&json!({ "passwords": passwords })))
 }
 
 #[derive(Deserialize)]
@@ -324,17 +305,15 @@ struct RevokeAppPasswordInput {
     name: String,
 }
 
-async fn revoke_app_password(State(server): State<AuthServer>, auth: SessionAuth, body: Bytes) -> Response {
-    let result = async {
-        let access = auth.into_full()?;
-        let input: RevokeAppPasswordInput = parse_json(&body)?;
-        server.revoke_app_password(&access, &input.name).await
-    }
-    .await;
-    match result {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn revoke_app_password(
+    State(server): State<AuthServer>,
+    auth: SessionAuth,
+    body: Bytes,
+) -> Result<Response, LegacyError> {
+    let access = auth.into_full()?;
+    let input: RevokeAppPasswordInput = parse_json(&body)?;
+    server.revoke_app_password(&access, &input.name).await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// Unix seconds as RFC 3339 UTC (`2026-01-02T03:04:05.000Z`), as the reference writes `createdAt`.

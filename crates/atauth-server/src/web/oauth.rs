@@ -1,15 +1,15 @@
 //! The OAuth endpoints over HTTP: both metadata documents, the JWKS, PAR, token, revocation and the
-//! headless sign-in-and-approve API (see [`super`]). A handler reads the body ([`OAuthForm`]) and
-//! the `DPoP` headers, calls the core and answers; refusals answer through
-//! `IntoResponse for OAuthError`.
+//! headless sign-in-and-approve API (see [`super`]). A handler takes the request ([`OAuthRequest`]:
+//! the body as [`OAuthForm`], the `DPoP` headers), calls the core and answers; refusals answer
+//! through `IntoResponse for OAuthError`.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, OriginalUri, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::ui::ClientIp;
-use super::{DPOP, header_values, json_response, json_value, no_store, redirect_303};
+use super::{DPOP, header_values, json_response, json_value, no_store, original_path, redirect_303};
 use crate::authorize::AuthorizeOutcome;
 use crate::dpop::DpopInput;
 use crate::error::{OAuthError, OAuthErrorCode};
@@ -44,6 +44,40 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     }
 }
 
+/// A DPoP-protected OAuth request (PAR, token, revocation): its body ([`OAuthForm`]), its `DPoP`
+/// header values and the path the proof must name.
+#[derive(Debug)]
+pub struct OAuthRequest {
+    /// The body's parameters.
+    pub params: Params,
+    proofs: Vec<String>,
+    path: String,
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let path = original_path(&parts);
+        let proofs = header_values(&parts.headers, &DPOP).into_iter().map(str::to_owned).collect();
+        let OAuthForm(params) = OAuthForm::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Self { params, proofs, path })
+    }
+}
+
+impl OAuthRequest {
+    /// The `DPoP` header values, for [`Self::dpop`].
+    pub fn proofs(&self) -> Vec<&str> {
+        self.proofs.iter().map(String::as_str).collect()
+    }
+
+    /// The core's view of the request's DPoP proof (every OAuth endpoint is a `POST`).
+    pub fn dpop<'a>(&'a self, proofs: &'a [&'a str]) -> DpopInput<'a> {
+        DpopInput { proofs, method: "POST", path: &self.path }
+    }
+}
+
 pub(super) async fn as_metadata(State(server): State<AuthServer>) -> Response {
     json_response(StatusCode::OK, server.authorization_server_metadata_json().to_owned())
 }
@@ -56,51 +90,44 @@ pub(super) async fn jwks(State(server): State<AuthServer>) -> Response {
     json_response(StatusCode::OK, server.jwks_json())
 }
 
+/// Logs why the core refused a request (at debug level: a refusal is the client's problem, and
+/// its wire error says why) and answers that wire error.
+fn refused(endpoint: &'static str, cause: &dyn std::fmt::Display, wire: OAuthError) -> OAuthError {
+    tracing::debug!(endpoint, error = %cause, "request refused");
+    wire
+}
+
 /// `POST /oauth/par` → 201 (AS-PAR-*).
-pub(super) async fn par(
-    State(server): State<AuthServer>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm,
-) -> Result<Response, OAuthError> {
-    let proofs = header_values(&headers, &DPOP);
-    let dpop = DpopInput { proofs: &proofs, method: "POST", path: uri.path() };
-    let r = server.par(&params, &dpop).await.map_err(|e| {
-        tracing::debug!(error = %e, "PAR refused");
-        e.oauth_error()
-    })?;
+pub(super) async fn par(State(server): State<AuthServer>, req: OAuthRequest) -> Result<Response, OAuthError> {
+    let proofs = req.proofs();
+    let r =
+        server.par(&req.params, &req.dpop(&proofs)).await.map_err(|e| refused("par", &e, e.oauth_error()))?;
     Ok(no_store(json_value(StatusCode::CREATED, &r)))
 }
 
 /// `POST /oauth/token` (AS-TOK-*, AS-REF-*).
 pub(super) async fn token(
     State(server): State<AuthServer>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm,
+    req: OAuthRequest,
 ) -> Result<Response, OAuthError> {
-    let proofs = header_values(&headers, &DPOP);
-    let dpop = DpopInput { proofs: &proofs, method: "POST", path: uri.path() };
-    let r = server.token(&params, &dpop).await.map_err(|e| {
-        tracing::debug!(error = %e, "token request refused");
-        e.oauth_error()
-    })?;
+    let proofs = req.proofs();
+    let r = server
+        .token(&req.params, &req.dpop(&proofs))
+        .await
+        .map_err(|e| refused("token", &e, e.oauth_error()))?;
     Ok(no_store(json_value(StatusCode::OK, &r)))
 }
 
 /// `POST /oauth/revoke` → 200 (RFC 7009).
 pub(super) async fn revoke(
     State(server): State<AuthServer>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    OAuthForm(params): OAuthForm,
+    req: OAuthRequest,
 ) -> Result<Response, OAuthError> {
-    let proofs = header_values(&headers, &DPOP);
-    let dpop = DpopInput { proofs: &proofs, method: "POST", path: uri.path() };
-    server.revoke(&params, &dpop).await.map_err(|e| {
-        tracing::debug!(error = %e, "revocation refused");
-        e.oauth_error()
-    })?;
+    let proofs = req.proofs();
+    server
+        .revoke(&req.params, &req.dpop(&proofs))
+        .await
+        .map_err(|e| refused("revoke", &e, e.oauth_error()))?;
     // RFC 7009 allows an empty body, but @atproto/oauth-client-browser parses the answer as JSON
     // and fails (silently) on sign-out without one: answer `{}`, as the reference does.
     Ok(no_store(json_response(StatusCode::OK, "{}".to_owned())))

@@ -113,16 +113,25 @@ async fn authorize_inner(
     }
 }
 
-/// Loads the request of a POSTed form for this device: the core's view (or its redirect), bound
-/// to the device.
-async fn load_for_post<'a>(
+/// A POSTed form that passed the checks ([`check_post`]), with its request's page.
+struct Post<'a> {
+    form: Form,
+    cookie: DeviceCookie,
+    device: DeviceSession,
+    page: Page<'a>,
+}
+
+/// Parses and checks a POSTed form and loads its request for this device: the core's view bound
+/// to the device, or the core's redirect (`Ok(Err(_))`) where the request ends without a page.
+async fn open_post<'a>(
     server: &'a AuthServer,
     ui: &'a Ui,
-    form: &Form,
-    cookie: &DeviceCookie,
-    device: &DeviceSession,
-) -> Result<Result<Page<'a>, Response>, UiError> {
-    let signed_in = signed_in_accounts(server, Some(device)).await?;
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Result<Post<'a>, Response>, UiError> {
+    let form = Form::parse(headers, body)?;
+    let (cookie, device) = check_post(server, ui, headers, &form).await?;
+    let signed_in = signed_in_accounts(server, Some(&device)).await?;
     let records: Vec<AccountRecord> = signed_in.iter().map(|s| s.account.clone()).collect();
     let (client_id, request_uri) = (form.get("client_id")?, form.get("request_uri")?);
     let view = match server.load_authorization_for(client_id, request_uri, &records).await? {
@@ -130,7 +139,8 @@ async fn load_for_post<'a>(
         AuthorizeOutcome::Interaction(v) => v,
     };
     server.bind_request_device(&view.request_id, &cookie.device_id()).await?;
-    Ok(Ok(Page::new(server, ui, view, cookie, signed_in, request_uri.unwrap_or_default())))
+    let page = Page::new(server, ui, view, &cookie, signed_in, request_uri.unwrap_or_default());
+    Ok(Ok(Post { form, cookie, device, page }))
 }
 
 async fn sign_in(
@@ -150,9 +160,7 @@ async fn sign_in_inner(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(headers, body)?;
-    let (cookie, device) = check_post(server, ui, headers, &form).await?;
-    let page = match load_for_post(server, ui, &form, &cookie, &device).await? {
+    let Post { form, device, page, .. } = match open_post(server, ui, headers, body).await? {
         Ok(p) => p,
         Err(redirect) => return Ok(redirect),
     };
@@ -248,9 +256,7 @@ async fn consent_inner(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(headers, body)?;
-    let (cookie, device) = check_post(server, ui, headers, &form).await?;
-    let page = match load_for_post(server, ui, &form, &cookie, &device).await? {
+    let Post { form, cookie, device, page } = match open_post(server, ui, headers, body).await? {
         Ok(p) => p,
         Err(redirect) => return Ok(redirect),
     };
