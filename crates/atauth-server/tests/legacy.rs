@@ -262,6 +262,39 @@ async fn create_session_is_rate_limited_per_identifier_with_rate_limit_exceeded(
     assert_eq!(h.login("alice.example.com", PASSWORD).await.status, StatusCode::OK);
 }
 
+/// createSession reads the client address from the trusted proxy header the same way as the sign-in
+/// page: its right-most entry, the one the proxy appended. The left-most is whatever the client sent,
+/// so keying the per-address limit on it let a client pick a fresh address per attempt.
+#[tokio::test]
+async fn create_session_per_address_limit_uses_the_proxy_appended_address() {
+    let limits = SignInLimits {
+        per_identifier_and_ip: RateLimit { burst: 100, refill_every: Duration::from_secs(1) },
+        per_identifier: RateLimit { burst: 100, refill_every: Duration::from_secs(1) },
+        per_ip: RateLimit { burst: 2, refill_every: Duration::from_secs(60) },
+    };
+    let h = harness_with(Arc::new(MemoryLegacyStore::default()), |b| {
+        b.sign_in_limits(limits).client_ip_header("x-forwarded-for")
+    })
+    .await;
+    let attempt = |spoofed: String| {
+        let req = Request::post("/xrpc/com.atproto.server.createSession")
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", format!("{spoofed}, 192.0.2.1"))
+            .body(Body::from(json!({ "identifier": "alice.example.com", "password": "wrong" }).to_string()))
+            .unwrap();
+        let router = h.router.clone();
+        async move { router.oneshot(req).await.unwrap().status() }
+    };
+    for i in 0..2 {
+        assert_eq!(attempt(format!("198.51.100.{i}")).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        attempt("198.51.100.9".into()).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a new spoofed left-most address does not escape the limit"
+    );
+}
+
 #[tokio::test]
 async fn t24_expired_access_token_is_400_expired_token() {
     let h = harness().await;

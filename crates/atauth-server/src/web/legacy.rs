@@ -14,12 +14,11 @@
 //! | `GET /xrpc/com.atproto.server.getServiceAuth` | [`super::service_auth`], SVC-07 |
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
 
 use atauth_crypto::{Algorithm, PrivateKey, SecretString};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
+use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::authorization;
+use super::ui::ClientIp;
 use super::xrpc::{DpopAuth, DpopAuthRejection};
 pub use crate::legacy::SessionAuth;
 use crate::legacy::{LegacyAccess, LegacyError, LegacySession, bearer_token};
@@ -62,32 +62,6 @@ fn ok_json(body: &Value) -> Response {
 impl IntoResponse for LegacyError {
     fn into_response(self) -> Response {
         self.xrpc_error().into_response()
-    }
-}
-
-/// The client's address: the configured trusted proxy header, else the socket peer (when the
-/// router is served with `into_make_service_with_connect_info`).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S> FromRequestParts<S> for ClientAddr
-where
-    AuthServer: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = std::convert::Infallible;
-
-    fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> impl Future<Output = Result<Self, Self::Rejection>> + Send {
-        let server = AuthServer::from_ref(state);
-        let from_header = server.config().client_ip_header.as_deref().and_then(|h| {
-            let v = parts.headers.get(h)?.to_str().ok()?;
-            v.split(',').next()?.trim().parse::<IpAddr>().ok()
-        });
-        let ip = from_header.or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
-        std::future::ready(Ok(Self(ip)))
     }
 }
 
@@ -229,7 +203,7 @@ struct CreateSessionInput {
 
 async fn create_session(
     State(server): State<AuthServer>,
-    ClientAddr(ip): ClientAddr,
+    ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Result<Response, LegacyError> {
     let input: CreateSessionInput = parse_json(&body)?;
