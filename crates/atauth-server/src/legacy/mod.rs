@@ -20,7 +20,6 @@
 //! problem 400 `InvalidToken`, no credentials 401 `AuthMissing`, wrong credentials 401
 //! `AuthenticationRequired` (LEG-02).
 
-pub mod store;
 pub mod web;
 
 use std::sync::Arc;
@@ -35,7 +34,9 @@ use crate::account::XrpcError;
 use crate::keys::KeyStoreError;
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, AccountStatus, StoreError};
-pub use store::{AppPasswordRecord, LegacyRefreshRecord, LegacyStore, MemoryLegacyStore, SqliteLegacyStore};
+pub use crate::store::{
+    AppPasswordRecord, LegacyRefreshRecord, LegacyStore, MemoryLegacyStore, SqliteLegacyStore,
+};
 
 /// File of the generated JWT secret (hex, 0600) in the data directory.
 pub const JWT_SECRET_FILE: &str = "legacy-jwt.secret";

@@ -9,6 +9,7 @@
 //! | [`DeviceStore`] | browser device sessions (the sign-in cookie of the consent UI) |
 //! | [`ReplayStore`] | one-time identifiers: DPoP `jti`s (AS-DPOP-05), client-assertion `jti`s (AS-CAUTH-02), PKCE challenges (AS-PAR-07) |
 //! | [`ClientMetadataCache`] | validated client-metadata documents with an expiry (AS-CMD-03) |
+//! | [`LegacyStore`] | app passwords and legacy refresh tokens (LEG-05, LEG-10), see [`legacy`] |
 //!
 //! **Atomicity lives in the store.** Every operation that reads and then writes (refresh rotation,
 //! code redemption, taking a PAR request, recording a `jti`) is one SQL transaction or one critical
@@ -21,6 +22,7 @@
 //! [`ReplayStore`] with `SET NX EX`) and run [`conformance::run_all`] against them.
 
 pub mod conformance;
+pub mod legacy;
 pub mod memory;
 pub mod sqlite;
 
@@ -29,8 +31,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use legacy::{AppPasswordRecord, LegacyRefreshRecord, LegacyStore};
+pub use memory::{MemoryLegacyStore, MemoryStore};
+pub use sqlite::{SqliteLegacyStore, SqliteStore};
 
 /// A store operation failed for an internal reason (I/O, SQL, corrupted row). Answered to clients as
 /// `server_error` without detail; the cause is logged.
