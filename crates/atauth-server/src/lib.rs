@@ -14,7 +14,7 @@
 //! | [`client`] | client metadata discovery and `private_key_jwt` authentication |
 //! | [`dpop`] | DPoP at this server: nonces, replay, both challenge forms |
 //! | [`account`], [`password`], [`plc`] | accounts, reference-format scrypt, `did:plc` registration |
-//! | [`store`] | store traits, memory and SQLite backends, the conformance suite |
+//! | [`store`] | store traits, memory and SQLite backends, the conformance suites (feature `testing`) |
 //! | [`legacy`] | `createSession` & co., app passwords, the legacy/OAuth [`legacy::web::SessionAuth`] extractor (LEG-*) |
 //! | [`service_auth`] | `getServiceAuth` and the service-JWT verifier + extractor (SVC-*) |
 //! | [`ui`], [`ratelimit`] | the sign-in and consent pages (device sessions, CSRF, account picker), sign-in rate limits |

@@ -1,5 +1,5 @@
 //! Storage: one trait per concern, each with a memory and a SQLite backend, and one
-//! [`conformance`] suite that every backend passes.
+//! conformance suite that every backend passes (`conformance`, cargo feature `testing`).
 //!
 //! | trait | holds |
 //! |---|---|
@@ -19,8 +19,10 @@
 //! as SHA-256 digests ([`TokenHash`]); access tokens are identified by their `jti`.
 //!
 //! Room for more backends: implement the traits (Postgres with the same transactions; Redis for
-//! [`ReplayStore`] with `SET NX EX`) and run [`conformance::run_all`] against them.
+//! [`ReplayStore`] with `SET NX EX`) in `store/<backend>/` beside `memory/` and `sqlite/`, one file per
+//! concern, and run `conformance::run_all` and `conformance::legacy::run_all` against them.
 
+#[cfg(feature = "testing")]
 pub mod conformance;
 pub mod legacy;
 pub mod memory;
