@@ -14,6 +14,7 @@ use atauth_crypto::pkce::PkceVerifier;
 use atauth_crypto::{Clock, SecretString, SystemClock};
 use atauth_server::store::{AccountRecord, AccountStatus, SqliteStore, Stores};
 use atauth_server::{AuthServer, web};
+use atauth_testkit::form::encode as form;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt as _;
@@ -29,14 +30,6 @@ fn cpu_seconds() -> f64 {
     let f: Vec<&str> = after.split(' ').collect();
     // Fields 14 and 15 (utime, stime) are at index 11 and 12 after the command name.
     (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
 }
 
 async fn send(router: &axum::Router, req: Request<Body>) -> (u16, serde_json::Value, Option<String>) {

@@ -17,7 +17,7 @@
 //! | [`client`] | client metadata discovery and `private_key_jwt` authentication |
 //! | [`dpop`] | DPoP at this server: nonces, replay, both challenge forms |
 //! | [`account`], [`password`], [`plc`] | accounts, reference-format scrypt, `did:plc` registration |
-//! | [`store`] | store traits, memory and SQLite backends, the conformance suite |
+//! | [`store`] | store traits, memory and SQLite backends, the conformance suites (feature `testing`) |
 //! | [`legacy`] | `createSession` & co., app passwords, [`legacy::SessionAuth`] (legacy or OAuth credential) (LEG-*) |
 //! | [`service_auth`] | `getServiceAuth` and the service-JWT verifier (SVC-*) |
 //! | [`ui`], [`ratelimit`] | the sign-in and consent pages: device sessions and CSRF tokens, templates, which page; sign-in rate limits |

@@ -583,12 +583,12 @@ async fn tokens_survive_a_restart_with_the_sqlite_store_and_persisted_secret() {
 
 #[tokio::test]
 async fn legacy_store_conformance_memory() {
-    legacy::store::conformance::run_all(MemoryLegacyStore::default()).await;
+    atauth_server::store::conformance::legacy::run_all(MemoryLegacyStore::default()).await;
 }
 
 #[tokio::test]
 async fn legacy_store_conformance_sqlite_temp() {
-    legacy::store::conformance::run_all(SqliteLegacyStore::open_temp().unwrap()).await;
+    atauth_server::store::conformance::legacy::run_all(SqliteLegacyStore::open_temp().unwrap()).await;
 }
 
 /// The server's default: the legacy tables in the OAuth store's database, on its threads. Both
@@ -598,7 +598,7 @@ async fn legacy_store_conformance_sharing_the_oauth_sqlite_store() {
     let oauth = atauth_server::store::SqliteStore::open_temp().unwrap();
     let legacy_store = SqliteLegacyStore::in_store(&oauth).unwrap();
     tokio::join!(
-        legacy::store::conformance::run_all(legacy_store),
+        atauth_server::store::conformance::legacy::run_all(legacy_store),
         atauth_server::store::conformance::run_all(&oauth)
     );
 }
@@ -608,7 +608,10 @@ async fn legacy_store_conformance_sqlite_file() {
     let dir = std::env::temp_dir()
         .join(format!("atauth-legacy-store-{}", hex::encode(atauth_crypto::random::random_bytes::<6>())));
     std::fs::create_dir_all(&dir).unwrap();
-    legacy::store::conformance::run_all(SqliteLegacyStore::open(dir.join("db.sqlite")).unwrap()).await;
+    atauth_server::store::conformance::legacy::run_all(
+        SqliteLegacyStore::open(dir.join("db.sqlite")).unwrap(),
+    )
+    .await;
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -1,6 +1,10 @@
 //! Test helpers shared by atauth's integration tests. A dev-dependency only (`publish = false`);
 //! nothing here is part of any public API.
 //!
+//! - [`fs`]: temporary directories removed on drop.
+//! - [`form`]: form bodies and query strings (encode, read a redirect's parameters, change one
+//!   parameter of a list) and the hidden inputs of an HTML form.
+//! - [`identity`]: one account's DID document and an in-memory identity resolver.
 //! - [`process`]: child processes that are stopped with SIGTERM when dropped, and line readers for
 //!   their output with timeouts (no sleeps: tests wait for what a process prints).
 //! - [`interop`]: the reference peers of `interop/` (Bluesky's PDS with its OAuth provider, a PLC
@@ -14,5 +18,8 @@
 //! their own copies of the same helpers (written before this crate) and can switch to it.
 
 pub mod consent;
+pub mod form;
+pub mod fs;
+pub mod identity;
 pub mod interop;
 pub mod process;

@@ -19,9 +19,7 @@ use atauth_client::{ClientConfig, DevOptions, OAuthClient};
 use atauth_crypto::dpop::{DpopRequest, DpopVerifier};
 use atauth_crypto::jws;
 use atauth_crypto::{PublicKey, SignaturePolicy};
-use atauth_identity::{
-    Did, DidDocument, Handle, IdentityResolver, MemoryDidResolver, MemoryHandleResolver, TldPolicy,
-};
+use atauth_identity::{DidDocument, IdentityResolver};
 use atauth_oauth::{AuthorizationServerMetadata, Issuer, IssuerPolicy};
 use axum::Router;
 use axum::body::Bytes;
@@ -465,14 +463,7 @@ pub async fn start(split: bool) -> Arc<World> {
 }
 
 pub fn did_doc(pds: &str) -> DidDocument {
-    serde_json::from_value(json!({
-        "id": DID,
-        "alsoKnownAs": [format!("at://{HANDLE}")],
-        "verificationMethod": [{ "id": format!("{DID}#atproto"), "type": "Multikey", "controller": DID,
-            "publicKeyMultibase": "zQ3shXjHeiBuRCKmM36cuYnm7YEMzhGnCmCyW92sRJ9pribSF" }],
-        "service": [{ "id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": pds }]
-    }))
-    .unwrap()
+    atauth_testkit::identity::did_doc(DID, HANDLE, pds)
 }
 
 pub fn resolver(w: &World) -> IdentityResolver {
@@ -480,11 +471,7 @@ pub fn resolver(w: &World) -> IdentityResolver {
 }
 
 pub fn resolver_for(pds_origin: &str) -> IdentityResolver {
-    IdentityResolver::new(
-        Arc::new(MemoryHandleResolver::new().with(Handle::new(HANDLE).unwrap(), Did::new(DID).unwrap())),
-        Arc::new(MemoryDidResolver::new().with(did_doc(pds_origin))),
-    )
-    .tld_policy(TldPolicy::development())
+    atauth_testkit::identity::resolver(DID, HANDLE, pds_origin)
 }
 
 pub fn dev() -> DevOptions {

@@ -20,8 +20,6 @@
 //! problem 400 `InvalidToken`, no credentials 401 `AuthMissing`, wrong credentials 401
 //! `AuthenticationRequired` (LEG-02).
 
-pub mod store;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +32,9 @@ use crate::error::XrpcError;
 use crate::keys::KeyStoreError;
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, AccountStatus, StoreError};
-pub use store::{AppPasswordRecord, LegacyRefreshRecord, LegacyStore, MemoryLegacyStore, SqliteLegacyStore};
+pub use crate::store::{
+    AppPasswordRecord, LegacyRefreshRecord, LegacyStore, MemoryLegacyStore, SqliteLegacyStore,
+};
 
 /// File of the generated JWT secret (hex, 0600) in the data directory.
 pub const JWT_SECRET_FILE: &str = "legacy-jwt.secret";

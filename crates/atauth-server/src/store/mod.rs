@@ -1,5 +1,5 @@
 //! Storage: one trait per concern, each with a memory and a SQLite backend, and one
-//! [`conformance`] suite that every backend passes.
+//! conformance suite that every backend passes (`conformance`, cargo feature `testing`).
 //!
 //! | trait | holds |
 //! |---|---|
@@ -9,6 +9,7 @@
 //! | [`DeviceStore`] | browser device sessions (the sign-in cookie of the consent UI) |
 //! | [`ReplayStore`] | one-time identifiers: DPoP `jti`s (AS-DPOP-05), client-assertion `jti`s (AS-CAUTH-02), PKCE challenges (AS-PAR-07) |
 //! | [`ClientMetadataCache`] | validated client-metadata documents with an expiry (AS-CMD-03) |
+//! | [`LegacyStore`] | app passwords and legacy refresh tokens (LEG-05, LEG-10), see [`legacy`] |
 //!
 //! **Atomicity lives in the store.** Every operation that reads and then writes (refresh rotation,
 //! code redemption, taking a PAR request, recording a `jti`) is one SQL transaction or one critical
@@ -18,9 +19,12 @@
 //! as SHA-256 digests ([`TokenHash`]); access tokens are identified by their `jti`.
 //!
 //! Room for more backends: implement the traits (Postgres with the same transactions; Redis for
-//! [`ReplayStore`] with `SET NX EX`) and run [`conformance::run_all`] against them.
+//! [`ReplayStore`] with `SET NX EX`) in `store/<backend>/` beside `memory/` and `sqlite/`, one file per
+//! concern, and run `conformance::run_all` and `conformance::legacy::run_all` against them.
 
+#[cfg(feature = "testing")]
 pub mod conformance;
+pub mod legacy;
 pub mod memory;
 pub mod sqlite;
 
@@ -29,8 +33,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use legacy::{AppPasswordRecord, LegacyRefreshRecord, LegacyStore};
+pub use memory::{MemoryLegacyStore, MemoryStore};
+pub use sqlite::{SqliteLegacyStore, SqliteStore};
 
 /// A store operation failed for an internal reason (I/O, SQL, corrupted row). Answered to clients as
 /// `server_error` without detail; the cause is logged.

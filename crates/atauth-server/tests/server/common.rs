@@ -15,6 +15,8 @@ use http_body_util::BodyExt as _;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
+pub use atauth_testkit::form::{encode as form, param as get, redirect_params, with_param as with};
+
 pub const T0: u64 = 1_750_000_000;
 pub const ISSUER: &str = "https://pds.example.com";
 pub const ALICE_DID: &str = "did:plc:alice000000000000000000";
@@ -150,14 +152,6 @@ impl Harness {
     }
 }
 
-pub fn form(pairs: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
 /// A client: a DPoP key, PKCE, and knowledge of the server's nonce.
 pub struct TestClient {
     pub client_id: String,
@@ -281,28 +275,6 @@ impl TestClient {
     }
 }
 
-pub fn redirect_params(location: &str) -> Vec<(String, String)> {
-    let query = location.split_once('?').map(|(_, q)| q).unwrap_or("");
-    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
-}
-
-pub fn get<'a>(params: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    params.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
-}
-
-/// Replaces (or with `None` removes) a parameter.
-pub fn with(
-    params: &[(&'static str, String)],
-    key: &'static str,
-    value: Option<&str>,
-) -> Vec<(&'static str, String)> {
-    let mut out: Vec<_> = params.iter().filter(|(k, _)| *k != key).cloned().collect();
-    if let Some(v) = value {
-        out.push((key, v.to_owned()));
-    }
-    out
-}
-
 /// A browser for the sign-in UI: keeps the device cookie, sends `Origin` on POSTs, and can claim a
 /// client address (`ConnectInfo`, as `web::serve` records it).
 pub struct Browser<'h> {
@@ -356,7 +328,5 @@ impl<'h> Browser<'h> {
 
 /// The value of the hidden input `name` on a page.
 pub fn hidden(page: &Resp, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let rest = page.raw.split_once(&marker)?.1;
-    Some(rest.split_once('"')?.0.replace("&#38;", "&").replace("&amp;", "&"))
+    atauth_testkit::form::hidden_input(&page.raw, name)
 }

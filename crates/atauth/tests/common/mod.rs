@@ -2,7 +2,7 @@
 //! one-shot commands, and checks on what the server answers.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset of these helpers
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -69,28 +69,7 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// A temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// A new empty directory under the system temp dir.
-    pub fn new(tag: &str) -> Self {
-        let rand = atauth_crypto::random::random_token::<6>().replace(['-', '_'], "x");
-        let p = std::env::temp_dir().join(format!("atauth-cli-{tag}-{}-{rand}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-
-    /// A path inside.
-    pub fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use atauth_testkit::fs::TempDir;
 
 /// A running `atauth serve`.
 pub struct Serve {

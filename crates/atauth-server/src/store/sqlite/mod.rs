@@ -11,6 +11,7 @@ mod accounts;
 mod clients;
 mod devices;
 mod families;
+mod legacy;
 mod replay;
 mod requests;
 mod schema;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+pub use self::legacy::SqliteLegacyStore;
 use self::threads::Threads;
 use super::{StoreError, TokenHash};
 

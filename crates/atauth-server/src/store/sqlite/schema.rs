@@ -51,6 +51,18 @@ CREATE TABLE IF NOT EXISTS client_cache (
 ) WITHOUT ROWID;
 ";
 
+/// The legacy session tables ([`super::SqliteLegacyStore`]), created by
+/// [`super::SqliteLegacyStore::in_store`] next to the OAuth tables.
+pub(super) const LEGACY_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS legacy_app_password (
+    did TEXT NOT NULL, name TEXT NOT NULL, password_hash TEXT NOT NULL,
+    privileged INTEGER NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (did, name));
+CREATE TABLE IF NOT EXISTS legacy_refresh_token (
+    id TEXT PRIMARY KEY, did TEXT NOT NULL, app_password TEXT, privileged INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, next_id TEXT);
+CREATE INDEX IF NOT EXISTS legacy_refresh_token_did ON legacy_refresh_token (did);
+";
+
 /// Brings the database up to [`SCHEMA_VERSION`] on the writer connection. Refuses a newer version.
 pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     let version: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(backend)?;

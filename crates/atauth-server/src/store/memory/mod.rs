@@ -1,6 +1,8 @@
 //! In-memory backend for every store trait: one mutex, so each operation is atomic. For tests and
 //! single-process throwaway servers; nothing survives a restart.
 
+mod legacy;
+
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -11,6 +13,8 @@ use super::{
     DeviceAccount, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore, RequestStore,
     RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
 };
+
+pub use self::legacy::MemoryLegacyStore;
 
 #[derive(Default)]
 struct State {

@@ -11,6 +11,8 @@
 //! A new backend (Postgres, Redis for replay) adds one test calling [`run_all`] (or the per-trait
 //! suites for a backend that implements only some traits).
 
+pub mod legacy;
+
 use atauth_crypto::SecretString;
 
 use super::{
