@@ -80,7 +80,10 @@ mod tests {
     use crate::revoke::RevokeError;
     use crate::token::TokenError;
 
-    fn wire(e: &OAuthError) -> (u16, &str, &str) {
+    /// Status, code and description as they go on the wire.
+    type Wire<'a> = (u16, &'a str, &'a str);
+
+    fn wire(e: &OAuthError) -> Wire<'_> {
         (e.status.as_u16(), e.code.as_str(), e.description.as_str())
     }
 
@@ -88,7 +91,7 @@ mod tests {
     /// `invalid_dpop_proof`, a bad assertion `invalid_client`, all 400 at the AS (RFC 9449 §5, §8).
     #[test]
     fn prelude_errors_map_alike_at_every_endpoint() {
-        let cases: Vec<(fn() -> ClientPreludeError, (u16, &str, &str))> = vec![
+        let cases: Vec<(fn() -> ClientPreludeError, Wire<'static>)> = vec![
             (
                 || DpopCheckError::Proof(DpopError::NonceRequired).into(),
                 (400, "use_dpop_nonce", "Authorization server requires nonce in DPoP proof"),

@@ -399,7 +399,8 @@ mod tests {
     #[test]
     fn token_request_negative() {
         use crate::OAuthErrorCode as C;
-        let cases: [(&[(&str, &str)], ParamError, C); 7] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], ParamError, C);
+        let cases: [Case<'_>; 7] = [
             (&[], ParamError::Missing("grant_type"), C::InvalidRequest),
             (&[("grant_type", "")], ParamError::Missing("grant_type"), C::InvalidRequest),
             (
