@@ -10,7 +10,9 @@ use atauth_crypto::random::{generate_state, random_token};
 use atauth_crypto::{Clock, PrivateKey, SystemClock};
 use atauth_identity::http::SafeHttpClient;
 use atauth_identity::{AtIdentifier, Did, IdentityResolver, TldPolicy};
-use atauth_oauth::{CallbackOutcome, CallbackParams, IssuerPolicy, ScopeSet, TokenRequest};
+use atauth_oauth::{
+    CallbackOutcome, CallbackParams, IssuerPolicy, PushedAuthorizationRequest, ScopeSet, TokenRequest,
+};
 use url::Url;
 
 use crate::config::{ClientConfig, ConfigError};
@@ -265,23 +267,20 @@ impl OAuthClient {
             LoginInput::Server(_) => None,
         };
         let scope_str = scope.to_string();
-        let challenge = pkce.challenge();
-        let mut fields: Vec<(&str, &str)> = vec![
-            ("response_type", "code"),
-            ("redirect_uri", &redirect_uri),
-            ("scope", &scope_str),
-            ("state", &state),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ];
-        if let Some(h) = &login_hint {
-            fields.push(("login_hint", h));
-        }
-        if let Some(p) = &options.prompt {
-            fields.push(("prompt", p));
-        }
+        let request = PushedAuthorizationRequest {
+            client_id: config.client_id.as_str().to_owned(),
+            response_type: "code".to_owned(),
+            redirect_uri: Some(redirect_uri.clone()),
+            scope: Some(scope_str.clone()),
+            state: Some(state.clone()),
+            code_challenge: Some(pkce.challenge()),
+            code_challenge_method: Some("S256".to_owned()),
+            login_hint,
+            prompt: options.prompt.clone(),
+            ..PushedAuthorizationRequest::default()
+        };
         let agent = inner.agent(&discovered.issuer, &discovered.metadata);
-        let par = agent.par(&signer, &client_auth, &fields).await.map_err(AuthorizeError::Par)?;
+        let par = agent.par(&signer, &client_auth, &request).await.map_err(AuthorizeError::Par)?;
 
         let mut url = Url::parse(&discovered.metadata.authorization_endpoint)
             .map_err(|_| AuthorizeError::InvalidAuthorizationEndpoint)?;

@@ -6,10 +6,10 @@ use atauth_crypto::dpop::DpopSigner;
 use atauth_crypto::jws::{self, JwsHeader};
 use atauth_crypto::random::generate_jti;
 use atauth_identity::http::{HttpRequest, HttpResponse};
-use atauth_oauth::wire::CLIENT_ASSERTION_TYPE_JWT_BEARER;
+use atauth_oauth::wire::{ClientAuthentication, RevocationRequest};
 use atauth_oauth::{
     AuthorizationServerMetadata, ClientAssertionClaims, Issuer, OAuthErrorResponse, ParResponse,
-    TokenRequest, TokenResponse,
+    PushedAuthorizationRequest, TokenRequest, TokenResponse,
 };
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -33,31 +33,32 @@ pub(crate) struct ServerAgent<'a> {
 }
 
 impl ServerAgent<'_> {
-    /// The client-authentication form fields for one attempt (a new assertion every time, T-07).
-    fn client_auth_fields(&self, auth: &ClientAuthRecord) -> Result<Vec<(&'static str, String)>, TokenError> {
-        let mut out = vec![("client_id", self.config.client_id.as_str().to_owned())];
-        if let ClientAuthRecord::PrivateKeyJwt { kid } = auth {
-            let key = self
-                .config
-                .keyset
-                .as_ref()
-                .and_then(|k| k.get(kid))
-                .ok_or_else(|| TokenError::ClientKeyMissing { kid: kid.clone() })?;
-            let iat = self.sender.clock.unix_now() - ASSERTION_IAT_SKEW;
-            let claims = ClientAssertionClaims {
-                iss: self.config.client_id.as_str().to_owned(),
-                sub: self.config.client_id.as_str().to_owned(),
-                aud: self.issuer.as_str().to_owned(),
-                jti: generate_jti(),
-                iat,
-                exp: Some(iat + 60),
-            };
-            let header = JwsHeader::new("ES256", None).with_kid(kid.clone());
-            let assertion = jws::sign(&header, &claims, key).map_err(|_| TokenError::AssertionSigning)?;
-            out.push(("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT_BEARER.to_owned()));
-            out.push(("client_assertion", assertion));
+    /// The client authentication for one attempt (a new assertion every time, T-07).
+    fn client_authentication(&self, auth: &ClientAuthRecord) -> Result<ClientAuthentication, TokenError> {
+        let client_id = self.config.client_id.as_str();
+        match auth {
+            ClientAuthRecord::None => Ok(ClientAuthentication::public(client_id)),
+            ClientAuthRecord::PrivateKeyJwt { kid } => {
+                let key = self
+                    .config
+                    .keyset
+                    .as_ref()
+                    .and_then(|k| k.get(kid))
+                    .ok_or_else(|| TokenError::ClientKeyMissing { kid: kid.clone() })?;
+                let iat = self.sender.clock.unix_now() - ASSERTION_IAT_SKEW;
+                let claims = ClientAssertionClaims {
+                    iss: client_id.to_owned(),
+                    sub: client_id.to_owned(),
+                    aud: self.issuer.as_str().to_owned(),
+                    jti: generate_jti(),
+                    iat,
+                    exp: Some(iat + 60),
+                };
+                let header = JwsHeader::new("ES256", None).with_kid(kid.clone());
+                let assertion = jws::sign(&header, &claims, key).map_err(|_| TokenError::AssertionSigning)?;
+                Ok(ClientAuthentication::private_key_jwt(client_id, assertion))
+            }
         }
-        Ok(out)
     }
 
     async fn post(
@@ -70,9 +71,9 @@ impl ServerAgent<'_> {
         let url = Url::parse(endpoint).map_err(|_| TokenError::InvalidEndpoint)?;
         self.sender
             .send(signer, "POST", None, || {
-                let auth_fields = self.client_auth_fields(auth)?;
+                let authentication = self.client_authentication(auth)?;
                 let mut pairs: Vec<(&str, &str)> = fields.to_vec();
-                pairs.extend(auth_fields.iter().map(|(k, v)| (*k, v.as_str())));
+                pairs.extend(authentication.form_pairs());
                 Ok::<_, TokenError>(
                     HttpRequest::post_form(url.clone(), &pairs).max_response_bytes(MAX_TOKEN_RESPONSE_BYTES),
                 )
@@ -96,10 +97,10 @@ impl ServerAgent<'_> {
         &self,
         signer: &DpopSigner,
         auth: &ClientAuthRecord,
-        fields: &[(&str, &str)],
+        request: &PushedAuthorizationRequest,
     ) -> Result<ParResponse, TokenError> {
         let endpoint = self.metadata.pushed_authorization_request_endpoint.as_deref().unwrap_or_default();
-        let res = self.post(endpoint, signer, auth, fields).await?;
+        let res = self.post(endpoint, signer, auth, &request.authorization_pairs()).await?;
         let par: ParResponse = Self::parse(&res, &[200, 201])?;
         if par.request_uri.is_empty() {
             return Err(TokenError::UnexpectedStatus { status: res.status.as_u16() });
@@ -129,7 +130,8 @@ impl ServerAgent<'_> {
         let Some(endpoint) = self.metadata.revocation_endpoint.as_deref() else {
             return Ok(false);
         };
-        let res = self.post(endpoint, signer, auth, &[("token", token), ("token_type_hint", hint)]).await?;
+        let request = RevocationRequest { token: token.to_owned(), token_type_hint: Some(hint.to_owned()) };
+        let res = self.post(endpoint, signer, auth, &request.form_pairs()).await?;
         if res.status.is_success() {
             Ok(true)
         } else {

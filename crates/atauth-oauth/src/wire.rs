@@ -1,5 +1,8 @@
 //! OAuth wire types: error responses, PAR and token requests/responses, authorization callback
 //! parameters and client-assertion claims.
+//!
+//! The request bodies ([`request`]) are shared: the client serialises them, the server reads them
+//! from [`Params`] with `from_params`, so both sides agree on names and required fields.
 
 use std::fmt;
 
@@ -7,6 +10,14 @@ use atauth_identity::Did;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::scope::ScopeSet;
+
+pub mod params;
+pub mod request;
+
+pub use params::{DuplicateParam, ParamError, Params};
+pub use request::{
+    ClientAuthentication, GrantType, PushedAuthorizationRequest, RevocationRequest, TokenRequest,
+};
 
 /// `client_assertion_type` for `private_key_jwt` (RFC 7523 §2.2).
 pub const CLIENT_ASSERTION_TYPE_JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -233,71 +244,6 @@ pub struct ParResponse {
     pub expires_in: u64,
 }
 
-/// The body of a pushed authorization request (CL-PAR-02, AS-PAR-03), form-encoded on the wire.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PushedAuthorizationRequest {
-    /// `client_id`.
-    pub client_id: String,
-    /// `response_type` (`code`).
-    pub response_type: String,
-    /// `redirect_uri`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_uri: Option<String>,
-    /// `scope`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// `state`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// `code_challenge` (S256).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_challenge: Option<String>,
-    /// `code_challenge_method` (`S256`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_challenge_method: Option<String>,
-    /// `login_hint` (handle or DID).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub login_hint: Option<String>,
-    /// `prompt`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt: Option<String>,
-    /// `response_mode`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_mode: Option<String>,
-    /// `dpop_jkt` (RFC 9449 §10).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dpop_jkt: Option<String>,
-    /// `client_assertion_type` (confidential clients).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_assertion_type: Option<String>,
-    /// `client_assertion` (confidential clients).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_assertion: Option<String>,
-}
-
-impl PushedAuthorizationRequest {
-    /// The form fields, in a stable order, without absent ones.
-    pub fn to_form_pairs(&self) -> Vec<(&'static str, &str)> {
-        let mut out =
-            vec![("client_id", self.client_id.as_str()), ("response_type", self.response_type.as_str())];
-        let optional = [
-            ("redirect_uri", &self.redirect_uri),
-            ("scope", &self.scope),
-            ("state", &self.state),
-            ("code_challenge", &self.code_challenge),
-            ("code_challenge_method", &self.code_challenge_method),
-            ("login_hint", &self.login_hint),
-            ("prompt", &self.prompt),
-            ("response_mode", &self.response_mode),
-            ("dpop_jkt", &self.dpop_jkt),
-            ("client_assertion_type", &self.client_assertion_type),
-            ("client_assertion", &self.client_assertion),
-        ];
-        out.extend(optional.into_iter().filter_map(|(k, v)| v.as_deref().map(|v| (k, v))));
-        out
-    }
-}
-
 /// A token endpoint success body (RFC 6749 §5.1 + atproto `sub`). Tokens are opaque (CL-TOK-03).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {
@@ -380,43 +326,6 @@ impl TokenResponse {
             return Err(E::InvalidSub(sub.to_owned()));
         }
         Ok(AtprotoTokenInfo { sub: did, scope })
-    }
-}
-
-/// A token request body (form-encoded on the wire).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TokenRequest {
-    /// `grant_type=authorization_code` (CL-TOK-01).
-    AuthorizationCode {
-        /// The code.
-        code: AuthorizationCode,
-        /// The same redirect URI as at PAR.
-        redirect_uri: String,
-        /// The PKCE verifier.
-        code_verifier: String,
-    },
-    /// `grant_type=refresh_token` (CL-REF-01).
-    RefreshToken {
-        /// The refresh token.
-        refresh_token: RefreshToken,
-    },
-}
-
-impl TokenRequest {
-    /// The grant-specific form fields (add `client_id` and client authentication).
-    pub fn form_pairs(&self) -> Vec<(&'static str, &str)> {
-        match self {
-            Self::AuthorizationCode { code, redirect_uri, code_verifier } => vec![
-                ("grant_type", "authorization_code"),
-                ("code", code.expose_secret()),
-                ("redirect_uri", redirect_uri),
-                ("code_verifier", code_verifier),
-            ],
-            Self::RefreshToken { refresh_token } => {
-                vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose_secret())]
-            }
-        }
     }
 }
 

@@ -11,12 +11,19 @@
 //! `kid` required, `alg` the declared one, `iss` = `sub` = `client_id`, `aud` = our issuer, `iat`
 //! present and at most 60 s old with 30 s allowance for clocks ahead of ours (T-06), `exp` (if sent) in
 //! the future, and the `jti` recorded in the replay store until the assertion can no longer be accepted.
+//!
+//! PAR, token and revocation open with the same prelude, here once: the DPoP proof
+//! ([`AuthServer::prelude_dpop`](crate::AuthServer)), then `client_id`, client resolution and
+//! authentication (`authenticate_client`, returning an [`AuthenticatedClient`]), whose assertion
+//! `jti` the endpoint records once its own checks have passed. Failures are [`ClientPreludeError`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use atauth_crypto::dpop::VerifiedDpop;
 use atauth_crypto::{Algorithm, Jwks, PublicKey, SignaturePolicy, hash::sha256, jws};
 use atauth_identity::http::{HttpError, SafeHttpClient};
+use atauth_oauth::wire::{ClientAuthentication, ParamError, Params};
 use atauth_oauth::{
     ClientId, ClientIdError, ClientIdPolicy, ClientMetadata, ClientMetadataError, OAuthErrorCode,
     TokenEndpointAuthMethod,
@@ -25,6 +32,7 @@ use http::StatusCode;
 use url::Url;
 
 use crate::config::ServerConfig;
+use crate::dpop::{DpopCheckError, DpopInput};
 use crate::error::OAuthError;
 use crate::store::{ClientAuthBinding, ClientMetadataCache, StoreError};
 
@@ -194,15 +202,6 @@ impl ClientResolver {
 
 // ------------------------------------------------------------------------ client authentication ---
 
-/// The client-authentication fields of a request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ClientCredentials<'a> {
-    /// `client_assertion_type`.
-    pub assertion_type: Option<&'a str>,
-    /// `client_assertion` (a JWT; secret-ish: never logged).
-    pub assertion: Option<&'a str>,
-}
-
 /// Why client authentication failed. One variant per check (AS-CAUTH-01 … 05, AS-PAR-02, AS-TOK-02).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -277,7 +276,26 @@ impl ClientAuthError {
             Self::DpopKeyIsClientKey => {
                 OAuthError::bad_request(OAuthErrorCode::InvalidRequest, self.to_string())
             }
-            _ => OAuthError::new(StatusCode::BAD_REQUEST, OAuthErrorCode::InvalidClient, self.to_string()),
+            Self::UnexpectedAssertion
+            | Self::MissingAssertion
+            | Self::WrongAssertionType
+            | Self::Malformed
+            | Self::MissingKid
+            | Self::UnknownKid
+            | Self::AlgorithmNotAllowed(_)
+            | Self::InvalidKey
+            | Self::BadSignature
+            | Self::InvalidClaims
+            | Self::IssuerMismatch
+            | Self::SubjectMismatch
+            | Self::AudienceMismatch
+            | Self::MissingJti
+            | Self::IssuedInFuture
+            | Self::TooOld
+            | Self::Expired
+            | Self::Replayed => {
+                OAuthError::new(StatusCode::BAD_REQUEST, OAuthErrorCode::InvalidClient, self.to_string())
+            }
         }
     }
 }
@@ -305,19 +323,19 @@ struct AssertionClaims {
 pub(crate) fn verify_client_auth(
     config: &ServerConfig,
     client: &ResolvedClient,
-    creds: ClientCredentials<'_>,
+    creds: &ClientAuthentication,
     dpop_jkt: &str,
     now: i64,
 ) -> Result<VerifiedClientAuth, ClientAuthError> {
     use ClientAuthError as E;
     if client.auth_method == TokenEndpointAuthMethod::None {
-        if creds.assertion.is_some() || creds.assertion_type.is_some() {
+        if creds.client_assertion.is_some() || creds.client_assertion_type.is_some() {
             return Err(E::UnexpectedAssertion);
         }
         return Ok(VerifiedClientAuth { binding: ClientAuthBinding::None, replay: None });
     }
-    let assertion = creds.assertion.ok_or(E::MissingAssertion)?;
-    if creds.assertion_type != Some(JWT_BEARER) {
+    let assertion = creds.client_assertion.as_deref().ok_or(E::MissingAssertion)?;
+    if creds.client_assertion_type.as_deref() != Some(JWT_BEARER) {
         return Err(E::WrongAssertionType);
     }
     let token = jws::decode(assertion).map_err(|_| E::Malformed)?;
@@ -389,7 +407,7 @@ pub(crate) fn verify_client_auth(
 }
 
 /// Records the assertion's `jti` (AS-CAUTH-02). Call right before the request changes state.
-pub(crate) async fn record_client_auth(
+async fn record_client_auth(
     replay: &dyn crate::store::ReplayStore,
     auth: &VerifiedClientAuth,
     now: i64,
@@ -400,6 +418,102 @@ pub(crate) async fn record_client_auth(
         return Err(ClientAuthError::Replayed);
     }
     Ok(())
+}
+
+// ------------------------------------------------------------------------------------ prelude ---
+
+/// Why the prelude that PAR, token and revocation share refused a request: the DPoP proof, the
+/// client-authentication parameters, the client's metadata, or its authentication. The endpoint
+/// errors fold it in with `#[from]`; its wire mapping is the one for all three.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientPreludeError {
+    /// DPoP failed (AS-PAR-04, AS-TOK-02).
+    #[error(transparent)]
+    Dpop(#[from] DpopCheckError),
+    /// `client_id` is missing, or a client-authentication parameter was repeated.
+    #[error(transparent)]
+    Params(#[from] ParamError),
+    /// The client could not be resolved (AS-CMD-01/02).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Client authentication failed (AS-CAUTH-01 … 05, AS-PAR-02, AS-TOK-02).
+    #[error(transparent)]
+    ClientAuth(#[from] ClientAuthError),
+    /// The assertion's `kid` names no key of the client: [`ClientAuthError::UnknownKid`], with the
+    /// resolved client, so the token endpoint can revoke a family bound to a removed key (AS-CMD-04).
+    #[error("{}", ClientAuthError::UnknownKid)]
+    UnknownKid {
+        /// The client whose keys do not include the `kid`.
+        client: Arc<ResolvedClient>,
+    },
+}
+
+impl ClientPreludeError {
+    /// The wire error (the one place for this enum).
+    pub fn oauth_error(&self) -> OAuthError {
+        match self {
+            Self::Dpop(e) => e.oauth_error(),
+            Self::Params(e) => OAuthError::bad_request(e.oauth_error_code(), e.to_string()),
+            Self::Client(e) => e.oauth_error(),
+            Self::ClientAuth(e) => e.oauth_error(),
+            Self::UnknownKid { .. } => ClientAuthError::UnknownKid.oauth_error(),
+        }
+    }
+}
+
+/// A client that passed the prelude: resolved and authenticated, its assertion `jti` not yet
+/// recorded (so a request refused later leaves no trace).
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    /// `client_id` as the request sent it (a loopback id's parsed form may be normalised).
+    pub client_id: String,
+    /// The resolved client: id, validated metadata, authentication method, keys.
+    pub client: Arc<ResolvedClient>,
+    /// The verified authentication: what everything issued is bound to (the client key, if any).
+    pub auth: VerifiedClientAuth,
+}
+
+impl AuthenticatedClient {
+    /// Records the assertion's `jti` (AS-CAUTH-02). Call right before the request changes state.
+    pub(crate) async fn record(
+        &self,
+        replay: &dyn crate::store::ReplayStore,
+        now: i64,
+    ) -> Result<(), ClientPreludeError> {
+        Ok(record_client_auth(replay, &self.auth, now).await?)
+    }
+}
+
+impl crate::server::AuthServer {
+    /// Prelude step one: the DPoP proof, nonce first, before any parameter is looked at, so a
+    /// nonce retry is never flagged or charged (T-07, T-14).
+    pub(crate) async fn prelude_dpop(
+        &self,
+        dpop: &DpopInput<'_>,
+        now: i64,
+    ) -> Result<VerifiedDpop, ClientPreludeError> {
+        Ok(self.verify_dpop(dpop, None, now).await?)
+    }
+
+    /// Prelude step two: `client_id` and the assertion fields, the client's metadata, and its
+    /// authentication (`none` or `private_key_jwt`), verified against `dpop_jkt` (AS-CAUTH-05;
+    /// empty when the request carried no proof). Nothing is recorded yet.
+    pub(crate) async fn authenticate_client(
+        &self,
+        params: &Params,
+        dpop_jkt: &str,
+        now: i64,
+    ) -> Result<AuthenticatedClient, ClientPreludeError> {
+        let creds = ClientAuthentication::from_params(params)?;
+        let client = self.inner.clients.resolve(&creds.client_id, now).await?;
+        let auth = match verify_client_auth(&self.inner.config, &client, &creds, dpop_jkt, now) {
+            Ok(auth) => auth,
+            Err(ClientAuthError::UnknownKid) => return Err(ClientPreludeError::UnknownKid { client }),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(AuthenticatedClient { client_id: creds.client_id, client, auth })
+    }
 }
 
 impl crate::server::AuthServer {

@@ -92,3 +92,106 @@ impl XrpcError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal Server Error")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use atauth_crypto::dpop::DpopError;
+    use atauth_oauth::wire::{DuplicateParam, ParamError};
+
+    use super::*;
+    use crate::client::{ClientAuthError, ClientPreludeError};
+    use crate::dpop::DpopCheckError;
+    use crate::par::ParError;
+    use crate::revoke::RevokeError;
+    use crate::token::TokenError;
+
+    /// Status, code and description as they go on the wire.
+    type Wire<'a> = (u16, &'a str, &'a str);
+
+    fn wire(e: &OAuthError) -> Wire<'_> {
+        (e.status.as_u16(), e.code.as_str(), e.description.as_str())
+    }
+
+    /// The prelude maps alike at all three endpoints: a nonce retry is `use_dpop_nonce`, a bad proof
+    /// `invalid_dpop_proof`, a bad assertion `invalid_client`, all 400 at the AS (RFC 9449 §5, §8).
+    #[test]
+    fn prelude_errors_map_alike_at_every_endpoint() {
+        let cases: Vec<(fn() -> ClientPreludeError, Wire<'static>)> = vec![
+            (
+                || DpopCheckError::Proof(DpopError::NonceRequired).into(),
+                (400, "use_dpop_nonce", "Authorization server requires nonce in DPoP proof"),
+            ),
+            (|| DpopCheckError::Missing.into(), (400, "invalid_dpop_proof", "DPoP proof required")),
+            (
+                || ClientAuthError::BadSignature.into(),
+                (400, "invalid_client", "client_assertion signature is invalid"),
+            ),
+            (
+                || ClientAuthError::DpopKeyIsClientKey.into(),
+                (400, "invalid_request", "the DPoP key must differ from the client authentication key"),
+            ),
+            (|| ParamError::Missing("client_id").into(), (400, "invalid_request", "client_id is required")),
+            (
+                || ParamError::from(DuplicateParam("client_assertion".into())).into(),
+                (400, "invalid_request", "parameter \"client_assertion\" was sent more than once"),
+            ),
+        ];
+        for (make, expected) in cases {
+            assert_eq!(wire(&make().oauth_error()), expected);
+            assert_eq!(wire(&ParError::from(make()).oauth_error()), expected);
+            assert_eq!(wire(&TokenError::from(make()).oauth_error()), expected);
+            assert_eq!(wire(&RevokeError::from(make()).oauth_error()), expected);
+        }
+    }
+
+    #[test]
+    fn token_errors_separate_request_from_grant() {
+        let cases = [
+            (
+                TokenError::Params(ParamError::Missing("code_verifier")),
+                (400, "invalid_request", "code_verifier is required"),
+            ),
+            (
+                TokenError::Params(ParamError::UnsupportedGrantType("password".into())),
+                (400, "unsupported_grant_type", "unsupported grant_type"),
+            ),
+            (TokenError::CodeReused, (400, "invalid_grant", "code replayed")),
+            (TokenError::RefreshReplayed, (400, "invalid_grant", "refresh token replayed")),
+            (
+                TokenError::DpopKeyMismatch,
+                (400, "invalid_grant", "DPoP key does not match the one used for the authorization request"),
+            ),
+            (
+                TokenError::GrantNotAllowed,
+                (400, "invalid_grant", "this client is not allowed to use this grant type"),
+            ),
+        ];
+        for (e, expected) in cases {
+            assert_eq!(wire(&e.oauth_error()), expected, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn par_errors() {
+        let cases = [
+            (
+                ParError::Params(ParamError::UnsupportedResponseType),
+                (400, "unsupported_response_type", "response_type must be \"code\""),
+            ),
+            (ParError::MissingScope, (400, "invalid_scope", "scope is required and must include atproto")),
+            (
+                ParError::RequestObjectNotSupported,
+                (400, "request_not_supported", "request objects are not supported"),
+            ),
+            (
+                ParError::DpopJktMismatch,
+                (400, "invalid_request", "dpop_jkt does not match the DPoP proof key"),
+            ),
+        ];
+        for (e, expected) in cases {
+            assert_eq!(wire(&e.oauth_error()), expected, "{e:?}");
+        }
+        let missing_token = RevokeError::Params(ParamError::Missing("token"));
+        assert_eq!(wire(&missing_token.oauth_error()), (400, "invalid_request", "token is required"));
+    }
+}

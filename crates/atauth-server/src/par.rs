@@ -5,19 +5,18 @@
 //! is stored; a rejected request leaves no trace but a replay-store entry for its DPoP `jti`.
 //!
 //! Order: DPoP (nonce first, so a nonce retry is never flagged, T-07) → client metadata → client
-//! authentication (verified, not yet recorded) → parameters → record assertion `jti` and PKCE
+//! authentication (verified, not yet recorded; the prelude in [`crate::client`]) → parameters (the
+//! typed [`PushedAuthorizationRequest`], then its values) → record assertion `jti` and PKCE
 //! challenge → store the request.
 
 use atauth_identity::{Did, Handle};
 use atauth_oauth::redirect::redirect_uri_matches;
+use atauth_oauth::wire::{ParamError, Params, PushedAuthorizationRequest};
 use atauth_oauth::{OAuthErrorCode, ParResponse, Permission, Scope, ScopeSet};
 
-use crate::client::{
-    ClientAuthError, ClientCredentials, ClientError, record_client_auth, verify_client_auth,
-};
-use crate::dpop::{DpopCheckError, DpopInput};
+use crate::client::{ClientError, ClientPreludeError};
+use crate::dpop::DpopInput;
 use crate::error::OAuthError;
-use crate::params::{DuplicateParam, Params};
 use crate::server::AuthServer;
 use crate::store::{AuthorizationRequest, PendingRequest, StoreError};
 
@@ -31,21 +30,13 @@ pub const CODE_CHALLENGE_REPLAY_SECS: i64 = 95_040;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParError {
-    /// DPoP failed (AS-PAR-04).
+    /// The prelude failed: DPoP (AS-PAR-04), `client_id`, the client's metadata (AS-CMD-01/02) or
+    /// its authentication (AS-PAR-02).
     #[error(transparent)]
-    Dpop(#[from] DpopCheckError),
-    /// A parameter was repeated.
+    Client(#[from] ClientPreludeError),
+    /// A parameter was repeated, or `response_type` is not `code`.
     #[error(transparent)]
-    Duplicate(#[from] DuplicateParam),
-    /// `client_id` is missing.
-    #[error("client_id is required")]
-    MissingClientId,
-    /// The client could not be resolved (AS-CMD-01/02).
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// Client authentication failed (AS-PAR-02).
-    #[error(transparent)]
-    ClientAuth(#[from] ClientAuthError),
+    Params(#[from] ParamError),
     /// `request_uri` inside PAR (AS-PAR-05).
     #[error("request_uri must not be sent to the PAR endpoint")]
     RequestUriInPar,
@@ -55,9 +46,6 @@ pub enum ParError {
     /// An OpenID Connect parameter (`nonce`, `claims`, `id_token_hint`) (AS-PAR-03, REF).
     #[error("OpenID Connect parameter {0:?} is not supported")]
     OidcParameter(&'static str),
-    /// `response_type` is not `code`.
-    #[error("response_type must be \"code\"")]
-    UnsupportedResponseType,
     /// No `code_challenge` (AS-PAR-03).
     #[error("code_challenge is required (PKCE S256)")]
     MissingCodeChallenge,
@@ -125,12 +113,9 @@ impl ParError {
         use OAuthErrorCode as C;
         let bad = |code: C| OAuthError::bad_request(code, self.to_string());
         match self {
-            Self::Dpop(e) => e.oauth_error(),
             Self::Client(e) => e.oauth_error(),
-            Self::ClientAuth(e) => e.oauth_error(),
+            Self::Params(e) => bad(e.oauth_error_code()),
             Self::Store(e) => crate::error::internal("par store", e),
-            Self::RedirectUriMismatch | Self::MissingRedirectUri => bad(C::InvalidRequest),
-            Self::UnsupportedResponseType => bad(C::UnsupportedResponseType),
             Self::MissingScope
             | Self::InvalidScope(_)
             | Self::ScopeWithoutAtproto
@@ -138,7 +123,20 @@ impl ParError {
             | Self::ScopeNotDeclared(_)
             | Self::ScopeNotSupported(_) => bad(C::InvalidScope),
             Self::RequestObjectNotSupported => bad(C::Other("request_not_supported".into())),
-            _ => bad(C::InvalidRequest),
+            Self::RequestUriInPar
+            | Self::OidcParameter(_)
+            | Self::MissingCodeChallenge
+            | Self::UnsupportedChallengeMethod
+            | Self::InvalidCodeChallenge
+            | Self::CodeChallengeReused
+            | Self::MissingRedirectUri
+            | Self::RedirectUriMismatch
+            | Self::MissingState
+            | Self::StateTooLong
+            | Self::InvalidLoginHint
+            | Self::UnsupportedPrompt
+            | Self::UnsupportedResponseMode
+            | Self::DpopJktMismatch => bad(C::InvalidRequest),
         }
     }
 }
@@ -200,16 +198,11 @@ impl AuthServer {
     /// Handles a pushed authorization request.
     pub async fn par(&self, params: &Params, dpop: &DpopInput<'_>) -> Result<ParResponse, ParError> {
         let now = self.now();
-        let proof = self.verify_dpop(dpop, None, now).await?;
+        let proof = self.prelude_dpop(dpop, now).await?;
+        let client = self.authenticate_client(params, &proof.jkt, now).await?;
+        let metadata = &client.client.metadata;
 
-        let client_id = params.get("client_id")?.ok_or(ParError::MissingClientId)?;
-        let client = self.inner.clients.resolve(client_id, now).await?;
-        let creds = ClientCredentials {
-            assertion_type: params.get("client_assertion_type")?,
-            assertion: params.get("client_assertion")?,
-        };
-        let auth = verify_client_auth(&self.inner.config, &client, creds, &proof.jkt, now)?;
-
+        // Parameters PAR must not carry at all (AS-PAR-05, REF), refused before the request is read.
         if params.contains("request_uri") {
             return Err(ParError::RequestUriInPar);
         }
@@ -221,52 +214,50 @@ impl AuthServer {
                 return Err(ParError::OidcParameter(oidc));
             }
         }
-        if params.get("response_type")? != Some("code") {
-            return Err(ParError::UnsupportedResponseType);
-        }
-        let challenge = params.get("code_challenge")?.ok_or(ParError::MissingCodeChallenge)?;
-        if params.get("code_challenge_method")? != Some("S256") {
+        let request = PushedAuthorizationRequest::from_params(params)?;
+        let challenge = request.code_challenge.as_deref().ok_or(ParError::MissingCodeChallenge)?;
+        if request.code_challenge_method.as_deref() != Some("S256") {
             return Err(ParError::UnsupportedChallengeMethod);
         }
         if !is_s256_challenge(challenge) {
             return Err(ParError::InvalidCodeChallenge);
         }
-        let redirect_uri = match params.get("redirect_uri")? {
+        let redirect_uri = match request.redirect_uri.as_deref() {
             Some(r) => {
-                if !client.metadata.redirect_uris.iter().any(|reg| redirect_uri_matches(reg, r)) {
+                if !metadata.redirect_uris.iter().any(|reg| redirect_uri_matches(reg, r)) {
                     return Err(ParError::RedirectUriMismatch);
                 }
                 r.to_owned()
             }
-            None => match client.metadata.redirect_uris.as_slice() {
+            None => match metadata.redirect_uris.as_slice() {
                 [only] => only.clone(),
                 _ => return Err(ParError::MissingRedirectUri),
             },
         };
-        let state = params.get("state")?.ok_or(ParError::MissingState)?;
+        let state = request.state.as_deref().ok_or(ParError::MissingState)?;
         if state.len() > 1024 {
             return Err(ParError::StateTooLong);
         }
-        let declared = client.metadata.scope_set().map_err(|e| ParError::Client(ClientError::Invalid(e)))?;
-        let scope = check_scope(self, params.get("scope")?.ok_or(ParError::MissingScope)?, &declared)?;
-        let login_hint = match params.get("login_hint")? {
+        let declared = metadata.scope_set().map_err(|e| ClientPreludeError::from(ClientError::Invalid(e)))?;
+        let scope = check_scope(self, request.scope.as_deref().ok_or(ParError::MissingScope)?, &declared)?;
+        let login_hint = match request.login_hint.as_deref() {
             Some(h) => Some(normalize_login_hint(h).ok_or(ParError::InvalidLoginHint)?),
             None => None,
         };
-        let prompt = params.get("prompt")?;
+        let prompt = request.prompt.as_deref();
         if prompt.is_some_and(|p| !matches!(p, "none" | "login" | "consent" | "select_account" | "create")) {
             return Err(ParError::UnsupportedPrompt);
         }
-        let response_mode = params.get("response_mode")?;
+        let response_mode = request.response_mode.as_deref();
         if response_mode.is_some_and(|m| !matches!(m, "query" | "fragment")) {
             return Err(ParError::UnsupportedResponseMode);
         }
-        if params.get("dpop_jkt")?.is_some_and(|j| j != proof.jkt) {
+        if request.dpop_jkt.as_deref().is_some_and(|j| j != proof.jkt) {
             return Err(ParError::DpopJktMismatch);
         }
 
         // Everything checked: record one-time values, then store.
-        record_client_auth(self.inner.stores.replay.as_ref(), &auth, now).await?;
+        client.record(self.inner.stores.replay.as_ref(), now).await?;
         let mut key_input = b"pkce\0".to_vec();
         key_input.extend_from_slice(challenge.as_bytes());
         let fresh = self
@@ -284,7 +275,7 @@ impl AuthServer {
         let request = PendingRequest {
             id: id.clone(),
             request: AuthorizationRequest {
-                client_id: client_id.to_owned(),
+                client_id: request.client_id.clone(),
                 redirect_uri,
                 scope: scope.iter().map(Scope::as_str).collect::<Vec<_>>().join(" "),
                 state: Some(state.to_owned()),
@@ -294,7 +285,7 @@ impl AuthServer {
                 response_mode: response_mode.map(str::to_owned),
             },
             dpop_jkt: proof.jkt,
-            client_auth: auth.binding,
+            client_auth: client.auth.binding,
             created_at: now,
             expires_at: now + lifetime,
             device_id: None,

@@ -7,14 +7,11 @@
 //! is revoked.
 
 use atauth_crypto::{SignaturePolicy, jws};
-use atauth_oauth::OAuthErrorCode;
+use atauth_oauth::wire::{ParamError, Params, RevocationRequest};
 
-use crate::client::{
-    ClientAuthError, ClientCredentials, ClientError, record_client_auth, verify_client_auth,
-};
-use crate::dpop::{DpopCheckError, DpopInput};
+use crate::client::ClientPreludeError;
+use crate::dpop::DpopInput;
 use crate::error::OAuthError;
-use crate::params::{DuplicateParam, Params};
 use crate::server::AuthServer;
 use crate::store::{SessionRecord, StoreError, TokenHash};
 use crate::token::AccessTokenClaims;
@@ -23,24 +20,13 @@ use crate::token::AccessTokenClaims;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RevokeError {
-    /// The DPoP proof sent is invalid.
+    /// The prelude failed: the DPoP proof sent, `client_id`, the client's metadata or its
+    /// authentication.
     #[error(transparent)]
-    Dpop(#[from] DpopCheckError),
-    /// A parameter was repeated.
+    Client(#[from] ClientPreludeError),
+    /// `token` is missing or repeated.
     #[error(transparent)]
-    Duplicate(#[from] DuplicateParam),
-    /// No `token`.
-    #[error("token is required")]
-    MissingToken,
-    /// No `client_id`.
-    #[error("client_id is required")]
-    MissingClientId,
-    /// The client could not be resolved.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// Client authentication failed.
-    #[error(transparent)]
-    ClientAuth(#[from] ClientAuthError),
+    Params(#[from] ParamError),
     /// Storage failed.
     #[error("storage failed: {0}")]
     Store(#[source] StoreError),
@@ -50,11 +36,9 @@ impl RevokeError {
     /// The wire error (the one place for this enum).
     pub fn oauth_error(&self) -> OAuthError {
         match self {
-            Self::Dpop(e) => e.oauth_error(),
             Self::Client(e) => e.oauth_error(),
-            Self::ClientAuth(e) => e.oauth_error(),
+            Self::Params(e) => OAuthError::bad_request(e.oauth_error_code(), e.to_string()),
             Self::Store(e) => crate::error::internal("revoke store", e),
-            _ => OAuthError::bad_request(OAuthErrorCode::InvalidRequest, self.to_string()),
         }
     }
 }
@@ -64,17 +48,12 @@ impl AuthServer {
     /// either way).
     pub async fn revoke(&self, params: &Params, dpop: &DpopInput<'_>) -> Result<bool, RevokeError> {
         let now = self.now();
-        let jkt =
-            if dpop.proofs.is_empty() { None } else { Some(self.verify_dpop(dpop, None, now).await?.jkt) };
-        let token = params.get("token")?.ok_or(RevokeError::MissingToken)?;
-        let client_id = params.get("client_id")?.ok_or(RevokeError::MissingClientId)?;
-        let client = self.inner.clients.resolve(client_id, now).await?;
-        let creds = ClientCredentials {
-            assertion_type: params.get("client_assertion_type")?,
-            assertion: params.get("client_assertion")?,
-        };
-        let auth = verify_client_auth(&self.inner.config, &client, creds, jkt.as_deref().unwrap_or(""), now)?;
-        record_client_auth(self.inner.stores.replay.as_ref(), &auth, now).await?;
+        // DPoP is optional here, but a proof that is sent is checked (nonce included) first.
+        let jkt = if dpop.proofs.is_empty() { None } else { Some(self.prelude_dpop(dpop, now).await?.jkt) };
+        let request = RevocationRequest::from_params(params)?;
+        let token = request.token.as_str();
+        let client = self.authenticate_client(params, jkt.as_deref().unwrap_or(""), now).await?;
+        client.record(self.inner.stores.replay.as_ref(), now).await?;
 
         let tokens = &self.inner.stores.tokens;
         let session: Option<SessionRecord> = if token.starts_with("ref-") {
@@ -86,7 +65,7 @@ impl AuthServer {
             }
         };
         match session {
-            Some(s) if s.client_id == client_id => {
+            Some(s) if s.client_id == client.client_id => {
                 let revoked = tokens.revoke_session(&s.id).await.map_err(RevokeError::Store)?;
                 metrics::counter!("atauth_revocations_total").increment(1);
                 Ok(revoked)

@@ -12,15 +12,15 @@
 //! client with the same DPoP key, gets a fresh rotation (bluesky-social/atproto#4656).
 
 use atauth_crypto::pkce::{PkceError, PkceVerifier, verify_s256};
-use atauth_oauth::wire::{AccessToken, RefreshToken};
+use atauth_oauth::wire::{
+    AccessToken, AuthorizationCode, GrantType, ParamError, Params, RefreshToken, TokenRequest,
+};
 use atauth_oauth::{OAuthErrorCode, TokenResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{ClientAuthError, ClientCredentials, ClientError, ResolvedClient, VerifiedClientAuth};
-use crate::client::{record_client_auth, verify_client_auth};
-use crate::dpop::{DpopCheckError, DpopInput};
+use crate::client::{AuthenticatedClient, ClientPreludeError, ResolvedClient};
+use crate::dpop::DpopInput;
 use crate::error::OAuthError;
-use crate::params::{DuplicateParam, Params};
 use crate::server::AuthServer;
 use crate::store::{RedeemOutcome, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash};
 
@@ -58,33 +58,17 @@ pub struct AccessTokenClaims {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
-    /// DPoP failed (AS-TOK-02).
+    /// The prelude failed: DPoP (AS-TOK-02), `client_id`, the client's metadata or its
+    /// authentication (AS-TOK-02).
     #[error(transparent)]
-    Dpop(#[from] DpopCheckError),
-    /// A parameter was repeated.
+    Client(#[from] ClientPreludeError),
+    /// A parameter was repeated or is missing (`grant_type`, `code`, `redirect_uri`,
+    /// `code_verifier`, `refresh_token`), or the grant type is not supported (AS-TOK-05).
     #[error(transparent)]
-    Duplicate(#[from] DuplicateParam),
-    /// No `grant_type`.
-    #[error("grant_type is required")]
-    MissingGrantType,
-    /// Not `authorization_code` or `refresh_token` (AS-TOK-05).
-    #[error("unsupported grant_type")]
-    UnsupportedGrantType,
-    /// No `client_id`.
-    #[error("client_id is required")]
-    MissingClientId,
-    /// The client could not be resolved.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// Client authentication failed (AS-TOK-02).
-    #[error(transparent)]
-    ClientAuth(#[from] ClientAuthError),
+    Params(#[from] ParamError),
     /// The client's metadata does not list this grant type (AS-TOK-05).
     #[error("this client is not allowed to use this grant type")]
     GrantNotAllowed,
-    /// No `code`.
-    #[error("code is required")]
-    MissingCode,
     /// Unknown code.
     #[error("invalid code")]
     UnknownCode,
@@ -97,15 +81,9 @@ pub enum TokenError {
     /// The code was issued to another client (AS-TOK-03).
     #[error("code was not issued to this client")]
     CodeClientMismatch,
-    /// No `redirect_uri`.
-    #[error("redirect_uri is required")]
-    MissingRedirectUri,
     /// `redirect_uri` differs from the authorization request's (AS-TOK-03).
     #[error("redirect_uri does not match the authorization request")]
     RedirectUriMismatch,
-    /// No `code_verifier` (AS-TOK-03).
-    #[error("code_verifier is required")]
-    MissingCodeVerifier,
     /// `code_verifier` syntax (RFC 7636 §4.1).
     #[error("invalid code_verifier: {0}")]
     InvalidCodeVerifier(#[source] PkceError),
@@ -118,9 +96,6 @@ pub enum TokenError {
     /// The client-authentication key/method differs from PAR's (AS-TOK-03, AS-CAUTH-04).
     #[error("client authentication does not match the authorization request")]
     ClientAuthMismatch,
-    /// No `refresh_token`.
-    #[error("refresh_token is required")]
-    MissingRefreshToken,
     /// Unknown (or revoked) refresh token.
     #[error("invalid refresh token")]
     UnknownRefreshToken,
@@ -150,22 +125,34 @@ impl TokenError {
         use OAuthErrorCode as C;
         let bad = |code: C| OAuthError::bad_request(code, self.to_string());
         match self {
-            Self::Dpop(e) => e.oauth_error(),
             Self::Client(e) => e.oauth_error(),
-            Self::ClientAuth(e) => e.oauth_error(),
+            Self::Params(e) => bad(e.oauth_error_code()),
             Self::Store(e) => crate::error::internal("token store", e),
-            Self::UnsupportedGrantType => bad(C::UnsupportedGrantType),
-            Self::Duplicate(_)
-            | Self::MissingGrantType
-            | Self::MissingClientId
-            | Self::MissingCode
-            | Self::MissingRedirectUri
-            | Self::MissingCodeVerifier
-            | Self::MissingRefreshToken
-            | Self::InvalidCodeVerifier(_) => bad(C::InvalidRequest),
-            _ => bad(C::InvalidGrant),
+            Self::InvalidCodeVerifier(_) => bad(C::InvalidRequest),
+            Self::GrantNotAllowed
+            | Self::UnknownCode
+            | Self::CodeExpired
+            | Self::CodeReused
+            | Self::CodeClientMismatch
+            | Self::RedirectUriMismatch
+            | Self::PkceMismatch
+            | Self::DpopKeyMismatch
+            | Self::ClientAuthMismatch
+            | Self::UnknownRefreshToken
+            | Self::RefreshReplayed
+            | Self::RefreshExpired
+            | Self::RefreshClientMismatch
+            | Self::RefreshDpopKeyMismatch
+            | Self::RefreshClientAuthMismatch => bad(C::InvalidGrant),
         }
     }
+}
+
+/// The fields of an `authorization_code` request, borrowed from the parsed [`TokenRequest`].
+struct CodeRequest<'a> {
+    code: &'a AuthorizationCode,
+    redirect_uri: &'a str,
+    code_verifier: &'a str,
 }
 
 fn secs(d: std::time::Duration) -> i64 {
@@ -176,34 +163,30 @@ impl AuthServer {
     /// Handles a token request.
     pub async fn token(&self, params: &Params, dpop: &DpopInput<'_>) -> Result<TokenResponse, TokenError> {
         let now = self.now();
-        let proof = self.verify_dpop(dpop, None, now).await?;
-        let grant_type = params.get("grant_type")?.ok_or(TokenError::MissingGrantType)?;
-        if !matches!(grant_type, "authorization_code" | "refresh_token") {
-            return Err(TokenError::UnsupportedGrantType);
-        }
-        let client_id = params.get("client_id")?.ok_or(TokenError::MissingClientId)?;
-        let client = self.inner.clients.resolve(client_id, now).await?;
-        let creds = ClientCredentials {
-            assertion_type: params.get("client_assertion_type")?,
-            assertion: params.get("client_assertion")?,
-        };
-        let auth = match verify_client_auth(&self.inner.config, &client, creds, &proof.jkt, now) {
+        let proof = self.prelude_dpop(dpop, now).await?;
+        let grant = GrantType::from_params(params)?;
+        let authenticated = match self.authenticate_client(params, &proof.jkt, now).await {
             Ok(a) => a,
-            Err(ClientAuthError::UnknownKid) if grant_type == "refresh_token" => {
+            Err(ClientPreludeError::UnknownKid { client }) if grant == GrantType::RefreshToken => {
                 self.revoke_if_client_key_removed(params, &client).await?;
-                return Err(ClientAuthError::UnknownKid.into());
+                return Err(ClientPreludeError::UnknownKid { client }.into());
             }
             Err(e) => return Err(e.into()),
         };
-        if !client.has_grant(grant_type) {
+        if !authenticated.client.has_grant(grant.as_str()) {
             return Err(TokenError::GrantNotAllowed);
         }
-        let response = if grant_type == "authorization_code" {
-            self.code_grant(params, &client, &auth, &proof.jkt, now).await?
-        } else {
-            self.refresh_grant(params, &client, &auth, &proof.jkt, now).await?
+        let response = match TokenRequest::from_params(params)? {
+            TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
+                let request =
+                    CodeRequest { code: &code, redirect_uri: &redirect_uri, code_verifier: &code_verifier };
+                self.code_grant(request, &authenticated, &proof.jkt, now).await?
+            }
+            TokenRequest::RefreshToken { refresh_token } => {
+                self.refresh_grant(&refresh_token, &authenticated, &proof.jkt, now).await?
+            }
         };
-        metrics::counter!("atauth_tokens_issued_total", "grant" => if grant_type == "authorization_code" { "authorization_code" } else { "refresh_token" }).increment(1);
+        metrics::counter!("atauth_tokens_issued_total", "grant" => grant.as_str()).increment(1);
         Ok(response)
     }
 
@@ -214,7 +197,8 @@ impl AuthServer {
         params: &Params,
         client: &ResolvedClient,
     ) -> Result<(), TokenError> {
-        let Some(token) = params.get("refresh_token")? else { return Ok(()) };
+        // Only the refresh token matters here; a missing one leaves nothing to revoke.
+        let Some(token) = params.get("refresh_token").map_err(ParamError::from)? else { return Ok(()) };
         let tokens = &self.inner.stores.tokens;
         let Some(session) =
             tokens.session_by_refresh(&TokenHash::of(token)).await.map_err(TokenError::Store)?
@@ -244,15 +228,14 @@ impl AuthServer {
 
     async fn code_grant(
         &self,
-        params: &Params,
-        client: &ResolvedClient,
-        auth: &VerifiedClientAuth,
+        request: CodeRequest<'_>,
+        authenticated: &AuthenticatedClient,
         jkt: &str,
         now: i64,
     ) -> Result<TokenResponse, TokenError> {
+        let (client, auth) = (authenticated.client.as_ref(), &authenticated.auth);
         let tokens = &self.inner.stores.tokens;
-        let code = params.get("code")?.ok_or(TokenError::MissingCode)?;
-        let hash = TokenHash::of(code);
+        let hash = TokenHash::of(request.code.expose_secret());
         let record =
             tokens.get_code(&hash).await.map_err(TokenError::Store)?.ok_or(TokenError::UnknownCode)?;
         let (session_life, refresh_life) = self.lifetimes_for(client);
@@ -288,12 +271,10 @@ impl AuthServer {
         if record.request.client_id != client.client_id.as_str() {
             return Err(TokenError::CodeClientMismatch);
         }
-        let redirect_uri = params.get("redirect_uri")?.ok_or(TokenError::MissingRedirectUri)?;
-        if redirect_uri != record.request.redirect_uri {
+        if request.redirect_uri != record.request.redirect_uri {
             return Err(TokenError::RedirectUriMismatch);
         }
-        let verifier = params.get("code_verifier")?.ok_or(TokenError::MissingCodeVerifier)?;
-        let verifier = PkceVerifier::parse(verifier).map_err(TokenError::InvalidCodeVerifier)?;
+        let verifier = PkceVerifier::parse(request.code_verifier).map_err(TokenError::InvalidCodeVerifier)?;
         if !verify_s256(&verifier, &record.request.code_challenge) {
             return Err(TokenError::PkceMismatch);
         }
@@ -303,7 +284,7 @@ impl AuthServer {
         if auth.binding != record.client_auth {
             return Err(TokenError::ClientAuthMismatch);
         }
-        record_client_auth(self.inner.stores.replay.as_ref(), auth, now).await?;
+        authenticated.record(self.inner.stores.replay.as_ref(), now).await?;
         let session_snapshot = session.clone();
         match tokens.redeem_code(&hash, now, session).await.map_err(TokenError::Store)? {
             RedeemOutcome::Redeemed => {}
@@ -317,15 +298,14 @@ impl AuthServer {
 
     async fn refresh_grant(
         &self,
-        params: &Params,
-        client: &ResolvedClient,
-        auth: &VerifiedClientAuth,
+        old: &RefreshToken,
+        authenticated: &AuthenticatedClient,
         jkt: &str,
         now: i64,
     ) -> Result<TokenResponse, TokenError> {
-        let old = params.get("refresh_token")?.ok_or(TokenError::MissingRefreshToken)?;
+        let (client, auth) = (authenticated.client.as_ref(), &authenticated.auth);
         let (_, refresh_life) = self.lifetimes_for(client);
-        record_client_auth(self.inner.stores.replay.as_ref(), auth, now).await?;
+        authenticated.record(self.inner.stores.replay.as_ref(), now).await?;
         let refresh =
             RefreshToken::new(format!("ref-{}", hex::encode(atauth_crypto::random::random_bytes::<32>())));
         let rotation = Rotation {
@@ -343,7 +323,7 @@ impl AuthServer {
             .inner
             .stores
             .tokens
-            .rotate_refresh(&TokenHash::of(old), rotation)
+            .rotate_refresh(&TokenHash::of(old.expose_secret()), rotation)
             .await
             .map_err(TokenError::Store)?;
         let session = match outcome {
