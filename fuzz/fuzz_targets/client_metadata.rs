@@ -31,11 +31,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = metadata.auth_method();
     let _ = metadata.scope_set();
     for policy in [ClientIdPolicy::default(), ClientIdPolicy { allow_http_loopback: true }] {
-        if let Ok(id) = ClientId::parse_with(&metadata.client_id, policy) {
-            if let Err(e) = metadata.validate(&id) {
-                let _ = e.oauth_error_code();
-                let _ = e.to_string();
-            }
+        if let Ok(id) = ClientId::parse_with(&metadata.client_id, policy)
+            && let Err(e) = metadata.validate(&id)
+        {
+            let _ = e.oauth_error_code();
+            let _ = e.to_string();
         }
     }
     if let Ok(fixed) = ClientId::parse(FIXED_ID) {
