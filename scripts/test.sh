@@ -2,10 +2,11 @@
 # THE test command of atauth: everything CI runs, in order, failing fast.
 #
 #   ./scripts/test.sh               toolchain check, services, fmt, clippy, interop setup
-#                                   (with Debian's chromium), nextest, doctests, interop suite
+#                                   (with Debian's chromium), nextest, doctests, fuzz smoke
+#                                   (each fuzz target ~5 s over its seeds), interop suite
 #                                   (including the headless-Chromium cases)
 #   ./scripts/test.sh --no-interop  skip interop/setup.sh and interop/run.sh
-#   ./scripts/test.sh --quick       fmt, clippy and nextest only (no doctests, no interop)
+#   ./scripts/test.sh --quick       fmt, clippy and nextest only (no doctests, no fuzz, no interop)
 #
 # Every stage prints its elapsed seconds; the first failing stage stops the run
 # with "FAILED at stage '<name>'". The last line is "N passed, N failed" over
@@ -24,10 +25,11 @@ cd "$ROOT"
 
 INTEROP=1
 DOCTESTS=1
+FUZZ=1
 for a in "$@"; do
   case "$a" in
     --no-interop) INTEROP=0 ;;
-    --quick) INTEROP=0; DOCTESTS=0 ;;
+    --quick) INTEROP=0; DOCTESTS=0; FUZZ=0 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option: $a (see --help)" >&2; exit 2 ;;
   esac
@@ -154,6 +156,32 @@ if [ "$DOCTESTS" = 1 ]; then
   cargo test --workspace --doc --locked 2>&1 | tee "$LOGDIR/doctests.log" || rc=${PIPESTATUS[0]}
   count_doctests "$LOGDIR/doctests.log"
   [ "$rc" = 0 ] || fail "cargo test --doc exited with $rc"
+  end_ok
+fi
+
+if [ "$FUZZ" = 1 ]; then
+  # Every cargo-fuzz target for a few seconds over its committed seeds (fuzz/README.md has the
+  # long runs). fuzz/ is a workspace of its own; cargo-fuzz builds it for an explicit --target,
+  # so under CARGO_TARGET_DIR (.ci/run's cache) its artifacts land in
+  # <dir>/x86_64-unknown-linux-gnu/release, apart from the main build, and stay cached.
+  # RUSTC_BOOTSTRAP=1: the pinned stable toolchain accepts cargo-fuzz's unstable flags; no
+  # sanitizer (the crates forbid unsafe; we look for panics, hangs and unbounded allocation).
+  begin fuzz-smoke
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    say "cargo-fuzz not found; cargo install cargo-fuzz --locked"
+    cargo install cargo-fuzz --locked || fail "could not install cargo-fuzz"
+  fi
+  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build --sanitizer none -O) || fail "cargo fuzz build exited with $?"
+  for target in $(cd fuzz && cargo fuzz list); do
+    mkdir -p "$LOGDIR/fuzz-corpus-$target"   # new inputs go here, not into the committed seeds
+    if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none -O "$target" \
+      "$LOGDIR/fuzz-corpus-$target" "corpus/$target" -- -max_total_time=5 -max_len=4096 -timeout=10) \
+      >"$LOGDIR/fuzz-$target.log" 2>&1; then
+      tail -40 "$LOGDIR/fuzz-$target.log"
+      fail "fuzz target $target failed (input saved under fuzz/artifacts/$target/; see fuzz/README.md)"
+    fi
+    say "$target: $(grep -E '^Done [0-9]+ runs' "$LOGDIR/fuzz-$target.log" | tail -1)"
+  done
   end_ok
 fi
 
