@@ -22,7 +22,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use atauth_identity::{Did, Nsid};
+use atauth_syntax::{Did, Nsid};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The scope every atproto authorization must include (SCOPE-01).
