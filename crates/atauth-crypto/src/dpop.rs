@@ -21,6 +21,8 @@
 //! assert_eq!(verified.jkt, signer.jkt());
 //! ```
 
+pub mod wire;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;

@@ -56,9 +56,9 @@ use crate::resource::VerifiedAccess;
 use crate::server::AuthServer;
 
 /// `DPoP` request header.
-pub const DPOP: HeaderName = HeaderName::from_static("dpop");
+pub const DPOP: HeaderName = HeaderName::from_static(atauth_crypto::dpop::wire::DPOP_HEADER);
 /// `DPoP-Nonce` response header.
-pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static(atauth_crypto::dpop::wire::DPOP_NONCE_HEADER);
 
 /// Router state: the server and the optional metrics handle.
 #[derive(Clone, Debug)]
