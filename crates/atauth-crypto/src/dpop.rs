@@ -212,7 +212,8 @@ pub enum DpopError {
         /// The `htm` found.
         found: String,
     },
-    /// `htu` carries a query or fragment; proofs must not (RFC 9449 §4.2, T-04).
+    /// `htu` carries a query or fragment and [`DpopConfig::allow_htu_query`] is off (RFC 9449 §4.2
+    /// tells senders to leave them out; T-04).
     #[error("DPoP proof `htu` contains a query or fragment")]
     HtuHasQueryOrFragment,
     /// `htu` differs from the request URL (item 9).
@@ -361,8 +362,11 @@ pub struct DpopConfig {
     pub clock_tolerance: Duration,
     /// The longest `jti` accepted, in bytes. Default 128.
     pub max_jti_len: usize,
-    /// Accept an `htu` carrying a query (ignored in the comparison), as the reference does for
-    /// legacy clients. Default `false`: RFC 9449 §4.2 forbids it (T-04).
+    /// Accept an `htu` carrying a query or fragment, which the comparison ignores (RFC 9449 §4.3
+    /// item 9: `htu` is compared with the request URI without query and fragment). Default `true`,
+    /// like the reference: atrium-oauth and other clients put the query into `htu`. Scheme, host,
+    /// port and path must match either way. `false` refuses such a proof with
+    /// [`DpopError::HtuHasQueryOrFragment`], the stricter reading of checklist T-04.
     pub allow_htu_query: bool,
 }
 
@@ -373,7 +377,7 @@ impl Default for DpopConfig {
             max_age: Duration::from_secs(10),
             clock_tolerance: Duration::from_secs(180),
             max_jti_len: 128,
-            allow_htu_query: false,
+            allow_htu_query: true,
         }
     }
 }
