@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atauth_crypto::dpop::{DpopSigner, ProofParams};
+use atauth_crypto::dpop::{DpopSigner, ProofParams, wire};
 use atauth_crypto::pkce::PkceVerifier;
 use atauth_crypto::{Clock as _, SystemClock};
 use serde_json::{Value, json};
@@ -462,7 +462,7 @@ impl Target {
             let mut req = self
                 .http
                 .request(method.clone(), url)
-                .header("dpop", proof)
+                .header(wire::DPOP_HEADER, proof)
                 .header("accept", "application/json");
             if let Some(at) = access {
                 req = req.header("authorization", format!("DPoP {at}"));
@@ -472,21 +472,21 @@ impl Target {
             }
             let res = req.send().await?;
             let status = res.status().as_u16();
-            if let Some(n) = res.headers().get("dpop-nonce").and_then(|v| v.to_str().ok())
+            if let Some(n) = res.headers().get(wire::DPOP_NONCE_HEADER).and_then(|v| v.to_str().ok())
                 && let Ok(mut slot) = self.nonce.lock()
             {
                 *slot = Some(n.to_owned());
             }
-            let www = res
+            let www: Vec<String> = res
                 .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
+                .get_all("www-authenticate")
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect();
             let bytes = res.bytes().await?;
+            let nonce_error = wire::is_nonce_challenge(status, www.iter().map(String::as_str), &bytes);
             let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let nonce_error = json["error"] == "use_dpop_nonce" || www.contains("use_dpop_nonce");
-            if nonce_error && (status == 400 || status == 401) && attempt == 0 {
+            if nonce_error && attempt == 0 {
                 self.nonce_retries.fetch_add(1, Ordering::Relaxed);
                 continue;
             }

@@ -11,15 +11,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use atauth_crypto::Clock;
+use atauth_crypto::dpop::wire::{self, WwwAuthenticate};
 use atauth_crypto::dpop::{DpopSigner, ProofParams};
 use atauth_identity::http::{HttpError, HttpRequest, HttpResponse, SafeHttpClient};
 use http::HeaderValue;
 use http::header::{HeaderName, WWW_AUTHENTICATE};
 
-/// The `DPoP` request header.
-pub const DPOP_HEADER: HeaderName = HeaderName::from_static("dpop");
-/// The `DPoP-Nonce` response header.
-pub const DPOP_NONCE_HEADER: HeaderName = HeaderName::from_static("dpop-nonce");
+/// The `DPoP` request header ([`wire::DPOP_HEADER`]).
+pub const DPOP_HEADER: HeaderName = HeaderName::from_static(wire::DPOP_HEADER);
+/// The `DPoP-Nonce` response header ([`wire::DPOP_NONCE_HEADER`]).
+pub const DPOP_NONCE_HEADER: HeaderName = HeaderName::from_static(wire::DPOP_NONCE_HEADER);
 
 const MAX_ORIGINS: usize = 1024;
 const MAX_NONCE_LEN: usize = 1024;
@@ -50,34 +51,25 @@ impl NonceCache {
     }
 }
 
-/// Whether `res` is a DPoP nonce challenge: 400 JSON `use_dpop_nonce` (AS) or 401 with
-/// `WWW-Authenticate: DPoP error="use_dpop_nonce"` (RS) (CL-DPOP-04).
-pub fn is_nonce_challenge(res: &HttpResponse) -> bool {
-    match res.status.as_u16() {
-        400 | 401 => {
-            let header =
-                res.headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-                    v.trim_start().to_ascii_lowercase().starts_with("dpop") && v.contains("use_dpop_nonce")
-                });
-            header
-                || serde_json::from_slice::<serde_json::Value>(&res.body)
-                    .ok()
-                    .is_some_and(|b| b.get("error").and_then(|e| e.as_str()) == Some("use_dpop_nonce"))
-        }
-        _ => false,
-    }
+/// The `WWW-Authenticate` values of `res` that are valid strings.
+fn www_authenticate(res: &HttpResponse) -> impl Iterator<Item = &str> {
+    res.headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok())
 }
 
-/// Whether `res` is an RS `invalid_token` answer (CL-RES-03): 401 with
-/// `WWW-Authenticate: DPoP error="invalid_token"`.
+/// Whether `res` is a DPoP nonce challenge: 400 JSON `use_dpop_nonce` (AS) or 401 with
+/// `WWW-Authenticate: DPoP error="use_dpop_nonce"` (RS), either form at either status (CL-DPOP-04,
+/// T-03; [`wire::is_nonce_challenge`]).
+pub fn is_nonce_challenge(res: &HttpResponse) -> bool {
+    wire::is_nonce_challenge(res.status.as_u16(), www_authenticate(res), &res.body)
+}
+
+/// Whether `res` is an RS `invalid_token` answer (CL-RES-03): 401 with a `WWW-Authenticate`
+/// challenge carrying `error="invalid_token"`.
 pub fn is_invalid_token(res: &HttpResponse) -> bool {
     res.status.as_u16() == 401
-        && res
-            .headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("invalid_token"))
+        && www_authenticate(res).any(|v| {
+            WwwAuthenticate::parse_all(v).iter().any(|c| c.error.as_deref() == Some("invalid_token"))
+        })
 }
 
 /// Sends DPoP-protected requests through the [`SafeHttpClient`].

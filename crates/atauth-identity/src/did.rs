@@ -14,8 +14,7 @@ use http::header::{self, HeaderValue};
 use url::Url;
 
 use crate::http::{HttpError, HttpRequest, SafeHttpClient};
-use crate::syntax::handle::validate_handle;
-use crate::syntax::{Did, HandleSyntaxError, TldPolicy, UnresolvableHandle};
+use crate::syntax::{Did, HandleSyntaxError, TldPolicy, UnresolvableHandle, validate_dns_name};
 
 pub use document::{
     DidDocument, DocumentError, KeyEncoding, PDS_SERVICE_FRAGMENT, PDS_SERVICE_TYPE, SIGNING_KEY_FRAGMENT,
@@ -305,7 +304,7 @@ fn did_web_url(did: &Did, policy: TldPolicy, allow_localhost: bool) -> Result<Ur
         if port.is_some() {
             return Err(DidWebError::PortNotAllowed);
         }
-        validate_handle(&host).map_err(DidWebError::InvalidHost)?;
+        validate_dns_name(&host).map_err(DidWebError::InvalidHost)?;
         policy.check_name(&host).map_err(DidWebError::Unresolvable)?;
         format!("https://{host}/.well-known/did.json")
     };

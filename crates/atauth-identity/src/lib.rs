@@ -53,7 +53,8 @@
 //!
 //! # Layout
 //!
-//! - [`syntax`]: [`Did`], [`Handle`], [`Nsid`], [`AtIdentifier`] (ID-HANDLE-01/02/03, ID-DID-01).
+//! - [`syntax`]: [`Did`], [`Handle`], [`Nsid`], [`AtIdentifier`] (ID-HANDLE-01/02/03, ID-DID-01), re-exported
+//!   from the atauth-syntax crate.
 //! - [`http`]: [`SafeHttpClient`](http::SafeHttpClient), the one outbound HTTP layer (CL-DISC-07).
 //! - [`handle`]: [`HandleResolver`] with DNS TXT, HTTPS well-known, both in parallel, and XRPC
 //!   (ID-HANDLE-04/05/06, ID-DID-08).
@@ -67,7 +68,10 @@ pub mod did;
 pub mod handle;
 pub mod http;
 mod identity;
-pub mod syntax;
+
+/// Identifier syntax ([`Did`], [`Handle`], [`Nsid`], [`AtIdentifier`], [`TldPolicy`]): the dependency-free
+/// atauth-syntax crate, re-exported here so `atauth_identity::syntax::…` and the root paths keep working.
+pub use atauth_syntax as syntax;
 
 pub use cache::{CacheConfig, CachedDidResolver, CachedHandleResolver};
 pub use did::{

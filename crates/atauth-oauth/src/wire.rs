@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use atauth_identity::Did;
+use atauth_syntax::Did;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::scope::ScopeSet;

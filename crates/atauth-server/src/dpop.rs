@@ -9,6 +9,7 @@
 
 use std::future::Future;
 
+use atauth_crypto::dpop::wire::WwwAuthenticate;
 use atauth_crypto::dpop::{DpopError, DpopRequest, ReplayGuard, ReplayStoreError, VerifiedDpop};
 use atauth_oauth::OAuthErrorCode;
 use http::StatusCode;
@@ -75,15 +76,21 @@ impl DpopCheckError {
 /// The algorithms we accept in DPoP proofs, for `WWW-Authenticate … algs="…"`.
 pub const DPOP_ALGS: &str = "ES256 ES256K";
 
-/// A 401 with a `WWW-Authenticate: DPoP` challenge (RS-WWW-01).
+/// The bare `WWW-Authenticate: DPoP algs="…"` challenge, for a request without credentials.
+pub(crate) fn bare_challenge() -> String {
+    WwwAuthenticate::dpop().with_algs(DPOP_ALGS.split_ascii_whitespace()).to_string()
+}
+
+/// A 401 with a `WWW-Authenticate: DPoP` challenge (RS-WWW-01); the description is escaped as a
+/// quoted string by [`WwwAuthenticate`].
 pub(crate) fn challenge(code: OAuthErrorCode, description: &str) -> OAuthError {
-    #![allow(clippy::needless_pass_by_value)]
-    let escaped = description.replace(['"', '\\'], "'");
-    let mut e = OAuthError::new(StatusCode::UNAUTHORIZED, code.clone(), description);
-    e.www_authenticate = Some(format!(
-        "DPoP error=\"{}\", error_description=\"{escaped}\", algs=\"{DPOP_ALGS}\"",
-        code.as_str()
-    ));
+    let header = WwwAuthenticate::dpop()
+        .with_error(code.as_str())
+        .with_error_description(description)
+        .with_algs(DPOP_ALGS.split_ascii_whitespace())
+        .to_string();
+    let mut e = OAuthError::new(StatusCode::UNAUTHORIZED, code, description);
+    e.www_authenticate = Some(header);
     e
 }
 

@@ -17,7 +17,7 @@ use atauth_crypto::{SignaturePolicy, jws};
 use atauth_oauth::{OAuthErrorCode, ScopeSet};
 use http::StatusCode;
 
-use crate::dpop::{DPOP_ALGS, DpopCheckError, DpopInput, challenge};
+use crate::dpop::{DpopCheckError, DpopInput, bare_challenge, challenge};
 use crate::error::OAuthError;
 use crate::server::AuthServer;
 use crate::store::StoreError;
@@ -144,7 +144,7 @@ impl ResourceError {
                     OAuthErrorCode::Other("AuthMissing".into()),
                     self.to_string(),
                 );
-                e.www_authenticate = Some(format!("DPoP algs=\"{DPOP_ALGS}\""));
+                e.www_authenticate = Some(bare_challenge());
                 e
             }
             Self::Dpop(e) => e.resource_error(),

@@ -68,9 +68,9 @@ use crate::server::AuthServer;
 pub use xrpc::{DpopAuth, DpopAuthRejection, require_dpop_auth};
 
 /// `DPoP` request header.
-pub const DPOP: HeaderName = HeaderName::from_static("dpop");
+pub const DPOP: HeaderName = HeaderName::from_static(atauth_crypto::dpop::wire::DPOP_HEADER);
 /// `DPoP-Nonce` response header.
-pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static(atauth_crypto::dpop::wire::DPOP_NONCE_HEADER);
 
 /// Router state: the server and the optional metrics handle.
 #[derive(Clone, Debug)]

@@ -1,33 +1,16 @@
-//! Identifier syntax types: [`Did`], [`Handle`], [`Nsid`] and [`AtIdentifier`] (handle or DID).
-//!
-//! These are pure value types: parsing never touches the network. Each type has one error enum whose
-//! variants name the rule that failed (ID-HANDLE-01, ID-DID-01).
+//! `AtIdentifier`: a handle or a DID, as typed by a user or found in an `at://` authority.
 
-pub(crate) mod did;
-pub(crate) mod handle;
-pub(crate) mod nsid;
-
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-pub use did::{Did, DidSyntaxError, MAX_DID_LEN};
-pub use handle::{
-    DISALLOWED_TLDS, Handle, HandleSyntaxError, INVALID_HANDLE_SENTINEL, MAX_HANDLE_LEN, MAX_LABEL_LEN,
-    TldPolicy, UnresolvableHandle,
-};
-pub use nsid::{MAX_NSID_LEN, MAX_NSID_SEGMENT_LEN, Nsid, NsidSyntaxError};
+use crate::{Did, DidSyntaxError, Handle, HandleSyntaxError};
 
 /// Either a DID or a handle: what a user types to log in, or the authority of an `at://` URI.
 ///
 /// ```
-/// use atauth_identity::AtIdentifier;
+/// use atauth_syntax::AtIdentifier;
 ///
 /// let id = AtIdentifier::parse_user_input("@Alice.Bsky.Social")?;
 /// assert_eq!(id.to_string(), "alice.bsky.social");
 /// assert!(matches!(AtIdentifier::parse_user_input("did:plc:abc")?, AtIdentifier::Did(_)));
-/// # Ok::<(), atauth_identity::AtIdentifierError>(())
+/// # Ok::<(), atauth_syntax::AtIdentifierError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AtIdentifier {
@@ -52,7 +35,8 @@ pub enum AtIdentifierError {
 impl AtIdentifier {
     /// Parses strictly: a string starting with `did:` must be a DID, anything else a handle (which is
     /// lowercased, ID-HANDLE-02).
-    pub fn new(s: &str) -> Result<Self, AtIdentifierError> {
+    pub fn new(s: impl AsRef<str>) -> Result<Self, AtIdentifierError> {
+        let s = s.as_ref();
         if s.starts_with("did:") {
             Did::new(s).map(Self::Did).map_err(AtIdentifierError::Did)
         } else {
@@ -92,28 +76,4 @@ impl From<Handle> for AtIdentifier {
     }
 }
 
-impl FromStr for AtIdentifier {
-    type Err = AtIdentifierError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl fmt::Display for AtIdentifier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for AtIdentifier {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for AtIdentifier {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Self::new(&s).map_err(serde::de::Error::custom)
-    }
-}
+string_id!(text AtIdentifier, AtIdentifierError);

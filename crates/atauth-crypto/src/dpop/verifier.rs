@@ -1,133 +1,16 @@
-//! DPoP proofs (RFC 9449): building them (client side) and verifying every §4.3 check (server
-//! side), with server nonces and `jti` replay decided through caller-supplied traits.
-//!
-//! Checklist: CL-DPOP-01/02, CL-RES-01, AS-DPOP-01 … AS-DPOP-07, RS-DPOP-01, traps T-04 and T-05.
-//!
-//! ```
-//! use atauth_crypto::dpop::{DpopSigner, DpopVerifier, DpopRequest, ProofParams};
-//!
-//! let signer = DpopSigner::generate(); // a fresh ES256 key per session (CL-DPOP-01)
-//! let now = 1_700_000_000;
-//! let proof = signer.proof(&ProofParams {
-//!     method: "POST",
-//!     url: "https://pds.example.com/oauth/token",
-//!     nonce: None,
-//!     access_token: None,
-//!     iat: now,
-//! });
-//! let verified = DpopVerifier::default()
-//!     .verify(&proof, &DpopRequest::new("POST", "https://pds.example.com/oauth/token"), now, None)
-//!     .unwrap();
-//! assert_eq!(verified.jkt, signer.jkt());
-//! ```
+//! The server side: [`DpopVerifier`] runs every RFC 9449 §4.3 check (AS-DPOP-01 … 06, RS-DPOP-01),
+//! with nonces and replay decided through the [`NonceValidator`] and [`ReplayGuard`] traits.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::{DPOP_JWT_TYPE, NonceValidator, ReplayGuard, ReplayStoreError, htu_of};
 use crate::jws::{self, JwsError};
 use crate::{
-    Algorithm, HmacKey, KeyError, PrivateKey, PublicKey, SecretBytes, SignatureError, SignaturePolicy, b64,
-    hash::access_token_hash, hash::sha256, random::generate_jti, secret::ct_eq,
+    Algorithm, KeyError, PublicKey, SignatureError, SignaturePolicy, hash::access_token_hash, hash::sha256,
+    secret::ct_eq,
 };
-
-/// The JWS `typ` of a DPoP proof.
-pub const DPOP_JWT_TYPE: &str = "dpop+jwt";
-
-/// Builds DPoP proofs with one key. The header (with the public JWK) is encoded once.
-#[derive(Clone)]
-pub struct DpopSigner {
-    key: PrivateKey,
-    header_b64: String,
-    jkt: String,
-}
-
-/// What a proof is for.
-#[derive(Debug, Clone, Copy)]
-pub struct ProofParams<'a> {
-    /// HTTP method, upper case as sent (`htm`).
-    pub method: &'a str,
-    /// Request URL; its query and fragment are dropped for `htu` (T-04).
-    pub url: &'a str,
-    /// The latest server nonce for this origin, if known (CL-DPOP-03).
-    pub nonce: Option<&'a str>,
-    /// The access token presented with this request; adds `ath` (resource requests only).
-    pub access_token: Option<&'a str>,
-    /// Issue time, Unix seconds.
-    pub iat: i64,
-}
-
-impl DpopSigner {
-    /// A signer with a freshly generated ES256 key (CL-DPOP-01).
-    pub fn generate() -> Self {
-        Self::new(PrivateKey::generate(Algorithm::Es256))
-    }
-
-    /// A signer for an existing key (for example one restored with a session, T-13).
-    pub fn new(key: PrivateKey) -> Self {
-        let header = jws::JwsHeader::new(key.algorithm().jws_name(), Some(DPOP_JWT_TYPE))
-            .with_jwk(&key.public_key().to_jwk());
-        // Serialising a header of plain strings cannot fail.
-        let header_json = serde_json::to_vec(&header).unwrap_or_default();
-        let jkt = key.public_key().thumbprint();
-        Self { key, header_b64: b64::encode(header_json), jkt }
-    }
-
-    /// The key.
-    pub fn key(&self) -> &PrivateKey {
-        &self.key
-    }
-
-    /// The key's RFC 7638 thumbprint (`jkt`), which tokens bound to this key carry in `cnf.jkt`.
-    pub fn jkt(&self) -> &str {
-        &self.jkt
-    }
-
-    /// A new proof: fresh `jti`, `htm`, `htu` without query or fragment, `iat`, and `nonce` and
-    /// `ath` when given (CL-DPOP-02, CL-RES-01). No `iss`, no `exp`.
-    pub fn proof(&self, p: &ProofParams<'_>) -> String {
-        let mut claims = String::with_capacity(192);
-        claims.push_str("{\"jti\":\"");
-        claims.push_str(&generate_jti());
-        claims.push_str("\",\"htm\":");
-        push_json_string(&mut claims, p.method);
-        claims.push_str(",\"htu\":");
-        push_json_string(&mut claims, htu_of(p.url));
-        claims.push_str(",\"iat\":");
-        claims.push_str(&p.iat.to_string());
-        if let Some(nonce) = p.nonce {
-            claims.push_str(",\"nonce\":");
-            push_json_string(&mut claims, nonce);
-        }
-        if let Some(token) = p.access_token {
-            claims.push_str(",\"ath\":\"");
-            claims.push_str(&access_token_hash(token));
-            claims.push('"');
-        }
-        claims.push('}');
-        jws::sign_encoded(&self.header_b64, claims.as_bytes(), &self.key)
-    }
-}
-
-impl std::fmt::Debug for DpopSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DpopSigner").field("jkt", &self.jkt).finish_non_exhaustive()
-    }
-}
-
-fn push_json_string(out: &mut String, value: &str) {
-    // serde_json escapes exactly what JSON requires; a `&str` always serialises.
-    out.push_str(&serde_json::to_string(value).unwrap_or_default());
-}
-
-/// The `htu` for a request URL: the URL without its query and fragment (RFC 9449 §4.2, T-04).
-pub fn htu_of(url: &str) -> &str {
-    let end = url.find(['?', '#']).unwrap_or(url.len());
-    &url[..end]
-}
 
 /// Normalises an absolute http(s) URL for `htu` comparison (RFC 9449 §4.3 item 9, RFC 3986
 /// §6.2.2–6.2.3): lower-case scheme and host, default port dropped, empty path as `/`.
@@ -142,8 +25,6 @@ fn normalize_htu(url: &str) -> Option<String> {
     }
     Some(s)
 }
-
-// ---------------------------------------------------------------------------------------------
 
 /// Why a DPoP proof was refused. One variant per failed check of RFC 9449 §4.3.
 #[derive(Debug, thiserror::Error)]
@@ -210,7 +91,8 @@ pub enum DpopError {
         /// The `htm` found.
         found: String,
     },
-    /// `htu` carries a query or fragment; proofs must not (RFC 9449 §4.2, T-04).
+    /// `htu` carries a query or fragment and [`DpopConfig::allow_htu_query`] is off (RFC 9449 §4.2
+    /// tells senders to leave them out; T-04).
     #[error("DPoP proof `htu` contains a query or fragment")]
     HtuHasQueryOrFragment,
     /// `htu` differs from the request URL (item 9).
@@ -267,30 +149,6 @@ impl DpopError {
     pub fn is_nonce_error(&self) -> bool {
         matches!(self, Self::NonceRequired | Self::InvalidNonce)
     }
-}
-
-/// A replay store failure (I/O, connection), reported by a [`ReplayGuard`].
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ReplayStoreError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
-
-/// Decides whether a nonce in a proof is current. Implemented by [`DpopNonces`]; a server with
-/// another scheme implements it itself.
-pub trait NonceValidator: Send + Sync {
-    /// Whether `nonce` is acceptable at Unix time `now`.
-    fn is_valid(&self, nonce: &str, now: i64) -> bool;
-}
-
-/// Remembers proof identifiers so each is accepted once (AS-DPOP-05). Backed by a store in the
-/// server (SQLite, Redis); [`MemoryReplayGuard`] serves one process.
-pub trait ReplayGuard: Send + Sync {
-    /// Atomically records `key` until Unix time `expires_at`. Returns `true` if the key was new,
-    /// `false` if it was already recorded and has not expired.
-    fn check_and_record(
-        &self,
-        key: [u8; 32],
-        expires_at: i64,
-    ) -> impl Future<Output = Result<bool, ReplayStoreError>> + Send;
 }
 
 /// The parts of the HTTP request a proof is checked against.
@@ -359,8 +217,11 @@ pub struct DpopConfig {
     pub clock_tolerance: Duration,
     /// The longest `jti` accepted, in bytes. Default 128.
     pub max_jti_len: usize,
-    /// Accept an `htu` carrying a query (ignored in the comparison), as the reference does for
-    /// legacy clients. Default `false`: RFC 9449 §4.2 forbids it (T-04).
+    /// Accept an `htu` carrying a query or fragment, which the comparison ignores (RFC 9449 §4.3
+    /// item 9: `htu` is compared with the request URI without query and fragment). Default `true`,
+    /// like the reference: atrium-oauth and other clients put the query into `htu`. Scheme, host,
+    /// port and path must match either way. `false` refuses such a proof with
+    /// [`DpopError::HtuHasQueryOrFragment`], the stricter reading of checklist T-04.
     pub allow_htu_query: bool,
 }
 
@@ -371,7 +232,7 @@ impl Default for DpopConfig {
             max_age: Duration::from_secs(10),
             clock_tolerance: Duration::from_secs(180),
             max_jti_len: 128,
-            allow_htu_query: false,
+            allow_htu_query: true,
         }
     }
 }
@@ -521,118 +382,6 @@ impl DpopVerifier {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-
-/// Stateless rotating server nonces (AS-DPOP-03, AS-DPOP-07): a nonce is
-/// base64url(HMAC-SHA256(secret, period counter)). The server always hands out the *next*
-/// period's nonce and accepts the previous, current and next, so a nonce stays usable for two to
-/// three periods, and instances that share the secret agree without talking to each other.
-pub struct DpopNonces {
-    key: HmacKey,
-    period_secs: i64,
-}
-
-impl DpopNonces {
-    /// The default rotation period: 60 s (the reference's value).
-    pub const DEFAULT_PERIOD: Duration = Duration::from_secs(60);
-
-    /// Nonces keyed by `secret` (at least 32 bytes), rotating every `period` (at least 1 s).
-    pub fn new(secret: &SecretBytes, period: Duration) -> Option<Self> {
-        let period_secs = i64::try_from(period.as_secs()).ok().filter(|p| *p >= 1)?;
-        Some(Self { key: HmacKey::new(secret)?, period_secs })
-    }
-
-    /// A fresh random 32-byte secret.
-    pub fn generate_secret() -> SecretBytes {
-        SecretBytes::new(crate::random::random_bytes::<32>().to_vec())
-    }
-
-    fn for_counter(&self, counter: i64) -> String {
-        b64::encode(self.key.sign(&counter.to_be_bytes()))
-    }
-
-    /// The nonce to send in `DPoP-Nonce` at Unix time `now`.
-    pub fn current(&self, now: i64) -> String {
-        self.for_counter(now.div_euclid(self.period_secs) + 1)
-    }
-}
-
-impl NonceValidator for DpopNonces {
-    fn is_valid(&self, nonce: &str, now: i64) -> bool {
-        let counter = now.div_euclid(self.period_secs);
-        (counter - 1..=counter + 1).any(|c| ct_eq(self.for_counter(c).as_bytes(), nonce.as_bytes()))
-    }
-}
-
-impl std::fmt::Debug for DpopNonces {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DpopNonces").field("period_secs", &self.period_secs).finish_non_exhaustive()
-    }
-}
-
-/// An in-process [`ReplayGuard`] with a bounded number of live entries. For a single process;
-/// several server instances need a shared store.
-pub struct MemoryReplayGuard {
-    entries: Mutex<HashMap<[u8; 32], i64>>,
-    capacity: usize,
-    clock: Box<dyn crate::Clock>,
-}
-
-impl MemoryReplayGuard {
-    /// A guard holding at most `capacity` unexpired entries, reading time from `clock`.
-    pub fn new(capacity: usize, clock: impl crate::Clock) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), capacity, clock: Box::new(clock) }
-    }
-
-    /// Number of entries currently held (expired ones included until the next prune).
-    pub fn len(&self) -> usize {
-        self.entries.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    /// Whether no entries are held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl std::fmt::Debug for MemoryReplayGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryReplayGuard").field("capacity", &self.capacity).finish_non_exhaustive()
-    }
-}
-
-impl Default for MemoryReplayGuard {
-    fn default() -> Self {
-        Self::new(1_000_000, crate::SystemClock)
-    }
-}
-
-/// The error a full [`MemoryReplayGuard`] reports.
-#[derive(Debug, thiserror::Error)]
-#[error("replay cache is full ({0} live entries)")]
-struct ReplayCacheFull(usize);
-
-impl ReplayGuard for MemoryReplayGuard {
-    async fn check_and_record(&self, key: [u8; 32], expires_at: i64) -> Result<bool, ReplayStoreError> {
-        let now = self.clock.unix_now();
-        let mut map = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(&exp) = map.get(&key)
-            && exp >= now
-        {
-            return Ok(false);
-        }
-        if map.len() >= self.capacity {
-            map.retain(|_, exp| *exp >= now);
-            if map.len() >= self.capacity {
-                // Refusing is safer than forgetting: a forgotten jti could be replayed.
-                return Err(ReplayStoreError(Box::new(ReplayCacheFull(map.len()))));
-            }
-        }
-        map.insert(key, expires_at);
-        Ok(true)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,20 +405,5 @@ mod tests {
         );
         assert_eq!(normalize_htu("ftp://x.example/"), None);
         assert_eq!(normalize_htu("/relative"), None);
-    }
-
-    #[test]
-    fn nonces_rotate_and_accept_neighbours() {
-        let nonces = DpopNonces::new(&SecretBytes::new(vec![1u8; 32]), Duration::from_secs(60)).unwrap();
-        let n = nonces.current(600); // issued for counter 11
-        assert!(nonces.is_valid(&n, 600)); // counter 10: accepts 9..=11
-        assert!(nonces.is_valid(&n, 660)); // counter 11
-        assert!(nonces.is_valid(&n, 720)); // counter 12: accepts 11..=13
-        assert!(!nonces.is_valid(&n, 780)); // counter 13: 11 is too old
-        assert!(!nonces.is_valid(&n, 539)); // counter 8: 11 is not yet valid
-        assert!(!nonces.is_valid("garbage", 600));
-        let other = DpopNonces::new(&SecretBytes::new(vec![2u8; 32]), Duration::from_secs(60)).unwrap();
-        assert!(!other.is_valid(&n, 600));
-        assert!(DpopNonces::new(&SecretBytes::new(vec![1u8; 16]), Duration::from_secs(60)).is_none());
     }
 }

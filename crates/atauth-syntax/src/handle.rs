@@ -3,11 +3,6 @@
 //! Implements checklist ID-HANDLE-01 (syntax), ID-HANDLE-02 (case-insensitive, `@` is UI-only) and
 //! ID-HANDLE-03 (TLDs that must never be resolved, `.test` only in development, `handle.invalid`).
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// Maximum length of a handle in bytes (ID-HANDLE-01).
 pub const MAX_HANDLE_LEN: usize = 253;
 
@@ -109,8 +104,8 @@ impl TldPolicy {
         self.allow_test
     }
 
-    /// Checks a lowercase DNS name's TLD (`name` may be a handle or a `did:web` host).
-    pub(crate) fn check_name(self, name: &str) -> Result<(), UnresolvableHandle> {
+    /// Checks a lowercase DNS name's TLD (`name` may be a handle or a `did:web` host, ID-DID-04).
+    pub fn check_name(self, name: &str) -> Result<(), UnresolvableHandle> {
         if name == INVALID_HANDLE_SENTINEL {
             return Err(UnresolvableHandle::InvalidSentinel);
         }
@@ -131,7 +126,7 @@ impl TldPolicy {
 /// whether the handle may be resolved: see [`Handle::check_resolvable`].
 ///
 /// ```
-/// use atauth_identity::{Handle, TldPolicy};
+/// use atauth_syntax::{Handle, TldPolicy};
 ///
 /// let h = Handle::parse_user_input(" @Alice.Bsky.Social ")?;
 /// assert_eq!(h.as_str(), "alice.bsky.social");
@@ -139,7 +134,7 @@ impl TldPolicy {
 ///
 /// let local = Handle::new("laptop.local")?; // valid syntax ...
 /// assert!(!local.is_resolvable(TldPolicy::development())); // ... but never resolved
-/// # Ok::<(), atauth_identity::HandleSyntaxError>(())
+/// # Ok::<(), atauth_syntax::HandleSyntaxError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Handle(String);
@@ -148,7 +143,7 @@ impl Handle {
     /// Validates `s` (ID-HANDLE-01) and normalises it to lowercase (ID-HANDLE-02).
     pub fn new(s: impl Into<String>) -> Result<Self, HandleSyntaxError> {
         let mut s = s.into();
-        validate_handle(&s)?;
+        validate_dns_name(&s)?;
         s.make_ascii_lowercase();
         Ok(Self(s))
     }
@@ -170,11 +165,6 @@ impl Handle {
         self.0 == INVALID_HANDLE_SENTINEL
     }
 
-    /// The handle as a lowercase string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The last label, e.g. `social` for `alice.bsky.social`.
     pub fn tld(&self) -> &str {
         self.0.rsplit('.').next().unwrap_or(&self.0)
@@ -189,15 +179,11 @@ impl Handle {
     pub fn is_resolvable(&self, policy: TldPolicy) -> bool {
         self.check_resolvable(policy).is_ok()
     }
-
-    /// Consumes the handle and returns the inner (lowercase) string.
-    pub fn into_string(self) -> String {
-        self.0
-    }
 }
 
-/// Validates DNS-name syntax per ID-HANDLE-01 (also used for `did:web` hosts).
-pub(crate) fn validate_handle(s: &str) -> Result<(), HandleSyntaxError> {
+/// Validates DNS-name syntax per ID-HANDLE-01 without normalising: what [`Handle::new`] checks, also
+/// used for `did:web` hosts (ID-DID-04).
+pub fn validate_dns_name(s: &str) -> Result<(), HandleSyntaxError> {
     if s.is_empty() {
         return Err(HandleSyntaxError::Empty);
     }
@@ -234,63 +220,7 @@ pub(crate) fn validate_handle(s: &str) -> Result<(), HandleSyntaxError> {
     Ok(())
 }
 
-impl FromStr for Handle {
-    type Err = HandleSyntaxError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<String> for Handle {
-    type Error = HandleSyntaxError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<&str> for Handle {
-    type Error = HandleSyntaxError;
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl AsRef<str> for Handle {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<Handle> for String {
-    fn from(h: Handle) -> Self {
-        h.0
-    }
-}
-
-impl fmt::Display for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Handle({:?})", self.0)
-    }
-}
-
-impl Serialize for Handle {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Handle {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Self::new(s).map_err(serde::de::Error::custom)
-    }
-}
+string_id!(newtype Handle, HandleSyntaxError);
 
 #[cfg(test)]
 mod tests {

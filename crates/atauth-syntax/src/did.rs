@@ -1,12 +1,7 @@
 //! `Did`: a decentralized identifier with atproto's syntax rules.
 //!
 //! Implements checklist ID-DID-01 (syntax). Which methods can be *resolved* (ID-DID-02) is decided by
-//! [`crate::did`], not here: `did:key:…` or `did:example:…` are syntactically valid DIDs.
-
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+//! atauth-identity's `did` module, not here: `did:key:…` or `did:example:…` are syntactically valid DIDs.
 
 /// Maximum length of a DID, in bytes (ID-DID-01: "initial hard limit of 2048 characters").
 pub const MAX_DID_LEN: usize = 2048;
@@ -54,13 +49,13 @@ pub enum DidSyntaxError {
 /// `^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$` and be at most 2048 bytes long.
 ///
 /// ```
-/// use atauth_identity::Did;
+/// use atauth_syntax::Did;
 ///
 /// let did: Did = "did:plc:ewvi7nxzyoun6zhxrhs64oiz".parse()?;
 /// assert_eq!(did.method(), "plc");
 /// assert_eq!(did.identifier(), "ewvi7nxzyoun6zhxrhs64oiz");
 /// assert!("DID:plc:abc".parse::<Did>().is_err());
-/// # Ok::<(), atauth_identity::DidSyntaxError>(())
+/// # Ok::<(), atauth_syntax::DidSyntaxError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Did(String);
@@ -76,11 +71,6 @@ impl Did {
     /// Parses a DID typed by a user: surrounding whitespace is removed, then the strict rules apply.
     pub fn parse_user_input(input: &str) -> Result<Self, DidSyntaxError> {
         Self::new(input.trim())
-    }
-
-    /// The DID as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// The method name, e.g. `plc` for `did:plc:…`.
@@ -101,11 +91,6 @@ impl Did {
     /// Whether this is a `did:web` DID.
     pub fn is_web(&self) -> bool {
         self.method() == "web"
-    }
-
-    /// Consumes the DID and returns the inner string.
-    pub fn into_string(self) -> String {
-        self.0
     }
 
     fn split(&self) -> (&str, &str) {
@@ -144,63 +129,7 @@ fn validate_did(s: &str) -> Result<(), DidSyntaxError> {
     Ok(())
 }
 
-impl FromStr for Did {
-    type Err = DidSyntaxError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<String> for Did {
-    type Error = DidSyntaxError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<&str> for Did {
-    type Error = DidSyntaxError;
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl AsRef<str> for Did {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<Did> for String {
-    fn from(did: Did) -> Self {
-        did.0
-    }
-}
-
-impl fmt::Display for Did {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for Did {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Did({:?})", self.0)
-    }
-}
-
-impl Serialize for Did {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Did {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Self::new(s).map_err(serde::de::Error::custom)
-    }
-}
+string_id!(newtype Did, DidSyntaxError);
 
 #[cfg(test)]
 mod tests {

@@ -3,11 +3,6 @@
 //! Syntax per the atproto Lexicon/NSID specification: a reversed domain name (the authority) followed by
 //! a name segment. Case is preserved (the name segment is case-sensitive).
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// Maximum total length of an NSID in bytes.
 pub const MAX_NSID_LEN: usize = 317;
 
@@ -68,12 +63,12 @@ pub enum NsidSyntaxError {
 /// A syntactically valid NSID.
 ///
 /// ```
-/// use atauth_identity::Nsid;
+/// use atauth_syntax::Nsid;
 ///
 /// let nsid: Nsid = "com.atproto.identity.resolveHandle".parse()?;
 /// assert_eq!(nsid.authority(), "com.atproto.identity");
 /// assert_eq!(nsid.name(), "resolveHandle");
-/// # Ok::<(), atauth_identity::NsidSyntaxError>(())
+/// # Ok::<(), atauth_syntax::NsidSyntaxError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Nsid(String);
@@ -84,11 +79,6 @@ impl Nsid {
         let s = s.into();
         validate_nsid(&s)?;
         Ok(Self(s))
-    }
-
-    /// The NSID as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// The authority part in NSID order (everything before the last `.`), e.g. `com.atproto.identity`.
@@ -148,50 +138,7 @@ fn validate_nsid(s: &str) -> Result<(), NsidSyntaxError> {
     Ok(())
 }
 
-impl FromStr for Nsid {
-    type Err = NsidSyntaxError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<String> for Nsid {
-    type Error = NsidSyntaxError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl AsRef<str> for Nsid {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Nsid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for Nsid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Nsid({:?})", self.0)
-    }
-}
-
-impl Serialize for Nsid {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Nsid {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Self::new(s).map_err(serde::de::Error::custom)
-    }
-}
+string_id!(newtype Nsid, NsidSyntaxError);
 
 #[cfg(test)]
 mod tests {

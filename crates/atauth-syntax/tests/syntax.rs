@@ -1,5 +1,6 @@
 //! Identifier syntax against the atproto interop fixtures (checklist §4.4) and property tests against
-//! the reference regexes (ID-HANDLE-01, ID-HANDLE-02, ID-DID-01).
+//! the reference regexes (ID-HANDLE-01, ID-HANDLE-02, ID-DID-01), per type: `Handle`, `Did`, `Nsid`,
+//! `AtIdentifier`. Moved from atauth-identity with the types; every assertion kept.
 //!
 //! Fixture source: `bluesky-social/atproto-interop-tests`, `syntax/*_syntax_{valid,invalid}.txt`. The
 //! files were read from the copies the atproto projects keep in sync with it (the interop-tests
@@ -18,7 +19,7 @@
 //! DID spec text and checklist ID-DID-01 ("implementations need not validate percent decoding"), so
 //! those lines are not quoted here.
 
-use atauth_identity::{Did, Handle, Nsid, TldPolicy};
+use atauth_syntax::{AtIdentifier, Did, Handle, Nsid, TldPolicy};
 use proptest::prelude::*;
 
 const HANDLE_VALID: &[&str] = &[
@@ -409,5 +410,45 @@ proptest! {
     fn nsid_validator_matches_reference_regex(s in "[a-zA-Z0-9.-]{0,20}") {
         let expected = nsid_regex().is_match(&s) && s.len() <= 317;
         prop_assert_eq!(Nsid::new(s.as_str()).is_ok(), expected, "{:?}", s);
+    }
+
+    /// NSIDs: every parse path (`new`, `FromStr`, `TryFrom`, serde) agrees, and printing gives the input.
+    #[test]
+    fn nsid_parse_paths_agree(s in "[a-z][a-z0-9-]{0,8}[a-z0-9](\\.[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?){1,3}\\.[a-zA-Z][a-zA-Z0-9]{0,10}") {
+        let n = Nsid::new(s.as_str()).expect("generated NSIDs are valid");
+        prop_assert_eq!(&s.parse::<Nsid>().expect("FromStr"), &n);
+        prop_assert_eq!(&Nsid::try_from(s.clone()).expect("TryFrom<String>"), &n);
+        prop_assert_eq!(&Nsid::try_from(s.as_str()).expect("TryFrom<&str>"), &n);
+        prop_assert_eq!(AsRef::<str>::as_ref(&n), s.as_str());
+        prop_assert_eq!(n.to_string(), s);
+        let json = serde_json::to_string(&n).expect("ser");
+        prop_assert_eq!(serde_json::from_str::<Nsid>(&json).expect("de"), n);
+    }
+
+    /// AtIdentifier: a `did:` prefix picks the DID parser, anything else the handle parser; the value
+    /// prints, parses and round-trips through serde like the identifier it wraps (ID-HANDLE-02, ID-DID-01).
+    #[test]
+    fn at_identifier_dispatches_and_round_trips(
+        did in "did:[a-z]{1,5}:[a-zA-Z0-9._:%-]{0,30}[a-zA-Z0-9._-]",
+        handle in "([a-zA-Z0-9]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?\\.){1,3}[a-zA-Z]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?",
+    ) {
+        let d = AtIdentifier::new(did.as_str()).expect("valid DID");
+        prop_assert_eq!(&d, &AtIdentifier::Did(Did::new(did.as_str()).expect("valid")));
+        let h = AtIdentifier::parse_user_input(&format!(" @{handle} ")).expect("valid handle");
+        prop_assert_eq!(&h, &AtIdentifier::Handle(Handle::new(handle.as_str()).expect("valid")));
+        for id in [d, h] {
+            prop_assert_eq!(&id.to_string().parse::<AtIdentifier>().expect("reparse"), &id);
+            prop_assert_eq!(&AtIdentifier::try_from(id.as_str()).expect("TryFrom"), &id);
+            let json = serde_json::to_string(&id).expect("ser");
+            prop_assert_eq!(json.clone(), format!("\"{}\"", id.as_str()));
+            prop_assert_eq!(serde_json::from_str::<AtIdentifier>(&json).expect("de"), id);
+        }
+    }
+
+    /// A string that is neither a DID nor a handle is refused by AtIdentifier with the matching error.
+    #[test]
+    fn at_identifier_refuses_what_both_parsers_refuse(s in "[a-zA-Z0-9:._@-]{0,16}") {
+        let expected = if s.starts_with("did:") { Did::new(s.as_str()).is_ok() } else { Handle::new(s.as_str()).is_ok() };
+        prop_assert_eq!(AtIdentifier::new(s.as_str()).is_ok(), expected, "{:?}", s);
     }
 }
