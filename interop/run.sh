@@ -146,6 +146,56 @@ wait_for_line() {
   return 1
 }
 
+# resolve_atauth NAME: sets ATAUTH_EXE to the `atauth` binary: ATAUTH_BIN when set, else a
+# `cargo build -p atauth` here (log $ART/NAME.build.log). scripts/test.sh passes the binary its
+# nextest stage just built: building it here with `-p atauth` alone would unify features
+# differently and rebuild half the tree.
+ATAUTH_EXE=""
+resolve_atauth() {
+  local name=$1
+  [ -n "$ATAUTH_EXE" ] && return 0
+  local bin="${ATAUTH_BIN:-}"
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    if ! (cd "$ROOT" && timeout 900 cargo build -q -p atauth --bin atauth) >"$ART/$name.build.log" 2>&1; then
+      DETAIL="building atauth failed (see $ART/$name.build.log)"
+      return 1
+    fi
+    bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/atauth"
+    [ "${bin#/}" = "$bin" ] && bin="$ROOT/$bin"
+  fi
+  ATAUTH_EXE="$bin"
+}
+
+# start_serve NAME CONSENT_API(true|false): starts `atauth serve` in development mode (issuer
+# http://localhost:PORT on 127.0.0.1, a fresh data directory) with the demo account SERVE_HANDLE
+# registered in the PLC from need_plc; sets SERVE_URL to the issuer. Logs: $ART/NAME.server.*.
+# stop_serve stops it and removes its data.
+SERVE_HANDLE=alice.test SERVE_PASSWORD=test-pass-123 SERVE_URL=""
+start_serve() {
+  local name=$1 consent_api=$2 listening
+  SERVE_DATA="$(mktemp -d "${TMPDIR:-/tmp}/atauth-serve-XXXXXX")"
+  "$ATAUTH_EXE" serve --dev --port 0 --data-dir "$SERVE_DATA" --plc-url "$PLC_ONLY_URL" --handle-domains .test \
+    --demo-account "$SERVE_HANDLE" --demo-password "$SERVE_PASSWORD" --consent-api "$consent_api" \
+    >"$ART/$name.server.out" 2>"$ART/$name.server.log" &
+  SERVE_PID=$!
+  listening="$(wait_for_line "$ART/$name.server.out" 'listening on' 60 "$SERVE_PID")" || {
+    DETAIL="atauth serve did not start (see $ART/$name.server.log)"
+    return 1
+  }
+  # "atauth serve: listening on http://127.0.0.1:PORT (issuer http://localhost:PORT)"
+  SERVE_URL="${listening##*(issuer }"
+  SERVE_URL="${SERVE_URL%)}"
+}
+
+stop_serve() {
+  if [ -n "$SERVE_PID" ]; then
+    kill "$SERVE_PID" 2>/dev/null
+    wait "$SERVE_PID" 2>/dev/null
+    SERVE_PID=""
+  fi
+  if [ -n "$SERVE_DATA" ]; then rm -rf "$SERVE_DATA"; SERVE_DATA=""; fi
+}
+
 # ref_client_login NAME CONSENT [extra args]: the reference client (oauth-client-node)
 # logs in against PDS_URL; writes $ART/NAME.json (+ .log) and sets DETAIL.
 ref_client_login() {
@@ -192,32 +242,9 @@ case_ref_client_vs_serve() {
     return 1
   fi
   need_plc || { DETAIL="PLC did not start"; return 1; }
-  # scripts/test.sh passes the binary its nextest stage just built (ATAUTH_BIN): building it here
-  # with `-p atauth` alone would unify features differently and rebuild half the tree.
-  local bin="${ATAUTH_BIN:-}"
-  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-    if ! (cd "$ROOT" && timeout 900 cargo build -q -p atauth --bin atauth) >"$ART/$name.build.log" 2>&1; then
-      DETAIL="building atauth failed (see $ART/$name.build.log)"
-      return 1
-    fi
-    bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug/atauth"
-    [ "${bin#/}" = "$bin" ] && bin="$ROOT/$bin"
-  fi
-  SERVE_DATA="$(mktemp -d "${TMPDIR:-/tmp}/atauth-serve-XXXXXX")"
-  local data="$SERVE_DATA"
-  local handle=alice.test password=test-pass-123
-  "$bin" serve --dev --port 0 --data-dir "$data" --plc-url "$PLC_ONLY_URL" --handle-domains .test \
-    --demo-account "$handle" --demo-password "$password" --consent-api false \
-    >"$ART/$name.server.out" 2>"$ART/$name.server.log" &
-  SERVE_PID=$!
-  local listening url
-  listening="$(wait_for_line "$ART/$name.server.out" 'listening on' 60 "$SERVE_PID")" || {
-    DETAIL="atauth serve did not start (see $ART/$name.server.log)"
-    return 1
-  }
-  # "atauth serve: listening on http://127.0.0.1:PORT (issuer http://localhost:PORT)"
-  url="${listening##*(issuer }"
-  url="${url%)}"
+  resolve_atauth "$name" || return 1
+  start_serve "$name" false || return 1
+  local url="$SERVE_URL" handle="$SERVE_HANDLE" password="$SERVE_PASSWORD"
 
   "$NODE22" ref-client-login.mjs --consent external --pds "$url" --plc "$PLC_ONLY_URL" \
     --handle "$handle" --password "$password" --timeout 90 >"$ART/$name.json" 2>"$ART/$name.log" &
@@ -234,11 +261,7 @@ case_ref_client_vs_serve() {
   [ "$brc" = 0 ] || kill "$client" 2>/dev/null
   wait "$client"
   rc=$?
-  kill "$SERVE_PID" 2>/dev/null
-  wait "$SERVE_PID" 2>/dev/null
-  SERVE_PID=""
-  rm -rf "$data"
-  SERVE_DATA=""
+  stop_serve
   DETAIL="$("$NODE22" -e '
     const fs = require("fs")
     const read = (f) => { try { return JSON.parse(fs.readFileSync(f, "utf8").split("\n")[0]) } catch { return null } }
@@ -252,6 +275,42 @@ case_ref_client_vs_serve() {
   [ "$brc" = 0 ] && [ "$rc" = 0 ]
 }
 
+# atrium-oauth (the most used Rust client, pinned in interop/atrium/Cargo.toml) against
+# `atauth serve --dev`: login (handle resolved by the server's resolveHandle, DID by the local PLC,
+# PAR, consent through the headless consent API, code exchange), then DPoP-bound GETs through its
+# session: getSession (no query) and getServiceAuth?aud=..&lxm=.. (a query, which atrium also puts
+# into the proof's htu; RFC 9449 §4.3 compares htu without it, issue 15). The program is its own
+# cargo workspace, built here (honouring CARGO_TARGET_DIR); its JSON line is $ART/atrium-vs-serve.json.
+case_atrium_vs_serve() {
+  local name=atrium-vs-serve
+  command -v cargo >/dev/null || { DETAIL="no cargo"; return 1; }
+  need_plc || { DETAIL="PLC did not start"; return 1; }
+  resolve_atauth "$name" || return 1
+  local t0=$SECONDS
+  if ! (cd "$ROOT" && timeout 1200 cargo build -q --locked --manifest-path interop/atrium/Cargo.toml) \
+      >"$ART/$name.atrium-build.log" 2>&1; then
+    DETAIL="building interop/atrium failed (see $ART/$name.atrium-build.log)"
+    return 1
+  fi
+  local build_secs=$((SECONDS - t0))
+  local prog="${CARGO_TARGET_DIR:-$ROOT/interop/atrium/target}/debug/atrium-interop"
+  [ "${prog#/}" = "$prog" ] && prog="$ROOT/$prog"
+  start_serve "$name" true || return 1
+  timeout 90 "$prog" --issuer "$SERVE_URL" --plc "$PLC_ONLY_URL" --handle "$SERVE_HANDLE" \
+    --password "$SERVE_PASSWORD" --timeout 60 >"$ART/$name.json" 2>"$ART/$name.log"
+  local rc=$?
+  stop_serve
+  DETAIL="$("$NODE22" -e '
+    let r; try { r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").split("\n")[0]) } catch { console.log("no result JSON"); process.exit(0) }
+    let out = r.steps.map(s => s.name + "=" + (s.ok ? "ok" : "FAIL")).join(" ") + ", total " + r.totalMs + " ms"
+    if (r.htu) out += ", htu " + r.htu
+    if (r.refused) out += ", refused: " + r.refused.status + " " + (r.refused.wwwAuthenticate || r.refused.body)
+    else if (r.error) out += ", error: " + String(r.error).slice(0, 200)
+    console.log(out)' "$ART/$name.json")"
+  DETAIL="$DETAIL (build ${build_secs}s)"
+  return $rc
+}
+
 # Planned (add them here when the code exists):
 #   client-vs-ref-pds    the atauth client (Rust) logs in to the reference PDS
 #                        (needs: XRPC handle resolver = PDS_URL, PLC URL = PLC_URL, http allowed)
@@ -259,6 +318,7 @@ case_ref_client_vs_serve() {
 add_case control-api     case_control_api     default "reference client -> reference PDS, consent via the provider's JSON API"
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
 add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"
+add_case atrium-vs-serve case_atrium_vs_serve default "atrium-oauth (Rust) -> atauth serve: login, then DPoP GETs with and without a query"
 
 # ------------------------------------------------------------------- runner ---
 if [ "$LIST" = 1 ]; then
