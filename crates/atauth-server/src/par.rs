@@ -15,7 +15,7 @@ use atauth_oauth::wire::{ParamError, Params, PushedAuthorizationRequest};
 use atauth_oauth::{OAuthErrorCode, ParResponse, Permission, Scope, ScopeSet};
 
 use crate::client::{ClientError, ClientPreludeError};
-use crate::dpop::DpopInput;
+use crate::dpop::{DpopCheckError, DpopInput};
 use crate::error::OAuthError;
 use crate::server::AuthServer;
 use crate::store::{AuthorizationRequest, PendingRequest, StoreError};
@@ -101,6 +101,9 @@ pub enum ParError {
     /// `dpop_jkt` differs from the proof's key (RFC 9449 §10.1).
     #[error("dpop_jkt does not match the DPoP proof key")]
     DpopJktMismatch,
+    /// `dpop_jkt` (sent without a proof) is not a JWK SHA-256 thumbprint (RFC 9449 §10, RFC 7638).
+    #[error("dpop_jkt is not a base64url JWK SHA-256 thumbprint")]
+    InvalidDpopJkt,
     /// Storage failed.
     #[error("storage failed: {0}")]
     Store(#[source] StoreError),
@@ -136,7 +139,8 @@ impl ParError {
             | Self::InvalidLoginHint
             | Self::UnsupportedPrompt
             | Self::UnsupportedResponseMode
-            | Self::DpopJktMismatch => bad(C::InvalidRequest),
+            | Self::DpopJktMismatch
+            | Self::InvalidDpopJkt => bad(C::InvalidRequest),
         }
     }
 }
@@ -190,6 +194,11 @@ pub(crate) fn normalize_login_hint(hint: &str) -> Option<String> {
     Handle::parse_user_input(hint).ok().map(Handle::into_string)
 }
 
+/// A JWK SHA-256 thumbprint (RFC 7638) in base64url: 43 characters, like an S256 challenge.
+fn is_sha256_thumbprint(jkt: &str) -> bool {
+    is_s256_challenge(jkt)
+}
+
 fn is_s256_challenge(c: &str) -> bool {
     c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -198,8 +207,21 @@ impl AuthServer {
     /// Handles a pushed authorization request.
     pub async fn par(&self, params: &Params, dpop: &DpopInput<'_>) -> Result<ParResponse, ParError> {
         let now = self.now();
-        let proof = self.prelude_dpop(dpop, now).await?;
-        let client = self.authenticate_client(params, &proof.jkt, now).await?;
+        // RFC 9449 §10.1: a PAR may bind its code by `dpop_jkt` alone, without a proof (as the
+        // reference allows); with neither, DPoP is missing (AS-PAR-04, docs/DEVIATIONS.md). With
+        // both, they must name the same key (checked below).
+        let jkt_param = params.get("dpop_jkt").ok().flatten();
+        let jkt = match (self.prelude_dpop(dpop, now).await, jkt_param) {
+            (Ok(proof), _) => proof.jkt,
+            (Err(ClientPreludeError::Dpop(DpopCheckError::Missing)), Some(jkt)) => {
+                if !is_sha256_thumbprint(jkt) {
+                    return Err(ParError::InvalidDpopJkt);
+                }
+                jkt.to_owned()
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
+        let client = self.authenticate_client(params, &jkt, now).await?;
         let metadata = &client.client.metadata;
 
         // Parameters PAR must not carry at all (AS-PAR-05, REF), refused before the request is read.
@@ -252,7 +274,7 @@ impl AuthServer {
         if response_mode.is_some_and(|m| !matches!(m, "query" | "fragment")) {
             return Err(ParError::UnsupportedResponseMode);
         }
-        if request.dpop_jkt.as_deref().is_some_and(|j| j != proof.jkt) {
+        if request.dpop_jkt.as_deref().is_some_and(|j| j != jkt) {
             return Err(ParError::DpopJktMismatch);
         }
 
@@ -284,7 +306,7 @@ impl AuthServer {
                 prompt: prompt.map(str::to_owned),
                 response_mode: response_mode.map(str::to_owned),
             },
-            dpop_jkt: proof.jkt,
+            dpop_jkt: jkt,
             client_auth: client.auth.binding,
             created_at: now,
             expires_at: now + lifetime,

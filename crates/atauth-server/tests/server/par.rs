@@ -328,3 +328,51 @@ async fn as_dpop_01_proof_structure_checks_at_the_endpoint() {
         );
     }
 }
+
+/// RFC 9449 §10.1 (issue 15): a PAR without a `DPoP` header but with `dpop_jkt` is accepted, as the
+/// reference accepts it; the code is bound to that key, so the token request must prove it.
+#[tokio::test]
+async fn rfc9449_10_par_with_dpop_jkt_and_no_proof_binds_the_code_to_that_key() {
+    let h = Harness::new().await;
+    let c = TestClient::loopback();
+    let params = with(&c.par_params(), "dpop_jkt", Some(c.dpop.jkt()));
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = h.post_form("/oauth/par", &pairs, None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let uri = r.body["request_uri"].as_str().unwrap().to_owned();
+    let code_params = c.consent(&h, &uri, "alice.test").await;
+    let code = get(&code_params, "code").unwrap().to_owned();
+
+    // Another key at the token endpoint: refused, and the code stays redeemable (T-14).
+    let thief = TestClient { dpop: DpopSigner::generate(), ..TestClient::loopback() };
+    let r = thief.token_with(&h, &c.code_params(&code)).await;
+    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_grant"), "{}", r.raw);
+    let r = c.token_with(&h, &c.code_params(&code)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+}
+
+/// RFC 9449 §10.1: `dpop_jkt` naming another key than the proof's is refused; a malformed one sent
+/// without a proof too; with neither a proof nor `dpop_jkt` DPoP is missing (AS-PAR-04, stricter
+/// than the reference: docs/DEVIATIONS.md). Nothing is stored in any case.
+#[tokio::test]
+async fn rfc9449_10_par_dpop_jkt_refusals() {
+    let h = Harness::new().await;
+    let c = TestClient::loopback();
+    let other = DpopSigner::generate();
+    let params = with(&c.par_params(), "dpop_jkt", Some(other.jkt()));
+    let r = c.par_with(&h, &params).await;
+    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_request"), "{}", r.raw);
+
+    let params = with(&c.par_params(), "dpop_jkt", Some("not-a-thumbprint"));
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = h.post_form("/oauth/par", &pairs, None).await;
+    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_request"), "{}", r.raw);
+
+    let params = c.par_params();
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = h.post_form("/oauth/par", &pairs, None).await;
+    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_dpop_proof"), "{}", r.raw);
+
+    // Nothing was recorded: the same PKCE challenge still pushes (AS-PAR-07 not tripped).
+    assert_eq!(c.par_with(&h, &c.par_params()).await.status, StatusCode::CREATED);
+}
