@@ -82,8 +82,8 @@ where
     F: Fn(CallbackResult) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
-    let metadata = serde_json::to_string(client.config().metadata()).unwrap_or_default();
-    let jwks = serde_json::to_string(&client.config().jwks()).unwrap_or_default();
+    let metadata = atauth_crypto::json::to_string(client.config().metadata());
+    let jwks = atauth_crypto::json::to_string(&client.config().jwks());
     Router::new()
         .route(&routes.metadata_path, get(move || std::future::ready(json_response(metadata.clone()))))
         .route(&routes.jwks_path, get(move || std::future::ready(json_response(jwks.clone()))))

@@ -173,9 +173,9 @@ pub fn rfc7638_thumbprint(members: &[(&str, &str)]) -> String {
             json.push(',');
         }
         // Serialising a `&str` cannot fail.
-        json.push_str(&serde_json::to_string(name).unwrap_or_default());
+        json.push_str(&crate::json::to_string(name));
         json.push(':');
-        json.push_str(&serde_json::to_string(value).unwrap_or_default());
+        json.push_str(&crate::json::to_string(value));
     }
     json.push('}');
     b64::encode(crate::hash::sha256(json.as_bytes()))

@@ -48,6 +48,7 @@ pub mod b64;
 pub mod clock;
 pub mod dpop;
 pub mod hash;
+pub mod json;
 pub mod jwk;
 pub mod jws;
 pub mod keys;

@@ -86,7 +86,7 @@ impl SigningKeys {
                 let kid = kid_for(key.public_key());
                 let header =
                     jws::JwsHeader::new(key.algorithm().jws_name(), Some("at+jwt")).with_kid(kid.clone());
-                let header_b64 = b64::encode(serde_json::to_vec(&header).unwrap_or_default());
+                let header_b64 = b64::encode(atauth_crypto::json::to_vec(&header));
                 SigningKey { kid, key, header_b64 }
             })
             .collect();
@@ -149,7 +149,12 @@ impl SigningKeys {
                 })
                 .collect(),
         };
-        let json = SecretString::new(serde_json::to_string_pretty(&private).unwrap_or_default());
+        // A JWKS of plain strings always serialises; were it ever to fail, nothing is written.
+        let json = serde_json::to_string_pretty(&private).map_err(|e| KeyStoreError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        let json = SecretString::new(json);
         write_private(path, json.expose_secret().as_bytes())
     }
 

@@ -389,9 +389,9 @@ impl AuthServerBuilder {
         // We redirect with query or fragment; form_post is not implemented.
         meta.response_modes_supported = Some(vec!["query".into(), "fragment".into()]);
         meta.protected_resources = Some(vec![public_url.clone()]);
-        let as_metadata_json = serde_json::to_string(&meta).unwrap_or_default();
+        let as_metadata_json = atauth_crypto::json::to_string(&meta);
         let resource_meta = ProtectedResourceMetadata::new(public_url, &issuer);
-        let resource_metadata_json = serde_json::to_string(&resource_meta).unwrap_or_default();
+        let resource_metadata_json = atauth_crypto::json::to_string(&resource_meta);
         let clients = ClientResolver::new(http.clone(), stores.clients.clone(), &config);
         let config_limits = config.sign_in_limits;
         Ok(AuthServer {

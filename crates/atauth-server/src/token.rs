@@ -362,7 +362,7 @@ impl AuthServer {
             client_id: session.client_id.clone(),
             scope: session.scope.clone(),
         };
-        let claims_json = serde_json::to_vec(&claims).unwrap_or_default();
+        let claims_json = atauth_crypto::json::to_vec(&claims);
         let access = self.signing_keys().sign_access_token(&claims_json);
         TokenResponse {
             access_token: AccessToken::new(access),

@@ -39,7 +39,7 @@ impl DpopSigner {
         let header = jws::JwsHeader::new(key.algorithm().jws_name(), Some(DPOP_JWT_TYPE))
             .with_jwk(&key.public_key().to_jwk());
         // Serialising a header of plain strings cannot fail.
-        let header_json = serde_json::to_vec(&header).unwrap_or_default();
+        let header_json = crate::json::to_vec(&header);
         let jkt = key.public_key().thumbprint();
         Self { key, header_b64: b64::encode(header_json), jkt }
     }
@@ -88,7 +88,7 @@ impl std::fmt::Debug for DpopSigner {
 
 fn push_json_string(out: &mut String, value: &str) {
     // serde_json escapes exactly what JSON requires; a `&str` always serialises.
-    out.push_str(&serde_json::to_string(value).unwrap_or_default());
+    out.push_str(&crate::json::to_string(value));
 }
 
 /// The `htu` for a request URL: the URL without its query and fragment (RFC 9449 §4.2, T-04).
