@@ -258,7 +258,7 @@ async fn run(
     out.insert("did".into(), json!(me.did.as_str()));
     out.insert("handle".into(), json!(me.handle.as_str()));
 
-    let lxm = "com.atproto.server.getSession".parse().map_err(|e| format!("lxm: {e}"))?;
+    let lxm = "app.bsky.feed.getTimeline".parse().map_err(|e| format!("lxm: {e}"))?;
     let params = atrium_api::com::atproto::server::get_service_auth::ParametersData {
         aud: me.did.to_string(),
         exp: None,
