@@ -43,7 +43,8 @@ use atauth_testkit::interop::RefPds;
 use serde_json::{Value, json};
 use url::Url;
 
-use super::{BoxError, is_loopback};
+use crate::BoxError;
+use crate::opts::is_loopback;
 use crate::stats::percentile;
 
 const SCOPE: &str = "atproto transition:generic";

@@ -1,0 +1,77 @@
+//! `compare`: starts the targets, warms them up, runs every phase against each and writes the
+//! Markdown table if asked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::BoxError;
+use crate::opts::Opts;
+use crate::report::markdown;
+use crate::server::{BENCH_HANDLE, BENCH_PASSWORD, start_atauth, start_atauth_cli};
+use crate::target::Target;
+use crate::workloads::run_one;
+
+/// `atauth-bench compare`: every phase against every target, one JSON line each.
+pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
+    // Keep the child processes alive until the end; dropping them stops them.
+    let mut atauth_child = None;
+    let mut ref_peers = None;
+    let mut targets = Vec::new();
+    for name in &o.targets {
+        match name.as_str() {
+            "atauth" => {
+                let (child, ready) = if o.server == "cli" && o.store == "sqlite" {
+                    start_atauth_cli(o.seed_sessions).await?
+                } else {
+                    start_atauth(&o.store, o.seed_sessions)?
+                };
+                let url = ready["url"].as_str().ok_or("serve: no url")?.to_owned();
+                let pid = ready["pid"].to_string();
+                atauth_child = Some(child);
+                targets.push(Arc::new(Target::new("atauth", &url, pid, BENCH_HANDLE, BENCH_PASSWORD).await?));
+            }
+            "reference" => {
+                let dir =
+                    atauth_testkit::interop::installed().ok_or("the interop harness is not installed")?;
+                let ttl = Duration::from_secs(60 + o.phases.len() as u64 * 2 * (o.seconds as u64 + 60));
+                let (peers, ready) = atauth_testkit::interop::start_ref_pds(&dir, ttl);
+                let pid = peers.process.id().to_string();
+                ref_peers = Some(peers);
+                targets.push(Arc::new(
+                    Target::new("reference", &ready.pds_url, pid, &ready.handle, &ready.password).await?,
+                ));
+            }
+            other => return Err(format!("unknown target {other}").into()),
+        }
+    }
+    // Warm-up (not measured): a login and a few refreshes on each target.
+    for t in &targets {
+        let mut f = t.login().await?;
+        for _ in 0..20 {
+            t.refresh(&mut f).await?;
+        }
+        for _ in 0..5 {
+            t.par(&f.signer).await?;
+        }
+    }
+    let mut results = Vec::new();
+    for spec in &o.phases {
+        for t in &targets {
+            match run_one(t, spec, &o).await {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    eprintln!("[bench] {} {spec}: setup failed: {e}", t.name);
+                    println!("{}", json!({"target": t.name, "phase": spec, "setup_error": e.to_string()}));
+                }
+            }
+        }
+    }
+    if let Some(path) = &o.md {
+        std::fs::write(path, markdown(&results, &o))?;
+    }
+    drop(atauth_child);
+    drop(ref_peers);
+    Ok(())
+}

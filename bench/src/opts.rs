@@ -1,0 +1,111 @@
+//! Command line of `compare` and `serve`: [`Opts`] and the loopback check every target passes.
+
+use url::Url;
+
+use crate::BoxError;
+
+/// The options of `serve` and `compare` (one set for both; each uses the ones it needs).
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    /// `--workers`: concurrent workers per phase unless it says `@N`.
+    pub(crate) workers: usize,
+    /// `--count`: at most this many requests per phase.
+    pub(crate) count: usize,
+    /// `--seconds`: at most this long per phase.
+    pub(crate) seconds: f64,
+    /// `--phases`: the phases to run, in order (`name` or `name@N`).
+    pub(crate) phases: Vec<String>,
+    /// `--targets`: `atauth` and/or `reference`.
+    pub(crate) targets: Vec<String>,
+    /// `--md`: where to write the Markdown table.
+    pub(crate) md: Option<String>,
+    /// `--port` of `serve` (0: any free port).
+    pub(crate) port: u16,
+    /// `--dir` of `serve` (default: a temporary directory, removed at the end).
+    pub(crate) dir: Option<String>,
+    /// `--store`: `sqlite` or `memory`.
+    pub(crate) store: String,
+    /// `--seed-sessions`: extra live token families written into the SQLite file first.
+    pub(crate) seed_sessions: u64,
+    /// `--atauth`: `cli` (`atauth serve --dev`) or `builder` (this binary's `serve`).
+    pub(crate) server: String,
+}
+
+impl Opts {
+    /// Parses `--key value` pairs, with the defaults above and bounds on workers, count and seconds.
+    pub(crate) fn parse(args: &[String]) -> Result<Self, BoxError> {
+        let mut o = Self {
+            workers: 8,
+            count: 2000,
+            seconds: 10.0,
+            phases: "par,refresh,refresh@1,getsession,login,legacy-create,legacy-refresh"
+                .split(',')
+                .map(str::to_owned)
+                .collect(),
+            targets: vec!["atauth".into(), "reference".into()],
+            md: None,
+            port: 0,
+            dir: None,
+            store: "sqlite".into(),
+            seed_sessions: 0,
+            server: "cli".into(),
+        };
+        let mut it = args.iter();
+        while let Some(k) = it.next() {
+            let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
+            match k.as_str() {
+                "--workers" => o.workers = v.parse()?,
+                "--count" => o.count = v.parse()?,
+                "--seconds" => o.seconds = v.parse()?,
+                "--phases" => o.phases = v.split(',').map(str::to_owned).collect(),
+                "--targets" => o.targets = v.split(',').map(str::to_owned).collect(),
+                "--md" => o.md = Some(v.clone()),
+                "--port" => o.port = v.parse()?,
+                "--dir" => o.dir = Some(v.clone()),
+                "--atauth" if v == "cli" || v == "builder" => o.server = v.clone(),
+                "--seed-sessions" => o.seed_sessions = v.parse()?,
+                "--store" if v == "sqlite" || v == "memory" => o.store = v.clone(),
+                _ => return Err(format!("unknown option {k}").into()),
+            }
+        }
+        if o.workers == 0 || o.workers > 256 || o.count == 0 || !(o.seconds > 0.0 && o.seconds <= 600.0) {
+            return Err("--workers 1..=256, --count ≥ 1 and --seconds in (0, 600] please".into());
+        }
+        Ok(o)
+    }
+}
+
+/// Only loopback targets: `localhost`, 127.0.0.0/8 and `::1`.
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets() {
+        for ok in ["http://localhost:1/", "http://127.0.0.1:2/x", "http://[::1]:3/", "http://127.1.2.3/"] {
+            assert!(is_loopback(&Url::parse(ok).unwrap_or_else(|e| panic!("{e}"))), "{ok}");
+        }
+        for bad in ["http://example.com/", "http://10.0.0.1/", "http://localhost.example.com/", "file:///x"] {
+            assert!(!is_loopback(&Url::parse(bad).unwrap_or_else(|e| panic!("{e}"))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn options_are_bounded() {
+        let a = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        assert!(Opts::parse(&a("--seconds 0")).is_err());
+        assert!(Opts::parse(&a("--workers 0")).is_err());
+        assert!(Opts::parse(&a("--nope 1")).is_err());
+        let o = Opts::parse(&a("--phases refresh@1,par --count 5")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((o.phases.len(), o.count, o.workers), (2, 5, 8));
+    }
+}

@@ -1,0 +1,240 @@
+//! The servers under test: `serve` (atauth-server in this process, built with the builder), starting
+//! and stopping `atauth serve --dev` or that `serve` as a child process, and the bench account and
+//! seeded sessions they start with.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use atauth_crypto::{Clock as _, SystemClock};
+use serde_json::{Value, json};
+
+use crate::BoxError;
+use crate::opts::Opts;
+
+/// The handle of the bench account.
+pub(crate) const BENCH_HANDLE: &str = "bench.test";
+/// The password of the bench account.
+pub(crate) const BENCH_PASSWORD: &str = "bench-pass-123";
+
+/// `atauth-bench serve`: atauth-server with the bench account on 127.0.0.1 until SIGINT/SIGTERM.
+pub(crate) async fn serve(o: &Opts) -> Result<(), BoxError> {
+    use atauth_server::store::{SqliteStore, Stores};
+    use atauth_server::{AuthServer, RateLimit, SignInLimits};
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port)).await?;
+    let port = listener.local_addr()?.port();
+    let dir = match &o.dir {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::env::temp_dir().join(format!("atauth-bench-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let issuer = format!("http://localhost:{port}");
+    // The sign-in throttle is per identifier and per IP; a benchmark signs one account in from one
+    // address thousands of times, so its buckets are made large. Every other check is unchanged.
+    let unthrottled = RateLimit { burst: 1_000_000, refill_every: Duration::from_millis(1) };
+    let server = AuthServer::builder(&issuer)
+        .dev_mode(true)
+        .data_dir(&dir)
+        .stores(if o.store == "memory" {
+            Stores::memory()
+        } else {
+            let db = dir.join("bench.sqlite");
+            let store = SqliteStore::open(&db)?;
+            seed_sessions(&db, o.seed_sessions)?;
+            Stores::single(store)
+        })
+        .handle_domains([".test"])
+        .sign_in_limits(SignInLimits {
+            per_identifier_and_ip: unthrottled,
+            per_identifier: unthrottled,
+            per_ip: unthrottled,
+        })
+        .build()?;
+    ensure_bench_account(server.stores().accounts.as_ref()).await?;
+    println!("{}", json!({"ready": true, "url": issuer, "pid": std::process::id(), "dir": dir}));
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { if let Some(t) = term.as_mut() { t.recv().await; } else { std::future::pending::<()>().await } } => {}
+        }
+    };
+    atauth_server::web::serve(server, listener, None, shutdown).await?;
+    if o.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// Creates the bench account (`bench.test`) unless it exists.
+async fn ensure_bench_account(accounts: &dyn atauth_server::store::AccountStore) -> Result<(), BoxError> {
+    use atauth_server::store::{AccountRecord, AccountStatus};
+    if accounts.account_by_handle(BENCH_HANDLE).await?.is_none() {
+        accounts
+            .create_account(AccountRecord {
+                did: "did:plc:benchbenchbenchbenchbenc".into(),
+                handle: BENCH_HANDLE.into(),
+                email: None,
+                password_hash: atauth_server::password::hash_with_salt(
+                    BENCH_PASSWORD,
+                    "00112233445566778899aabbccddeeff",
+                )?,
+                signing_key_hex: None,
+                created_at: SystemClock.unix_now(),
+                status: AccountStatus::Active,
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes `n` live token families (and their refresh tokens) straight into the SQLite file, for the
+/// growth runs: how the token endpoint and getSession scale with stored sessions. The rows belong
+/// to the bench account and a client the generator never uses, so they are only ballast.
+fn seed_sessions(db: &std::path::Path, n: u64) -> Result<(), BoxError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let t0 = Instant::now();
+    let client_auth = serde_json::to_string(&atauth_server::store::ClientAuthBinding::None)?;
+    let now = SystemClock.unix_now();
+    let mut conn = rusqlite::Connection::open(db)?;
+    let tx = conn.transaction()?;
+    {
+        let mut session = tx.prepare(
+            "INSERT INTO sessions (id, client_id, sub, scope, dpop_jkt, client_auth, created_at, expires_at, \
+             refresh_hash, refresh_expires_at, access_jti, access_expires_at, updated_at, device_id) \
+             VALUES (?1, 'http://localhost?seeded', 'did:plc:benchbenchbenchbenchbenc', 'atproto', ?2, ?3, \
+             ?4, ?5, ?6, ?5, ?7, ?8, ?4, NULL)",
+        )?;
+        let mut refresh =
+            tx.prepare("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES (?1, ?2, 0)")?;
+        for i in 0..n {
+            // Distinct, well-spread 32-byte keys (splitmix64), like the SHA-256 hashes the server stores.
+            let mut hash = [0u8; 32];
+            let mut x = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            for chunk in hash.chunks_mut(8) {
+                x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = x;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+            }
+            let id = format!("seed{}", hex_of(&hash[..12]));
+            session.execute(rusqlite::params![
+                id,
+                hex_of(&hash[12..28]),
+                client_auth,
+                now,
+                now + 86_400,
+                &hash[..],
+                format!("jti{}", hex_of(&hash[..16])),
+                now + 900,
+            ])?;
+            refresh.execute(rusqlite::params![&hash[..], id])?;
+        }
+    }
+    tx.commit()?;
+    eprintln!("[bench] seeded {n} sessions in {:.1} s", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The server child process, stopped with SIGTERM when dropped; its data directory, if given, is
+/// removed afterwards.
+pub(crate) struct ServeChild(Child, Option<std::path::PathBuf>);
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !matches!(self.0.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !matches!(self.0.try_wait(), Ok(Some(_))) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+        if let Some(dir) = &self.1 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Starts `atauth serve --dev` (the CLI, from the same target directory as this binary) on a free
+/// loopback port, with the bench account and any seeded sessions written into its data directory
+/// first. Returns the child and `{"url", "pid"}`.
+pub(crate) async fn start_atauth_cli(seed: u64) -> Result<(ServeChild, Value), BoxError> {
+    use std::io::BufRead as _;
+    use std::os::unix::fs::DirBuilderExt as _;
+    let exe = std::env::current_exe()?.with_file_name("atauth");
+    if !exe.exists() {
+        return Err(format!(
+            "{} not found: build it (cargo build --release -p atauth) or use --atauth builder",
+            exe.display()
+        )
+        .into());
+    }
+    let dir = std::env::temp_dir().join(format!("atauth-bench-cli-{}", std::process::id()));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    let db = dir.join(atauth_server::server::DATABASE_FILE);
+    {
+        let store = atauth_server::store::SqliteStore::open(&db)?;
+        ensure_bench_account(&store).await?;
+    }
+    seed_sessions(&db, seed)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    // The sign-in throttle is raised for the same reason as in `serve` (one account, one address).
+    let mut child = Command::new(&exe)
+        .args(["serve", "--dev", "--bind", "127.0.0.1", "--port", &port.to_string(), "--no-metrics"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .args([
+            "--sign-in-limit-identifier-ip",
+            "1000000/1s",
+            "--sign-in-limit-identifier",
+            "1000000/1s",
+            "--sign-in-limit-ip",
+            "1000000/1s",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = child.id();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let guard = ServeChild(child, Some(dir));
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let issuer = loop {
+        let line = lines.next().ok_or("atauth serve exited before listening")??;
+        if let Some(rest) = line.strip_prefix("atauth serve: listening on ") {
+            let issuer = rest.split("(issuer ").nth(1).and_then(|r| r.strip_suffix(')'));
+            break issuer.ok_or_else(|| format!("unexpected line {line:?}"))?.to_owned();
+        }
+    };
+    // Keep draining its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((guard, json!({"url": issuer, "pid": pid})))
+}
+
+/// Starts this binary's `serve` as a child process (`--atauth builder`, or `--store memory`).
+/// Returns the child and its ready line.
+pub(crate) fn start_atauth(store: &str, seed_sessions: u64) -> Result<(ServeChild, Value), BoxError> {
+    use std::io::BufRead as _;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--store", store, "--seed-sessions", &seed_sessions.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let guard = ServeChild(child, None);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    let ready: Value = serde_json::from_str(&line).map_err(|e| format!("serve said {line:?}: {e}"))?;
+    Ok((guard, ready))
+}
