@@ -26,6 +26,7 @@
 pub mod conformance;
 pub mod legacy;
 pub mod memory;
+pub(crate) mod rules;
 pub mod sqlite;
 
 use std::sync::Arc;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension as _, params};
 
 use super::{SqliteStore, backend, from_json, to_json};
-use crate::store::memory::{remove_accounts, upsert_account};
+use crate::store::rules::{remove_accounts, upsert_account};
 use crate::store::{DeviceAccount, DeviceSession, DeviceStore, StoreError, TokenHash};
 
 #[async_trait]

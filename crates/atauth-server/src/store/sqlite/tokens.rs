@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension as _, Row, params};
 
 use super::families::{SESSION_COLS, finish_session, insert_session, load_session, revoke_in, session_row};
 use super::{SqliteStore, backend, from_json, hash_from, to_json};
-use crate::store::memory::{
+use crate::store::rules::{
     Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, judge_rotation,
     rotated_at_marker,
 };

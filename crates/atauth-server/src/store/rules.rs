@@ -1,0 +1,113 @@
+//! The rules every backend applies the same way, kept out of any one backend so a new one (Postgres,
+//! issue 14) calls them instead of copying them: refresh-token rotation (AS-REF-01/02/03 and the
+//! lost-response retry) and the account list of a device session. Each backend does its own I/O
+//! around them, in one transaction; the conformance suite pins the outcomes.
+
+use super::{ClientAuthBinding, DeviceAccount, RotateOutcome, Rotation, SessionRecord};
+
+/// The `rotated` state of a refresh token (SQLite column `refresh_tokens.rotated`, the memory
+/// store's map): the family's current token.
+pub(crate) const ROTATED_AT_CURRENT: i64 = 0;
+/// Rotated with no retry left: its retry was spent, it was never delivered, or it was rotated by a
+/// version that stored a plain flag (1 was "rotated"). Any other value is the rotation's time.
+pub(crate) const ROTATED_AT_NO_RETRY: i64 = 1;
+
+/// The `rotated` value that records a rotation at `now` (kept above the two markers).
+pub(crate) fn rotated_at_marker(now: i64) -> i64 {
+    now.max(ROTATED_AT_NO_RETRY + 1)
+}
+
+/// How a presented refresh token stands in its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// The family's current token.
+    Current,
+    /// The token the family's latest rotation replaced, rotated at `at` (Unix seconds).
+    Latest {
+        /// When it was rotated.
+        at: i64,
+    },
+    /// Rotated earlier, or with no retry left.
+    Stale,
+}
+
+impl Presented {
+    /// From a stored `rotated` value; `is_latest` is asked only for a rotation time.
+    pub(crate) fn from_rotated_at(rotated_at: i64, is_latest: impl FnOnce() -> bool) -> Self {
+        match rotated_at {
+            ROTATED_AT_CURRENT => Self::Current,
+            ROTATED_AT_NO_RETRY => Self::Stale,
+            at if is_latest() => Self::Latest { at },
+            _ => Self::Stale,
+        }
+    }
+}
+
+/// What to do with a presented refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // `Refuse` holds only data-less outcomes; built once per refresh
+pub(crate) enum Verdict {
+    /// The current token: rotate.
+    Rotate,
+    /// A lost response's retry within the grace: rotate afresh from the current token.
+    Retry,
+    /// Refused: revoke the family and answer this.
+    Refuse(RotateOutcome),
+}
+
+/// Judges a refresh attempt against its family; the same rules for every store. A rotated token is a
+/// replay (AS-REF-01) unless it is the latest one, presented within [`Rotation::retry_grace`]; then,
+/// like the current token, it must come from the family's client, DPoP key and client
+/// authentication (AS-REF-02, AS-CAUTH-04) before the family's end (AS-REF-03).
+pub(crate) fn judge_rotation(session: &SessionRecord, presented: Presented, r: &Rotation) -> Verdict {
+    let retry = match presented {
+        Presented::Current => false,
+        Presented::Latest { at } if r.retry_grace > 0 && r.now - at <= r.retry_grace => true,
+        Presented::Latest { .. } | Presented::Stale => return Verdict::Refuse(RotateOutcome::Replayed),
+    };
+    if session.client_id != r.client_id {
+        return Verdict::Refuse(RotateOutcome::ClientMismatch);
+    }
+    if session.dpop_jkt != r.dpop_jkt {
+        return Verdict::Refuse(RotateOutcome::DpopKeyMismatch);
+    }
+    let auth_ok = match (&session.client_auth, &r.client_auth) {
+        (a, b) if a == b => true,
+        // The reference allows a public session to continue as a confidential one.
+        (ClientAuthBinding::None, ClientAuthBinding::PrivateKeyJwt { .. }) => true,
+        _ => false,
+    };
+    if !auth_ok {
+        return Verdict::Refuse(RotateOutcome::ClientAuthMismatch);
+    }
+    if session.refresh_expires_at <= r.now || session.expires_at <= r.now {
+        return Verdict::Refuse(RotateOutcome::Expired);
+    }
+    if retry { Verdict::Retry } else { Verdict::Rotate }
+}
+
+/// Applies a rotation to a family (caps lifetimes at the family's end, AS-REF-03).
+pub(crate) fn apply_rotation(session: &mut SessionRecord, r: &Rotation) {
+    session.refresh_hash = r.new_refresh_hash;
+    session.refresh_expires_at = r.new_refresh_expires_at.min(session.expires_at);
+    session.access_jti.clone_from(&r.new_access_jti);
+    session.access_expires_at = r.new_access_expires_at.min(session.expires_at);
+    session.client_auth = r.client_auth.clone();
+    session.updated_at = r.now;
+}
+
+/// Adds or replaces (moving it last) the entry for `account.did`. Shared by both backends.
+pub(crate) fn upsert_account(accounts: &mut Vec<DeviceAccount>, account: DeviceAccount) {
+    accounts.retain(|a| a.did != account.did);
+    accounts.push(account);
+}
+
+/// Removes the entry for `did`, or every entry without `remember`. Shared by both backends.
+pub(crate) fn remove_accounts(accounts: &mut Vec<DeviceAccount>, did: Option<&str>) -> u64 {
+    let before = accounts.len();
+    match did {
+        Some(did) => accounts.retain(|a| a.did != did),
+        None => accounts.retain(|a| a.remember),
+    }
+    u64::try_from(before - accounts.len()).unwrap_or(0)
+}
