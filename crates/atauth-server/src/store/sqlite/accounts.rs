@@ -70,36 +70,15 @@ impl AccountStore for SqliteStore {
     }
 
     async fn account_by_did(&self, did: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let did = did.to_owned();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE did = ?1"))
-                .map_err(backend)?;
-            finish_account(st.query_row([did], account_row).optional().map_err(backend)?)
-        })
-        .await
+        self.account_where(AccountKey::Did, did).await
     }
 
     async fn account_by_handle(&self, handle: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let handle = handle.to_owned();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE handle = ?1"))
-                .map_err(backend)?;
-            finish_account(st.query_row([handle], account_row).optional().map_err(backend)?)
-        })
-        .await
+        self.account_where(AccountKey::Handle, handle).await
     }
 
     async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let email = email.to_owned();
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE email = ?1"))
-                .map_err(backend)?;
-            finish_account(st.query_row([email], account_row).optional().map_err(backend)?)
-        })
-        .await
+        self.account_where(AccountKey::Email, email).await
     }
 
     async fn set_account_status(&self, did: &str, status: AccountStatus) -> Result<bool, StoreError> {
@@ -122,6 +101,37 @@ impl AccountStore for SqliteStore {
             )
             .map(|n| n > 0)
             .map_err(backend)
+        })
+        .await
+    }
+}
+
+/// The unique columns an account is looked up by.
+#[derive(Debug, Clone, Copy)]
+enum AccountKey {
+    Did,
+    Handle,
+    Email,
+}
+
+impl AccountKey {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Did => "did",
+            Self::Handle => "handle",
+            Self::Email => "email",
+        }
+    }
+}
+
+impl SqliteStore {
+    /// The account whose `key` column equals `value` (each is unique).
+    async fn account_where(&self, key: AccountKey, value: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let value = value.to_owned();
+        self.read(move |c| {
+            let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE {} = ?1", key.column());
+            let mut st = c.prepare_cached(&sql).map_err(backend)?;
+            finish_account(st.query_row([value], account_row).optional().map_err(backend)?)
         })
         .await
     }
