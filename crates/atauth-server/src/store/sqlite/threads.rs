@@ -53,6 +53,7 @@ struct Ran {
 pub(super) struct Threads {
     writes: Option<Sender<WriteJob>>,
     reads: Option<Sender<ReadJob>>,
+    /// The writer first, then the readers (`Drop` joins the readers first, the writer last).
     handles: Vec<JoinHandle<()>>,
 }
 
@@ -134,10 +135,18 @@ impl Drop for Threads {
     fn drop(&mut self) {
         // Closing the queues ends the loops once the queued jobs are done; joining makes sure the
         // connections are closed before the caller (e.g. a temporary store) removes the files.
-        self.writes.take();
+        // Readers first, the writer last and alone: SQLite checkpoints and removes the WAL only when
+        // the closing connection is the last one, which two connections closing at the same moment
+        // can both miss.
         self.reads.take();
-        for handle in self.handles.drain(..) {
-            let _ = handle.join();
+        let mut handles = self.handles.drain(..);
+        let writer = handles.next();
+        for reader in handles {
+            let _ = reader.join();
+        }
+        self.writes.take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
         }
     }
 }
