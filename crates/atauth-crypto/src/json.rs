@@ -34,10 +34,7 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 #[track_caller]
 fn cannot_fail<T: ?Sized>(e: &serde_json::Error) -> ! {
     // An invariant of the types passed here, not an input error: no request can reach this.
-    #[allow(clippy::panic)]
-    {
-        panic!("serialising {} to JSON failed: {e}", std::any::type_name::<T>())
-    }
+    panic!("serialising {} to JSON failed: {e}", std::any::type_name::<T>())
 }
 
 #[cfg(test)]

@@ -94,9 +94,9 @@ impl Buckets {
 
     /// Gives one attempt back to `key` (never above the burst).
     fn refund(&mut self, key: &str, now: f64) {
-        let burst = self.burst();
-        if let Some(level) = self.map.contains_key(key).then(|| self.level(key, now)) {
-            self.map.insert(key.to_owned(), Bucket { tokens: (level + 1.0).min(burst), at: now });
+        if self.map.contains_key(key) {
+            let tokens = (self.level(key, now) + 1.0).min(self.burst());
+            self.map.insert(key.to_owned(), Bucket { tokens, at: now });
         }
     }
 

@@ -296,10 +296,11 @@ impl ServerArgs {
         // Configuration errors first: a refused start writes nothing (no data directory, no key).
         let issuer = self.issuer(port)?;
         let policy = if self.dev { IssuerPolicy::development() } else { IssuerPolicy::production() };
-        if let Err(err) = Issuer::parse_with(&issuer, policy) {
+        let invalid_issuer = |err: atauth_oauth::IssuerError| {
             let hint = plain_http_issuer_hint(&issuer, self.dev);
-            return Err(CliError::Config(format!("invalid issuer {issuer:?}: {err}{hint}")));
-        }
+            CliError::Config(format!("invalid issuer {issuer:?}: {err}{hint}"))
+        };
+        Issuer::parse_with(&issuer, policy).map_err(invalid_issuer)?;
         let data_dir = self.data_dir()?;
         paths::create_private_dir(&data_dir).map_err(|e| {
             CliError::failed(format!("could not create the data directory {}", data_dir.display()), e)
@@ -361,10 +362,7 @@ impl ServerArgs {
         }
         b = b.legacy(self.legacy_options()?);
         let server = b.build().map_err(|e| match e {
-            atauth_server::BuildError::Issuer(err) => {
-                let hint = plain_http_issuer_hint(&issuer, self.dev);
-                CliError::Config(format!("invalid issuer {issuer:?}: {err}{hint}"))
-            }
+            atauth_server::BuildError::Issuer(err) => invalid_issuer(err),
             atauth_server::BuildError::PublicUrl(u) => {
                 CliError::Config(format!("invalid --public-url {u:?}"))
             }

@@ -32,7 +32,9 @@ pub(crate) enum Presented {
 }
 
 impl Presented {
-    /// From a stored `rotated` value; `is_latest` is asked only for a rotation time.
+    /// From a stored `rotated` value; `is_latest` is asked only for a rotation time, and must say
+    /// whether no other token of the family was rotated at or after it (every backend derives it
+    /// so from the stored times; two rotations in the same second make neither retryable).
     pub(crate) fn from_rotated_at(rotated_at: i64, is_latest: impl FnOnce() -> bool) -> Self {
         match rotated_at {
             ROTATED_AT_CURRENT => Self::Current,

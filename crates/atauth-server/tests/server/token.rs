@@ -143,26 +143,32 @@ async fn as_code_02_reused_code_revokes_what_it_issued() {
     );
 }
 
+/// Logs `c` in and refreshes once; returns the first refresh token and the refresh response.
+async fn logged_in_and_refreshed(h: &Harness, c: &TestClient) -> (String, Resp) {
+    let t = c.login(h).await;
+    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
+    let next = c.token_with(h, &c.refresh_params(&r1)).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.raw);
+    (r1, next)
+}
+
+/// The refresh token in `issued` (a token response) is refused: its family is gone.
+async fn assert_refresh_refused(h: &Harness, c: &TestClient, issued: &Resp, why: &str) {
+    let r = c.token_with(h, &c.refresh_params(issued.body["refresh_token"].as_str().unwrap())).await;
+    assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_grant"), "{why}");
+}
+
 #[tokio::test]
 async fn as_ref_01_replayed_refresh_token_revokes_the_family() {
     let h = Harness::new().await;
     let c = TestClient::loopback();
-    let t = c.login(&h).await;
-    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
-    let next = c.token_with(&h, &c.refresh_params(&r1)).await;
-    assert_eq!(next.status, StatusCode::OK);
+    let (r1, next) = logged_in_and_refreshed(&h, &c).await;
     // Outside the lost-response retry grace (30 s by default), even the same client and key replay.
     h.advance(31);
     let replay = c.token_with(&h, &c.refresh_params(&r1)).await;
     assert_eq!((replay.status, replay.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
     assert!(replay.raw.contains("replayed"));
-    let r2 = next.body["refresh_token"].as_str().unwrap();
-    let after = c.token_with(&h, &c.refresh_params(r2)).await;
-    assert_eq!(
-        (after.status, after.error()),
-        (StatusCode::BAD_REQUEST, "invalid_grant"),
-        "newest token dead too"
-    );
+    assert_refresh_refused(&h, &c, &next, "newest token dead too").await;
     assert_eq!(
         c.get_session(&h, next.body["access_token"].as_str().unwrap()).await.status,
         StatusCode::UNAUTHORIZED
@@ -176,10 +182,8 @@ async fn as_ref_01_replayed_refresh_token_revokes_the_family() {
 async fn as_ref_01_lost_refresh_response_is_retried_within_the_grace_once() {
     let h = Harness::new().await;
     let c = TestClient::loopback();
-    let t = c.login(&h).await;
-    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
-    let lost = c.token_with(&h, &c.refresh_params(&r1)).await;
-    assert_eq!(lost.status, StatusCode::OK, "the response the client never sees");
+    // The first refresh's response is the one the client never sees.
+    let (r1, lost) = logged_in_and_refreshed(&h, &c).await;
     h.advance(20);
     let retry = c.token_with(&h, &c.refresh_params(&r1)).await;
     assert_eq!(retry.status, StatusCode::OK, "{}", retry.raw);
@@ -197,9 +201,7 @@ async fn as_ref_01_lost_refresh_response_is_retried_within_the_grace_once() {
     // The one retry is spent: the old token again revokes the family.
     let again = c.token_with(&h, &c.refresh_params(&r1)).await;
     assert_eq!((again.status, again.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
-    let r4 = next.body["refresh_token"].as_str().unwrap();
-    let after = c.token_with(&h, &c.refresh_params(r4)).await;
-    assert_eq!((after.status, after.error()), (StatusCode::BAD_REQUEST, "invalid_grant"), "family revoked");
+    assert_refresh_refused(&h, &c, &next, "family revoked").await;
 }
 
 /// Issue 15: inside the retry grace, the replaced token with another DPoP key (a thief who copied
@@ -208,16 +210,11 @@ async fn as_ref_01_lost_refresh_response_is_retried_within_the_grace_once() {
 async fn as_ref_02_replaced_token_with_another_key_inside_the_grace_revokes() {
     let h = Harness::new().await;
     let c = TestClient::loopback();
-    let t = c.login(&h).await;
-    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
-    let next = c.token_with(&h, &c.refresh_params(&r1)).await;
-    assert_eq!(next.status, StatusCode::OK);
+    let (r1, next) = logged_in_and_refreshed(&h, &c).await;
     let thief = TestClient { dpop: DpopSigner::generate(), ..TestClient::loopback() };
     let r = thief.token_with(&h, &c.refresh_params(&r1)).await;
     assert_eq!((r.status, r.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
-    let r2 = next.body["refresh_token"].as_str().unwrap();
-    let after = c.token_with(&h, &c.refresh_params(r2)).await;
-    assert_eq!((after.status, after.error()), (StatusCode::BAD_REQUEST, "invalid_grant"), "family revoked");
+    assert_refresh_refused(&h, &c, &next, "family revoked").await;
 }
 
 /// `refresh_retry_grace` = 0 turns the retry off: an immediate replay revokes (AS-REF-01).
@@ -231,11 +228,10 @@ async fn as_ref_01_retry_grace_zero_revokes_at_once() {
     })
     .await;
     let c = TestClient::loopback();
-    let t = c.login(&h).await;
-    let r1 = t["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(c.token_with(&h, &c.refresh_params(&r1)).await.status, StatusCode::OK);
+    let (r1, next) = logged_in_and_refreshed(&h, &c).await;
     let replay = c.token_with(&h, &c.refresh_params(&r1)).await;
     assert_eq!((replay.status, replay.error()), (StatusCode::BAD_REQUEST, "invalid_grant"));
+    assert_refresh_refused(&h, &c, &next, "family revoked").await;
 }
 
 #[tokio::test]

@@ -26,10 +26,8 @@ struct State {
     requests: HashMap<String, PendingRequest>,
     codes: HashMap<TokenHash, CodeRecord>,
     sessions: HashMap<String, SessionRecord>,
-    /// refresh hash → (family id, [`ROTATED_AT`] state: 0 current, else when it was rotated)
+    /// refresh hash → (family id, its `rotated` state: see [`crate::store::rules::Presented`])
     refresh: HashMap<TokenHash, (String, i64)>,
-    /// family id → the token its latest rotation replaced (the one a lost response may retry)
-    latest_rotated: HashMap<String, TokenHash>,
     access: HashMap<String, String>,
     devices: HashMap<TokenHash, DeviceSession>,
     replay: HashMap<[u8; 32], i64>,
@@ -40,7 +38,6 @@ impl State {
     fn revoke(&mut self, id: &str) -> bool {
         let Some(session) = self.sessions.remove(id) else { return false };
         self.refresh.retain(|_, (sid, _)| sid != id);
-        self.latest_rotated.remove(id);
         self.access.remove(&session.access_jti);
         true
     }
@@ -191,8 +188,11 @@ impl TokenStore for MemoryStore {
             s.refresh.remove(old);
             return Ok(RotateOutcome::NotFound);
         };
-        let latest = s.latest_rotated.get(&sid) == Some(old);
-        let presented = Presented::from_rotated_at(rotated_at, || latest);
+        // The same rule as SQLite's: replaced by the family's latest rotation when no other token of
+        // the family was rotated at or after it (only asked on the replay path).
+        let presented = Presented::from_rotated_at(rotated_at, || {
+            !s.refresh.iter().any(|(h, (f, at))| f == &sid && h != old && *at >= rotated_at)
+        });
         let retry = match judge_rotation(&session, presented, &r) {
             Verdict::Refuse(outcome) => {
                 s.revoke(&sid);
@@ -210,12 +210,8 @@ impl TokenStore for MemoryStore {
                     entry.1 = ROTATED_AT_NO_RETRY;
                 }
             }
-            s.latest_rotated.remove(&sid);
-        } else {
-            if let Some(entry) = s.refresh.get_mut(old) {
-                entry.1 = rotated_at_marker(r.now);
-            }
-            s.latest_rotated.insert(sid.clone(), *old);
+        } else if let Some(entry) = s.refresh.get_mut(old) {
+            entry.1 = rotated_at_marker(r.now);
         }
         apply_rotation(&mut next, &r);
         s.refresh.insert(next.refresh_hash, (sid.clone(), ROTATED_AT_CURRENT));
