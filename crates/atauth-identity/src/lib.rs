@@ -73,7 +73,7 @@ mod identity;
 /// atauth-syntax crate, re-exported here so `atauth_identity::syntax::…` and the root paths keep working.
 pub use atauth_syntax as syntax;
 
-pub use cache::{CacheConfig, CachedDidResolver, CachedHandleResolver};
+pub use cache::{CacheConfig, CachedDidResolver, CachedHandleResolver, CachedResolver};
 pub use did::{
     AtprotoDidResolver, DidDocument, DidResolveError, DidResolver, DocumentError, MemoryDidResolver,
 };
