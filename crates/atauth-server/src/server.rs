@@ -21,22 +21,29 @@ use crate::store::{SqliteStore, StoreError, Stores};
 /// File name of the SQLite database in the data directory.
 pub const DATABASE_FILE: &str = "atauth.sqlite";
 
+/// The server's state, grouped by the concern that owns it. Each part's type lives in the module
+/// that uses it (DPoP in [`crate::dpop`], password checks in [`crate::password`], PLC registration
+/// in [`crate::plc`], legacy sessions in [`crate::legacy`], the verified-token cache in
+/// [`crate::resource`]), so an endpoint touches only the parts it needs.
 pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
-    pub(crate) keys: RwLock<Arc<SigningKeys>>,
-    pub(crate) stores: Stores,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) nonces: DpopNonces,
-    pub(crate) dpop: DpopVerifier,
-    pub(crate) hasher: PasswordHasher,
+    pub(crate) stores: Stores,
+    pub(crate) keys: RwLock<Arc<SigningKeys>>,
+    /// The two metadata documents, rendered once at build time.
+    pub(crate) metadata: MetadataDocuments,
+    pub(crate) dpop: crate::dpop::DpopState,
     pub(crate) clients: ClientResolver,
-    pub(crate) plc: PlcClient,
-    pub(crate) plc_rotation_key: PrivateKey,
-    pub(crate) as_metadata_json: String,
-    pub(crate) resource_metadata_json: String,
-    pub(crate) sign_in_limiter: crate::ratelimit::SignInLimiter,
+    pub(crate) passwords: crate::password::PasswordChecks,
+    pub(crate) plc: crate::plc::PlcRegistrar,
     pub(crate) legacy: crate::legacy::LegacyState,
     pub(crate) verified_tokens: crate::resource::VerifiedTokens,
+}
+
+/// RFC 8414 and RFC 9728 documents as served (they never change while the server runs).
+pub(crate) struct MetadataDocuments {
+    authorization_server: String,
+    protected_resource: String,
 }
 
 /// The authorization server (and resource-server verifier) core. Cheap to clone; share one per
@@ -393,22 +400,29 @@ impl AuthServerBuilder {
         let resource_meta = ProtectedResourceMetadata::new(public_url, &issuer);
         let resource_metadata_json = atauth_crypto::json::to_string(&resource_meta);
         let clients = ClientResolver::new(http.clone(), stores.clients.clone(), &config);
-        let config_limits = config.sign_in_limits;
         Ok(AuthServer {
             inner: Arc::new(Inner {
-                dpop: DpopVerifier::new(self.dpop.unwrap_or_default()),
-                hasher: PasswordHasher::new(config.password_hash_concurrency),
-                plc: PlcClient::new(http, plc_directory),
+                dpop: crate::dpop::DpopState {
+                    verifier: DpopVerifier::new(self.dpop.unwrap_or_default()),
+                    nonces,
+                },
+                passwords: crate::password::PasswordChecks {
+                    hasher: PasswordHasher::new(config.password_hash_concurrency),
+                    limiter: crate::ratelimit::SignInLimiter::new(config.sign_in_limits),
+                },
+                plc: crate::plc::PlcRegistrar {
+                    client: PlcClient::new(http, plc_directory),
+                    rotation_key: plc_rotation_key,
+                },
                 config,
                 keys: RwLock::new(Arc::new(signing_keys)),
                 stores,
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                nonces,
                 clients,
-                plc_rotation_key,
-                as_metadata_json,
-                resource_metadata_json,
-                sign_in_limiter: crate::ratelimit::SignInLimiter::new(config_limits),
+                metadata: MetadataDocuments {
+                    authorization_server: as_metadata_json,
+                    protected_resource: resource_metadata_json,
+                },
                 legacy,
                 verified_tokens: crate::resource::VerifiedTokens::default(),
             }),
@@ -478,17 +492,17 @@ impl AuthServer {
 
     /// The DPoP nonce to send now in `DPoP-Nonce` (AS-DPOP-03).
     pub fn dpop_nonce(&self) -> String {
-        self.inner.nonces.current(self.now())
+        self.inner.dpop.nonces.current(self.now())
     }
 
     /// `/.well-known/oauth-authorization-server` (RFC 8414; AS-META-01/02/04), rendered once.
     pub fn authorization_server_metadata_json(&self) -> &str {
-        &self.inner.as_metadata_json
+        &self.inner.metadata.authorization_server
     }
 
     /// `/.well-known/oauth-protected-resource` (RFC 9728; RS-META-01), rendered once.
     pub fn protected_resource_metadata_json(&self) -> &str {
-        &self.inner.resource_metadata_json
+        &self.inner.metadata.protected_resource
     }
 
     /// The current signing keys.

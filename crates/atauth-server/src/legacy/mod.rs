@@ -589,13 +589,14 @@ impl AuthServer {
             return Err(LegacyError::PasswordTooLong);
         }
         self.inner
-            .sign_in_limiter
+            .passwords
+            .limiter
             .check(identifier, client_ip, self.inner.clock.now())
             .map_err(|r| LegacyError::RateLimited(r.retry_after.as_secs().max(1)))?;
         let found = self.find_account(identifier).await?;
         let stored =
             found.as_ref().map_or_else(|| SecretString::new(DUMMY_HASH), |a| a.password_hash.clone());
-        let hasher = &self.inner.hasher;
+        let hasher = &self.inner.passwords.hasher;
         // One scrypt whether or not the account exists.
         let account_ok = hasher.verify(password, &stored).await.map_err(LegacyError::Password)?;
         let Some(account) = found else { return Err(LegacyError::InvalidCredentials) };
@@ -617,7 +618,7 @@ impl AuthServer {
             }
         }
         // The password was right: only failures count against the (identifier, address) pair.
-        self.inner.sign_in_limiter.succeeded(identifier, client_ip, self.inner.clock.now());
+        self.inner.passwords.limiter.succeeded(identifier, client_ip, self.inner.clock.now());
         if account.status == AccountStatus::Takendown {
             return Err(LegacyError::AccountTakedown);
         }
@@ -693,6 +694,7 @@ impl AuthServer {
         let password = generate_app_password();
         let hash = self
             .inner
+            .passwords
             .hasher
             .hash_with_salt(&password, app_password_salt(&access.did))
             .await
