@@ -13,9 +13,9 @@
 //! - [`consent`]: approving an authorization request programmatically: through the reference
 //!   provider's UI API (what `interop/lib.mjs`'s `api` driver does) and through atauth-server's
 //!   interim consent API.
+//! - [`server`] (feature `server`): an in-process atauth-server with two accounts, a DPoP-signing
+//!   OAuth client and a browser for the sign-in UI.
 //!
-//! The first users are the `atauth` binary's tests. The client and server crates' interop tests carry
-//! their own copies of the same helpers (written before this crate) and can switch to it.
 
 pub mod consent;
 pub mod form;
@@ -23,3 +23,5 @@ pub mod fs;
 pub mod identity;
 pub mod interop;
 pub mod process;
+#[cfg(feature = "server")]
+pub mod server;
