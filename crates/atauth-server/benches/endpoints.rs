@@ -83,7 +83,12 @@ fn main() {
             _ => Stores::single(SqliteStore::open_temp().unwrap()),
         };
         println!("store: {}", std::env::var("BENCH_STORE").unwrap_or_else(|_| "sqlite".into()));
-        let server = AuthServer::builder(ISSUER).stores(stores).handle_domains([".test"]).build().unwrap();
+        let server = AuthServer::builder(ISSUER)
+            .stores(stores)
+            .handle_domains([".test"])
+            .password_consent_api(true)
+            .build()
+            .unwrap();
         let hash = atauth_server::password::hash_with_salt("pw", "00112233445566778899aabbccddeeff").unwrap();
         server
             .stores()

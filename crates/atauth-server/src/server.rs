@@ -127,7 +127,7 @@ pub struct AuthServerBuilder {
     client_assertion_max_age: Duration,
     client_assertion_skew: Duration,
     password_hash_concurrency: usize,
-    password_consent_api: bool,
+    password_consent_api: Option<bool>,
     stores: Option<Stores>,
     clock: Option<Arc<dyn Clock>>,
     signing_keys: Option<SigningKeys>,
@@ -191,10 +191,12 @@ impl AuthServerBuilder {
         /// Legacy sessions: JWT secret, lifetimes, store (see [`crate::legacy`]).
         legacy: crate::legacy::LegacyOptions
     );
-    setter!(
-        /// Serve the headless password consent API (default on; see [`crate::web`]).
-        password_consent_api: bool
-    );
+    /// Serve the headless password consent API (default: only in development mode, because it
+    /// bypasses the consent screen; see [`crate::web`]).
+    pub fn password_consent_api(mut self, on: bool) -> Self {
+        self.password_consent_api = Some(on);
+        self
+    }
 
     /// The public base URL of the endpoints, if it differs from the issuer (T-05).
     pub fn public_url(mut self, url: impl Into<String>) -> Self {
@@ -389,7 +391,7 @@ impl AuthServerBuilder {
             client_assertion_max_age: self.client_assertion_max_age,
             client_assertion_skew: self.client_assertion_skew,
             password_hash_concurrency: self.password_hash_concurrency,
-            password_consent_api: self.password_consent_api,
+            password_consent_api: self.password_consent_api.unwrap_or(self.dev_mode),
         };
         let mut meta = AuthorizationServerMetadata::atproto_default(&issuer);
         meta.scopes_supported = Some(config.scopes_supported.clone());
@@ -458,7 +460,7 @@ impl AuthServer {
             password_hash_concurrency: std::thread::available_parallelism()
                 .map(std::num::NonZero::get)
                 .unwrap_or(2),
-            password_consent_api: true,
+            password_consent_api: None,
             stores: None,
             clock: None,
             signing_keys: None,

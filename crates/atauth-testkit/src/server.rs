@@ -133,6 +133,8 @@ pub fn builder(clock: &Arc<ManualClock>) -> AuthServerBuilder {
         .service_did("did:web:pds.example.com")
         .handle_domains([".test"])
         .password_hash_concurrency(2)
+        // The OAuth tests log in through the headless consent API (off by default outside dev mode).
+        .password_consent_api(true)
         // Many logins per test; the limits themselves are tested with their defaults (ui.rs).
         .sign_in_limits(generous_limits())
 }

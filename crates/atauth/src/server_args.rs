@@ -113,9 +113,10 @@ pub(crate) struct ServerArgs {
     /// How many password hashes may run at once (default: the number of CPUs).
     #[arg(long, env = "ATAUTH_PASSWORD_HASH_CONCURRENCY", value_name = "N", help_heading = "Protocol")]
     pub(crate) password_hash_concurrency: Option<usize>,
-    /// Serve the interim password consent API (`POST /oauth/authorize/sign-in-and-approve`).
-    #[arg(long, env = "ATAUTH_CONSENT_API", action = ArgAction::Set, default_value_t = true, value_name = "BOOL", help_heading = "Protocol")]
-    pub(crate) consent_api: bool,
+    /// Serve the interim password consent API (`POST /oauth/authorize/sign-in-and-approve`), which
+    /// signs in and approves without the consent screen. Default: on with `--dev` only.
+    #[arg(long, env = "ATAUTH_CONSENT_API", action = ArgAction::Set, value_name = "BOOL", help_heading = "Protocol")]
+    pub(crate) consent_api: Option<bool>,
 
     /// Legacy (`createSession`) access-token lifetime (e.g. `2h`). The HS256 secret is read from
     /// `ATAUTH_JWT_SECRET` (hex, at least 32 bytes) or kept in `<data-dir>/legacy-jwt.secret` (0600).
@@ -320,8 +321,10 @@ impl ServerArgs {
             .dev_mode(self.dev)
             .lifetimes(self.lifetimes())
             .branding(self.branding())
-            .handle_domains(self.handle_domains())
-            .password_consent_api(self.consent_api);
+            .handle_domains(self.handle_domains());
+        if let Some(on) = self.consent_api {
+            b = b.password_consent_api(on);
+        }
         if let Some(u) = &self.public_url {
             b = b.public_url(u);
         }
