@@ -22,8 +22,8 @@
 //!   loopback only, so the switch cannot open anything else.
 //! - **No redirects.** A 3xx answer is [`HttpError::Redirect`]; it is never followed.
 //! - **Bounded.** Connect and total timeouts ([`HttpError::Timeout`]); the total timeout is applied by
-//!   `reqwest` and again around the whole fetch including the body. The body is refused up front from
-//!   `Content-Length`, then read in chunks, and the fetch aborts as soon as it exceeds the cap
+//!   `reqwest` and again around the whole fetch including the body. A `Content-Length` over the cap is
+//!   refused up front; the body is read in chunks, and the fetch aborts as soon as it exceeds the cap
 //!   ([`HttpError::TooLarge`]), before buffering more. Compression is not negotiated, so the cap is on
 //!   bytes received.
 //!

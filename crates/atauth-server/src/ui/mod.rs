@@ -23,8 +23,8 @@
 //! (AS-PAR-08). Every form carries a CSRF token derived from that cookie, and `Origin` /
 //! `Sec-Fetch-Site` must not say cross-site: a failing POST changes nothing and gets 403.
 //! Sign-in is rate limited per identifier and per client address ([`crate::ratelimit`]) and
-//! checks only the account password (app passwords, when the legacy endpoints add them, are kept
-//! apart and never accepted here). Every page is sent with `Content-Security-Policy` (no scripts,
+//! checks only the account password (app passwords, which the legacy endpoints accept, are never
+//! accepted here). Every page is sent with `Content-Security-Policy` (no scripts,
 //! `frame-ancestors 'none'`), `X-Frame-Options: DENY`, `no-store`, and `Referrer-Policy:
 //! same-origin`, so our own POSTs keep their `Origin`. The CSP has no `form-action`: the consent
 //! POST is answered by a redirect to the client, which browsers would check against it, and
