@@ -3,6 +3,9 @@
 //! Only successes are cached. Concurrent lookups of the same key share one resolution. The `*_fresh`
 //! methods bypass the cache and store the fresh answer (a fresh "not found" evicts the entry), which is
 //! what CL-SUB-02 (re-resolve `sub` before trusting its issuer) and service-auth key rotation need.
+//!
+//! Every error type of the crate is `Clone` (foreign sources behind `Arc`), so one resolution's error
+//! can be handed to every caller that waited on it.
 
 use std::time::Duration;
 

@@ -8,7 +8,9 @@
 //! (default now + 60 s; at most 1 h ahead, and at most 60 s without `lxm`), `lxm` when asked, and a
 //! random `jti`. Account-management methods (the reference's protected list) are refused; the
 //! privileged ones (`chat.bsky.*`, `com.atproto.server.createAccount`) need a full or privileged
-//! app-password session (LEG-10). Signatures are low-S (SVC-04).
+//! app-password session (LEG-10). OAuth callers need `transition:generic` (`transition:chat.bsky`
+//! for chat methods), since granular `rpc:` permissions are not interpreted here yet. Signatures are
+//! low-S (SVC-04).
 //!
 //! **Verifying** (SVC-05/06), in order: structure (`BadJwt`), `typ` absent or `JWT` (`BadJwtType`:
 //! session and DPoP tokens are refused), `alg` ES256/ES256K, `exp` (`JwtExpired`, no tolerance, as the
