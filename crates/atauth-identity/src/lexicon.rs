@@ -59,7 +59,6 @@ use std::sync::Arc;
 
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use crate::did::{DidResolveError, DocumentError};
 use crate::handle::TxtLookupError;
@@ -161,8 +160,8 @@ pub enum LexiconOrigin {
         /// The record's CID, as the PDS reported it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<String>,
-        /// The PDS the record was fetched from.
-        pds: Url,
+        /// The PDS the record was fetched from (its origin URL, e.g. `https://pds.example.com/`).
+        pds: String,
     },
     /// Pinned by the operator in a [`LexiconDir`].
     LocalFile {
@@ -221,7 +220,9 @@ pub enum LexiconResolveError {
         value: String,
     },
     /// `_lexicon.<domain>` names two different DIDs.
-    #[error("permission set {nsid}: the TXT records at {name} name two different DIDs ({first} and {second})")]
+    #[error(
+        "permission set {nsid}: the TXT records at {name} name two different DIDs ({first} and {second})"
+    )]
     ConflictingAuthorityRecords {
         /// The NSID.
         nsid: Nsid,
@@ -265,14 +266,16 @@ pub enum LexiconResolveError {
     },
     /// The PDS address is refused by the outbound HTTP policy (private, loopback, link-local…
     /// addresses; non-https URLs). Checklist CL-DISC-07 applied to SCOPE-10.
-    #[error("permission set {nsid}: the PDS {pds} of its authority {did} is not an allowed destination ({source})")]
+    #[error(
+        "permission set {nsid}: the PDS {pds} of its authority {did} is not an allowed destination ({source})"
+    )]
     PdsAddressRefused {
         /// The NSID.
         nsid: Nsid,
         /// The authority DID.
         did: Did,
-        /// The PDS endpoint.
-        pds: Url,
+        /// The PDS endpoint (origin URL).
+        pds: String,
         /// The policy refusal.
         source: HttpError,
     },
@@ -283,8 +286,8 @@ pub enum LexiconResolveError {
         nsid: Nsid,
         /// The authority DID.
         did: Did,
-        /// The PDS endpoint.
-        pds: Url,
+        /// The PDS endpoint (origin URL).
+        pds: String,
         /// The transport error.
         #[source]
         source: HttpError,
@@ -295,8 +298,8 @@ pub enum LexiconResolveError {
     PdsRefused {
         /// The NSID.
         nsid: Nsid,
-        /// The PDS endpoint.
-        pds: Url,
+        /// The PDS endpoint (origin URL).
+        pds: String,
         /// The HTTP status.
         status: StatusCode,
         /// The XRPC `error` name, if the body had one (shortened, ASCII letters and digits only).
@@ -324,8 +327,8 @@ pub enum LexiconResolveError {
     InvalidResponse {
         /// The NSID.
         nsid: Nsid,
-        /// The PDS endpoint.
-        pds: Url,
+        /// The PDS endpoint (origin URL).
+        pds: String,
         /// What is wrong.
         reason: String,
     },
@@ -461,7 +464,12 @@ pub(crate) fn shorten(text: &str) -> String {
 pub(crate) fn check_document(nsid: &Nsid, document: &serde_json::Value) -> Result<(), LexiconResolveError> {
     let found_id = match document.get("id") {
         Some(serde_json::Value::String(id)) => id.as_str(),
-        Some(other) => return Err(LexiconResolveError::IdMismatch { nsid: nsid.clone(), found: shorten(&other.to_string()) }),
+        Some(other) => {
+            return Err(LexiconResolveError::IdMismatch {
+                nsid: nsid.clone(),
+                found: shorten(&other.to_string()),
+            });
+        }
         None => "(none)",
     };
     if found_id != nsid.as_str() {
@@ -473,7 +481,10 @@ pub(crate) fn check_document(nsid: &Nsid, document: &serde_json::Value) -> Resul
             nsid: nsid.clone(),
             found: shorten(&v.to_string()),
         }),
-        None => Err(LexiconResolveError::UnsupportedLexiconVersion { nsid: nsid.clone(), found: "(none)".to_owned() }),
+        None => Err(LexiconResolveError::UnsupportedLexiconVersion {
+            nsid: nsid.clone(),
+            found: "(none)".to_owned(),
+        }),
     }
 }
 

@@ -24,14 +24,25 @@ use url::Url;
 const NSID: &str = "com.example.perms.authBasic";
 
 fn dev_http() -> SafeHttpClient {
-    SafeHttpClient::builder().allow_http_loopback(true).timeout(Duration::from_secs(10)).build().expect("client")
+    SafeHttpClient::builder()
+        .allow_http_loopback(true)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }
 
-async fn xrpc_post(http: &SafeHttpClient, pds: &Url, nsid: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+async fn xrpc_post(
+    http: &SafeHttpClient,
+    pds: &Url,
+    nsid: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> (u16, Value) {
     let url = pds.join(&format!("/xrpc/{nsid}")).expect("url");
     let mut request = HttpRequest::post_json(url, body).expect("json");
     if let Some(token) = token {
-        request = request.header(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+        request =
+            request.header(AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
     }
     let response = http.send(request).await.unwrap_or_else(|e| panic!("{nsid}: {e}"));
     let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
@@ -94,8 +105,9 @@ async fn interop_permission_set_published_on_the_reference_pds_resolves() {
         Arc::new(AtprotoDidResolver::new(http.clone()).plc_directory(plc)),
         http.clone(),
     );
-    let resolver = CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), LexiconCachePolicy::default())
-        .network(Arc::new(network.clone()));
+    let resolver =
+        CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), LexiconCachePolicy::default())
+            .network(Arc::new(network.clone()));
 
     let nsid = Nsid::new(NSID).expect("nsid");
     let got = resolver.resolve_lexicon(&nsid).await.expect("the published set resolves");
@@ -105,7 +117,7 @@ async fn interop_permission_set_published_on_the_reference_pds_resolves() {
             assert_eq!(did.as_str(), ready.did);
             assert_eq!(got_uri, &uri);
             assert_eq!(cid.as_deref(), written["cid"].as_str(), "the CID putRecord reported");
-            assert_eq!(got_pds, &pds);
+            assert_eq!(got_pds, pds.as_str());
         }
         other => panic!("expected a network origin, got {other:?}"),
     }
@@ -118,7 +130,10 @@ async fn interop_permission_set_published_on_the_reference_pds_resolves() {
     // The reference PDS's answer for an unpublished NSID of the same authority is "not found".
     let missing = Nsid::new("com.example.perms.authFull").expect("nsid");
     let err = network.resolve_lexicon(&missing).await.expect_err("not published");
-    assert!(matches!(&err, LexiconResolveError::NotFound { did, .. } if did.as_str() == ready.did), "{err:?}");
+    assert!(
+        matches!(&err, LexiconResolveError::NotFound { did, .. } if did.as_str() == ready.did),
+        "{err:?}"
+    );
 
     // A record whose `id` is not its rkey (the reference PDS only checks `lexicon`) is refused by us.
     let wrong = "com.example.perms.authWrong";

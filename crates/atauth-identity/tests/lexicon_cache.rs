@@ -28,7 +28,11 @@ fn nsid() -> Nsid {
 }
 
 fn dev_http() -> SafeHttpClient {
-    SafeHttpClient::builder().allow_http_loopback(true).timeout(Duration::from_secs(5)).build().expect("client")
+    SafeHttpClient::builder()
+        .allow_http_loopback(true)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
 }
 
 fn set(title: &str) -> Value {
@@ -172,9 +176,13 @@ async fn unresolvable_set_without_cache_fails() {
     let publ = Published::start("v1").await;
     publ.publish(None).await;
     let cache = Arc::new(MemoryLexiconCache::new());
-    let resolver = CachedLexiconResolver::new(cache.clone(), LexiconCachePolicy::default()).network(publ.network());
+    let resolver =
+        CachedLexiconResolver::new(cache.clone(), LexiconCachePolicy::default()).network(publ.network());
     let err = resolver.resolve_lexicon(&nsid()).await.expect_err("nothing to fall back on");
-    assert!(matches!(&err, LexiconResolveError::PdsRefused { status, .. } if status.as_u16() == 500), "{err:?}");
+    assert!(
+        matches!(&err, LexiconResolveError::PdsRefused { status, .. } if status.as_u16() == 500),
+        "{err:?}"
+    );
     assert!(cache.is_empty(), "failures are not cached");
 }
 
@@ -215,9 +223,10 @@ async fn pinned_files_are_used_before_cache_and_network() {
     let mut pinned = set("pinned");
     pinned.as_object_mut().expect("object").remove("$type"); // Lexicon files have no $type.
     std::fs::write(dir.join("basic.json"), pinned.to_string()).expect("write");
-    let resolver = CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), LexiconCachePolicy::default())
-        .local_dir(LexiconDir::load(dir.path()).expect("load"))
-        .network(publ.network());
+    let resolver =
+        CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), LexiconCachePolicy::default())
+            .local_dir(LexiconDir::load(dir.path()).expect("load"))
+            .network(publ.network());
     let got = resolver.resolve_lexicon(&nsid()).await.expect("pinned");
     assert_eq!(got.document, pinned);
     assert!(matches!(&got.origin, LexiconOrigin::LocalFile { path } if path.ends_with("basic.json")));
@@ -244,7 +253,8 @@ impl LexiconCache for BrokenCache {
 #[tokio::test]
 async fn broken_cache_backend_degrades_to_the_network() {
     let publ = Published::start("v1").await;
-    let resolver = CachedLexiconResolver::new(Arc::new(BrokenCache), LexiconCachePolicy::default()).network(publ.network());
+    let resolver = CachedLexiconResolver::new(Arc::new(BrokenCache), LexiconCachePolicy::default())
+        .network(publ.network());
     for _ in 0..2 {
         assert_eq!(title(&resolver.resolve_lexicon(&nsid()).await.expect("network").document), "v1");
     }

@@ -62,24 +62,37 @@ fn missing_directory_is_an_error() {
     assert!(err.to_string().starts_with("cannot read the Lexicon directory"), "{err}");
 }
 
+/// Whether an error is the expected variant.
+type Check = fn(&LexiconDirError) -> bool;
+
 #[test]
 fn each_bad_file_has_its_own_error_naming_the_file() {
-    let cases: Vec<(&str, String, fn(&LexiconDirError) -> bool)> = vec![
+    let cases: Vec<(&str, String, Check)> = vec![
         ("broken.json", "{ \"lexicon\": 1,".to_owned(), |e| matches!(e, LexiconDirError::InvalidJson { .. })),
         ("array.json", "[1, 2]".to_owned(), |e| matches!(e, LexiconDirError::NotALexicon { .. })),
-        ("noid.json", json!({ "lexicon": 1, "defs": {} }).to_string(), |e| {
-            matches!(e, LexiconDirError::NotALexicon { reason, .. } if reason == "no string id")
-        }),
-        ("badid.json", json!({ "lexicon": 1, "id": "not an nsid" }).to_string(), |e| {
-            matches!(e, LexiconDirError::InvalidId { id, .. } if id == "not an nsid")
-        }),
-        ("v2.json", json!({ "lexicon": 2, "id": "com.example.perms.authBasic" }).to_string(), |e| {
-            matches!(e, LexiconDirError::NotALexicon { reason, .. } if reason == "lexicon is 2, expected 1")
-        }),
-        ("huge.json", format!("{{\"lexicon\":1,\"id\":\"com.example.perms.big\",\"description\":\"{}\"}}",
-            "x".repeat(DEFAULT_MAX_LEXICON_BYTES)), |e| {
-            matches!(e, LexiconDirError::FileTooLarge { limit: DEFAULT_MAX_LEXICON_BYTES, .. })
-        }),
+        (
+            "noid.json",
+            json!({ "lexicon": 1, "defs": {} }).to_string(),
+            |e| matches!(e, LexiconDirError::NotALexicon { reason, .. } if reason == "no string id"),
+        ),
+        (
+            "badid.json",
+            json!({ "lexicon": 1, "id": "not an nsid" }).to_string(),
+            |e| matches!(e, LexiconDirError::InvalidId { id, .. } if id == "not an nsid"),
+        ),
+        (
+            "v2.json",
+            json!({ "lexicon": 2, "id": "com.example.perms.authBasic" }).to_string(),
+            |e| matches!(e, LexiconDirError::NotALexicon { reason, .. } if reason == "lexicon is 2, expected 1"),
+        ),
+        (
+            "huge.json",
+            format!(
+                "{{\"lexicon\":1,\"id\":\"com.example.perms.big\",\"description\":\"{}\"}}",
+                "x".repeat(DEFAULT_MAX_LEXICON_BYTES)
+            ),
+            |e| matches!(e, LexiconDirError::FileTooLarge { limit: DEFAULT_MAX_LEXICON_BYTES, .. }),
+        ),
     ];
     for (name, content, check) in cases {
         let dir = dir_with(&[("good.json", &lexicon("com.example.perms.authBasic")), (name, &content)]);

@@ -29,7 +29,11 @@ fn nsid() -> Nsid {
 }
 
 fn dev_http() -> SafeHttpClient {
-    SafeHttpClient::builder().allow_http_loopback(true).timeout(Duration::from_secs(5)).build().expect("client")
+    SafeHttpClient::builder()
+        .allow_http_loopback(true)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
 }
 
 /// A permission-set Lexicon document for `id`.
@@ -157,7 +161,7 @@ async fn published_permission_set_resolves_through_dns_did_and_pds() {
             assert_eq!(did.as_str(), auth.did);
             assert_eq!(uri, &format!("at://{}/com.atproto.lexicon.schema/{NSID}", auth.did));
             assert_eq!(cid.as_deref(), Some("bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm"));
-            assert_eq!(pds.as_str(), format!("{}/", auth.pds()));
+            assert_eq!(pds, &format!("{}/", auth.pds()));
         }
         other => panic!("expected a network origin, got {other:?}"),
     }
@@ -184,7 +188,8 @@ async fn record_just_under_the_cap_is_accepted() {
 #[tokio::test]
 async fn no_txt_record_is_not_published() {
     let auth = Authority::start().await;
-    for answer in [None, Some(DnsAnswer::NoData), Some(DnsAnswer::Txt(vec![vec!["v=spf1 -all".to_owned()]]))] {
+    for answer in [None, Some(DnsAnswer::NoData), Some(DnsAnswer::Txt(vec![vec!["v=spf1 -all".to_owned()]]))]
+    {
         match &answer {
             None => auth.dns.remove(TXT_NAME),
             Some(a) => auth.dns.set(TXT_NAME, a.clone()),
@@ -217,7 +222,8 @@ async fn malformed_txt_record_is_refused() {
 #[tokio::test]
 async fn two_dids_in_txt_are_refused() {
     let auth = Authority::start().await;
-    auth.dns.set_txt(TXT_NAME, &["did=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did=did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"]);
+    auth.dns
+        .set_txt(TXT_NAME, &["did=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did=did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"]);
     let err = resolve_err(&auth.resolver()).await;
     match err {
         LexiconResolveError::ConflictingAuthorityRecords { first, second, .. } => {
@@ -241,20 +247,27 @@ async fn dns_failure_is_a_lookup_failure_not_a_miss() {
     let auth = Authority::start().await;
     auth.dns.set(TXT_NAME, DnsAnswer::ServFail);
     let err = resolve_err(&auth.resolver()).await;
-    assert!(matches!(err, LexiconResolveError::DnsLookupFailed { source: TxtLookupError::Failed(_), .. }), "{err:?}");
+    assert!(
+        matches!(err, LexiconResolveError::DnsLookupFailed { source: TxtLookupError::Failed(_), .. }),
+        "{err:?}"
+    );
     assert!(err.is_transient());
 
     // No answer at all: our own DNS timeout fires first.
     auth.dns.set(TXT_NAME, DnsAnswer::Drop);
     let err = resolve_err(&auth.resolver().dns_timeout(Duration::from_millis(100))).await;
-    assert!(matches!(err, LexiconResolveError::DnsLookupFailed { source: TxtLookupError::Timeout, .. }), "{err:?}");
+    assert!(
+        matches!(err, LexiconResolveError::DnsLookupFailed { source: TxtLookupError::Timeout, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn authority_domain_must_be_a_resolvable_dns_name() {
     let auth = Authority::start().await;
     // `.test` / `.local` authorities are never looked up in production (ID-HANDLE-03 rules).
-    for (nsid, domain) in [("test.example.authBasic", "example.test"), ("local.corp.authBasic", "corp.local")] {
+    for (nsid, domain) in [("test.example.authBasic", "example.test"), ("local.corp.authBasic", "corp.local")]
+    {
         let err = auth.resolver().resolve_lexicon(&Nsid::new(nsid).expect("nsid")).await.expect_err(nsid);
         assert!(
             matches!(&err, LexiconResolveError::UnresolvableAuthorityDomain { domain: d, .. } if d == domain),
@@ -271,7 +284,10 @@ async fn authority_domain_must_be_a_resolvable_dns_name() {
     // The development policy allows `.test`.
     auth.dns.set_txt("_lexicon.example.test", &["did=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"]);
     let dev = auth.resolver().tld_policy(TldPolicy::development());
-    let err = dev.resolve_lexicon(&Nsid::new("test.example.authBasic").expect("nsid")).await.expect_err("no DID doc");
+    let err = dev
+        .resolve_lexicon(&Nsid::new("test.example.authBasic").expect("nsid"))
+        .await
+        .expect_err("no DID doc");
     assert!(matches!(err, LexiconResolveError::DidResolutionFailed { .. }), "{err:?}");
 }
 
@@ -286,7 +302,9 @@ async fn unresolvable_authority_did_fails() {
     auth.dns.set_txt(TXT_NAME, &[&format!("did={did}")]);
     let err = resolve_err(&auth.resolver()).await;
     match err {
-        LexiconResolveError::DidResolutionFailed { did: d, source: DidResolveError::NotFound { .. }, .. } => {
+        LexiconResolveError::DidResolutionFailed {
+            did: d, source: DidResolveError::NotFound { .. }, ..
+        } => {
             assert_eq!(d.as_str(), did);
         }
         other => panic!("expected DidResolutionFailed/NotFound, got {other:?}"),
@@ -301,7 +319,10 @@ async fn authority_without_pds_fails() {
     auth.server.reset().await;
     auth.serve_did_doc(doc).await;
     let err = resolve_err(&auth.resolver()).await;
-    assert!(matches!(err, LexiconResolveError::NoPds { source: DocumentError::NoPdsEndpoint, .. }), "{err:?}");
+    assert!(
+        matches!(err, LexiconResolveError::NoPds { source: DocumentError::NoPdsEndpoint, .. }),
+        "{err:?}"
+    );
 }
 
 /// A resolver whose DID documents come from memory and whose record fetches use `http`.
@@ -321,7 +342,8 @@ async fn pds_on_a_private_address_is_refused_by_the_production_policy() {
     auth.server.reset().await;
     auth.serve_did_doc(did_doc(&auth.did, "https://10.0.0.7")).await;
     let prod = SafeHttpClient::builder().build().expect("client");
-    let resolver = AtprotoLexiconResolver::new(Arc::new(auth.dns.txt_lookup()), auth.did_resolver(), prod.clone());
+    let resolver =
+        AtprotoLexiconResolver::new(Arc::new(auth.dns.txt_lookup()), auth.did_resolver(), prod.clone());
     let err = resolve_err(&resolver).await;
     match &err {
         LexiconResolveError::PdsAddressRefused { pds, source: HttpError::Blocked { reason, .. }, .. } => {
@@ -340,7 +362,13 @@ async fn pds_on_a_private_address_is_refused_by_the_production_policy() {
     let resolver = resolver_with_pds("did:plc:ewvi7nxzyoun6zhxrhs64oiz", "https://pds.example.com", prod);
     let err = resolve_err(&resolver).await;
     assert!(
-        matches!(err, LexiconResolveError::PdsAddressRefused { source: HttpError::Blocked { reason: BlockReason::Private, .. }, .. }),
+        matches!(
+            err,
+            LexiconResolveError::PdsAddressRefused {
+                source: HttpError::Blocked { reason: BlockReason::Private, .. },
+                ..
+            }
+        ),
         "{err:?}"
     );
 
@@ -348,10 +376,22 @@ async fn pds_on_a_private_address_is_refused_by_the_production_policy() {
     let prod = SafeHttpClient::builder().build().expect("client");
     let resolver = resolver_with_pds("did:plc:ewvi7nxzyoun6zhxrhs64oiz", &auth.pds(), prod);
     let err = resolve_err(&resolver).await;
-    assert!(matches!(err, LexiconResolveError::PdsAddressRefused { source: HttpError::SchemeNotAllowed { .. }, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LexiconResolveError::PdsAddressRefused { source: HttpError::SchemeNotAllowed { .. }, .. }
+        ),
+        "{err:?}"
+    );
     let resolver = resolver_with_pds("did:plc:ewvi7nxzyoun6zhxrhs64oiz", "http://10.1.2.3", dev_http());
     let err = resolve_err(&resolver).await;
-    assert!(matches!(err, LexiconResolveError::PdsAddressRefused { source: HttpError::PlainHttpToNonLoopback { .. }, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LexiconResolveError::PdsAddressRefused { source: HttpError::PlainHttpToNonLoopback { .. }, .. }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -359,8 +399,11 @@ async fn unreachable_pds_fails_as_transient() {
     let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let resolver =
-        resolver_with_pds("did:plc:ewvi7nxzyoun6zhxrhs64oiz", &format!("http://localhost:{port}"), dev_http());
+    let resolver = resolver_with_pds(
+        "did:plc:ewvi7nxzyoun6zhxrhs64oiz",
+        &format!("http://localhost:{port}"),
+        dev_http(),
+    );
     let err = resolve_err(&resolver).await;
     assert!(matches!(err, LexiconResolveError::PdsUnreachable { .. }), "{err:?}");
     assert!(err.is_transient());
@@ -394,7 +437,8 @@ async fn pds_errors_are_reported_with_status_and_error_name() {
     let auth = Authority::start().await;
     auth.serve_record(
         NSID,
-        ResponseTemplate::new(502).set_body_json(json!({ "error": "UpstreamFailure\"<script>", "message": "x" })),
+        ResponseTemplate::new(502)
+            .set_body_json(json!({ "error": "UpstreamFailure\"<script>", "message": "x" })),
     )
     .await;
     let err = resolve_err(&auth.resolver()).await;
@@ -408,9 +452,13 @@ async fn pds_errors_are_reported_with_status_and_error_name() {
     assert!(err.is_transient());
     auth.server.reset().await;
     auth.serve_did_doc(did_doc(&auth.did, &auth.pds())).await;
-    auth.serve_record(NSID, ResponseTemplate::new(401).set_body_json(json!({ "error": "AuthRequired" }))).await;
+    auth.serve_record(NSID, ResponseTemplate::new(401).set_body_json(json!({ "error": "AuthRequired" })))
+        .await;
     let err = resolve_err(&auth.resolver()).await;
-    assert!(matches!(&err, LexiconResolveError::PdsRefused { status, .. } if status.as_u16() == 401), "{err:?}");
+    assert!(
+        matches!(&err, LexiconResolveError::PdsRefused { status, .. } if status.as_u16() == 401),
+        "{err:?}"
+    );
     assert!(!err.is_transient());
     assert!(err.to_string().ends_with("refused getRecord (HTTP 401 Unauthorized, AuthRequired)"), "{err}");
 }
@@ -460,8 +508,11 @@ fn endless_body_server() -> (u16, Arc<AtomicUsize>) {
 async fn endless_chunked_record_is_cut_at_the_cap() {
     // No Content-Length: the cap is enforced while streaming, without buffering the rest.
     let (port, sent) = endless_body_server();
-    let resolver =
-        resolver_with_pds("did:plc:ewvi7nxzyoun6zhxrhs64oiz", &format!("http://localhost:{port}"), dev_http());
+    let resolver = resolver_with_pds(
+        "did:plc:ewvi7nxzyoun6zhxrhs64oiz",
+        &format!("http://localhost:{port}"),
+        dev_http(),
+    );
     let err = resolve_err(&resolver).await;
     assert!(matches!(err, LexiconResolveError::TooLarge { limit: DEFAULT_MAX_LEXICON_BYTES, .. }), "{err:?}");
     // Give the writer a moment to notice the closed connection, then check it never got near 64 MiB.
@@ -516,7 +567,10 @@ async fn record_of_another_type_is_refused() {
     set["$type"] = json!("app.bsky.feed.post");
     auth.serve_set(&set).await;
     let err = resolve_err(&auth.resolver()).await;
-    assert!(matches!(&err, LexiconResolveError::WrongRecordType { found, .. } if found == "app.bsky.feed.post"), "{err:?}");
+    assert!(
+        matches!(&err, LexiconResolveError::WrongRecordType { found, .. } if found == "app.bsky.feed.post"),
+        "{err:?}"
+    );
 
     auth.server.reset().await;
     auth.serve_did_doc(did_doc(&auth.did, &auth.pds())).await;
@@ -524,7 +578,10 @@ async fn record_of_another_type_is_refused() {
     set.as_object_mut().expect("object").remove("$type");
     auth.serve_set(&set).await;
     let err = resolve_err(&auth.resolver()).await;
-    assert!(matches!(&err, LexiconResolveError::WrongRecordType { found, .. } if found == "(none)"), "{err:?}");
+    assert!(
+        matches!(&err, LexiconResolveError::WrongRecordType { found, .. } if found == "(none)"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -538,7 +595,9 @@ async fn document_with_another_id_is_refused() {
     );
     assert_eq!(
         err.to_string(),
-        format!("permission set {NSID}: the Lexicon document's id is com.example.perms.authFull, expected {NSID}")
+        format!(
+            "permission set {NSID}: the Lexicon document's id is com.example.perms.authFull, expected {NSID}"
+        )
     );
 }
 
@@ -549,7 +608,10 @@ async fn document_of_another_lexicon_version_is_refused() {
     set["lexicon"] = json!(2);
     auth.serve_set(&set).await;
     let err = resolve_err(&auth.resolver()).await;
-    assert!(matches!(&err, LexiconResolveError::UnsupportedLexiconVersion { found, .. } if found == "2"), "{err:?}");
+    assert!(
+        matches!(&err, LexiconResolveError::UnsupportedLexiconVersion { found, .. } if found == "2"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -592,7 +654,8 @@ async fn dev_override_answers_listed_names_and_falls_back_for_others() {
     auth.serve_set(&permission_set(NSID)).await;
     // The real DNS server no longer knows the name; the override does.
     auth.dns.remove(TXT_NAME);
-    let txt = DevOnlyTxtOverride::new().with_did(TXT_NAME, &auth.did).fallback(Arc::new(auth.dns.txt_lookup()));
+    let txt =
+        DevOnlyTxtOverride::new().with_did(TXT_NAME, &auth.did).fallback(Arc::new(auth.dns.txt_lookup()));
     let resolver = AtprotoLexiconResolver::new(Arc::new(txt), auth.did_resolver(), dev_http());
     let got = resolver.resolve_lexicon(&nsid()).await.expect("through the override");
     assert_eq!(got.document["id"], NSID);
@@ -609,7 +672,8 @@ async fn dev_override_answers_listed_names_and_falls_back_for_others() {
 
 #[tokio::test]
 async fn without_network_an_unpinned_set_is_unknown() {
-    let resolver = CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), LexiconCachePolicy::default());
+    let resolver =
+        CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), LexiconCachePolicy::default());
     let err = resolver.resolve_lexicon(&nsid()).await.expect_err("nothing pinned, no network");
     assert!(matches!(err, LexiconResolveError::NetworkDisabled { .. }), "{err:?}");
     assert_eq!(err.nsid(), &nsid());

@@ -69,7 +69,8 @@ impl TestDnsServer {
     /// # Panics
     /// If the socket cannot be bound.
     pub async fn start() -> Self {
-        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap_or_else(|e| panic!("bind DNS: {e}"));
+        let socket =
+            UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap_or_else(|e| panic!("bind DNS: {e}"));
         let addr = socket.local_addr().unwrap_or_else(|e| panic!("DNS address: {e}"));
         let zone: Zone = Arc::default();
         let queries: Arc<Mutex<Vec<String>>> = Arc::default();

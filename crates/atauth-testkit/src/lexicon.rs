@@ -29,7 +29,7 @@ pub fn entry(nsid: &str, fetched_at_unix: u64, title: &str) -> CachedLexicon {
                 uri: format!("at://{did}/com.atproto.lexicon.schema/{nsid}"),
                 did,
                 cid: Some("bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm".to_owned()),
-                pds: url::Url::parse("https://pds.example.com").unwrap_or_else(|e| panic!("{e}")),
+                pds: "https://pds.example.com/".to_owned(),
             },
         },
         fetched_at: UNIX_EPOCH + Duration::from_secs(fetched_at_unix),
@@ -58,7 +58,11 @@ pub async fn lexicon_cache_suite(cache: &dyn LexiconCache) {
     let mut a2 = entry("com.example.perms.authBasic", 1_700_003_600, "Basic v2");
     a2.last_failure_at = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_004_000));
     cache.put(&a2).await.expect("replace a");
-    assert_eq!(cache.get(&nsid_a).await.expect("get a2"), Some(a2.clone()), "put replaces, failure time kept");
+    assert_eq!(
+        cache.get(&nsid_a).await.expect("get a2"),
+        Some(a2.clone()),
+        "put replaces, failure time kept"
+    );
     assert_eq!(cache.get(&nsid_b).await.expect("get b"), Some(b.clone()), "replacing a leaves b");
 
     let mut a3 = a2.clone();

@@ -65,7 +65,9 @@ pub enum LexiconCachePolicyError {
         access_token_lifetime: Duration,
     },
     /// `max_age` is below `stale_after`.
-    #[error("permission-set cache maximum age {max_age:?} is shorter than its stale lifetime {stale_after:?}")]
+    #[error(
+        "permission-set cache maximum age {max_age:?} is shorter than its stale lifetime {stale_after:?}"
+    )]
     MaxAgeBelowStaleAfter {
         /// The maximum age asked for.
         max_age: Duration,
@@ -119,7 +121,9 @@ impl LexiconCachePolicy {
     }
 
     /// The default lifetimes, checked against `access_token_lifetime` (fails if it is over 1 h).
-    pub fn for_access_token_lifetime(access_token_lifetime: Duration) -> Result<Self, LexiconCachePolicyError> {
+    pub fn for_access_token_lifetime(
+        access_token_lifetime: Duration,
+    ) -> Result<Self, LexiconCachePolicyError> {
         Self::new(DEFAULT_LEXICON_STALE_AFTER, DEFAULT_LEXICON_MAX_AGE, access_token_lifetime)
     }
 
@@ -336,7 +340,8 @@ impl CachedLexiconResolver {
         };
         let age_of = |t: SystemTime| now.duration_since(t).unwrap_or(Duration::ZERO);
         // An entry past the maximum age is not used for new sessions (SCOPE-11 "expiration").
-        let usable = cached.filter(|e| purpose == Purpose::ExistingSession || age_of(e.fetched_at) < self.policy.max_age);
+        let usable = cached
+            .filter(|e| purpose == Purpose::ExistingSession || age_of(e.fetched_at) < self.policy.max_age);
         if let Some(entry) = &usable {
             if age_of(entry.fetched_at) < self.policy.stale_after {
                 return Ok(entry.lexicon.clone());
@@ -347,7 +352,9 @@ impl CachedLexiconResolver {
         }
         let Some(network) = &self.network else {
             // Nothing to refresh with: a stale entry is still the best answer (air-gapped server).
-            return usable.map(|e| e.lexicon).ok_or_else(|| LexiconResolveError::NetworkDisabled { nsid: nsid.clone() });
+            return usable
+                .map(|e| e.lexicon)
+                .ok_or_else(|| LexiconResolveError::NetworkDisabled { nsid: nsid.clone() });
         };
         match network.resolve_lexicon(nsid).await {
             Ok(lexicon) => {
@@ -400,8 +407,14 @@ mod tests {
     fn policy_bounds_follow_scope_11() {
         assert!(LexiconCachePolicy::new(24 * 60 * MIN, DEFAULT_LEXICON_MAX_AGE, 30 * MIN).is_ok());
         assert_eq!(
-            LexiconCachePolicy::new(24 * 60 * MIN + Duration::from_secs(1), DEFAULT_LEXICON_MAX_AGE, 30 * MIN),
-            Err(LexiconCachePolicyError::StaleAfterTooLong { stale_after: 24 * 60 * MIN + Duration::from_secs(1) })
+            LexiconCachePolicy::new(
+                24 * 60 * MIN + Duration::from_secs(1),
+                DEFAULT_LEXICON_MAX_AGE,
+                30 * MIN
+            ),
+            Err(LexiconCachePolicyError::StaleAfterTooLong {
+                stale_after: 24 * 60 * MIN + Duration::from_secs(1)
+            })
         );
         assert_eq!(
             LexiconCachePolicy::new(10 * MIN, DEFAULT_LEXICON_MAX_AGE, 15 * MIN),
@@ -415,8 +428,14 @@ mod tests {
             Err(LexiconCachePolicyError::MaxAgeBelowStaleAfter { .. })
         ));
         // The defaults fit the 15–30 min access tokens of the spec, not a 2 h one.
-        assert_eq!(LexiconCachePolicy::for_access_token_lifetime(30 * MIN), Ok(LexiconCachePolicy::default()));
+        assert_eq!(
+            LexiconCachePolicy::for_access_token_lifetime(30 * MIN),
+            Ok(LexiconCachePolicy::default())
+        );
         assert!(LexiconCachePolicy::for_access_token_lifetime(120 * MIN).is_err());
-        assert_eq!(LexiconCachePolicy::default().retry_after_failure(48 * 60 * MIN).retry_after_failure_pause(), 60 * MIN);
+        assert_eq!(
+            LexiconCachePolicy::default().retry_after_failure(48 * 60 * MIN).retry_after_failure_pause(),
+            60 * MIN
+        );
     }
 }

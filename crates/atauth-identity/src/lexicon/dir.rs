@@ -168,13 +168,17 @@ fn load_file(path: &Path) -> Result<ResolvedLexicon, LexiconDirError> {
     }
     let document: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|source| LexiconDirError::InvalidJson { path: path.to_owned(), source })?;
-    let not_a_lexicon = |reason: &str| LexiconDirError::NotALexicon { path: path.to_owned(), reason: reason.to_owned() };
+    let not_a_lexicon =
+        |reason: &str| LexiconDirError::NotALexicon { path: path.to_owned(), reason: reason.to_owned() };
     if !document.is_object() {
         return Err(not_a_lexicon("the file is not a JSON object"));
     }
     let id = document.get("id").and_then(|v| v.as_str()).ok_or_else(|| not_a_lexicon("no string id"))?;
-    let nsid = Nsid::new(id)
-        .map_err(|source| LexiconDirError::InvalidId { path: path.to_owned(), id: id.to_owned(), source })?;
+    let nsid = Nsid::new(id).map_err(|source| LexiconDirError::InvalidId {
+        path: path.to_owned(),
+        id: id.to_owned(),
+        source,
+    })?;
     check_document(&nsid, &document).map_err(|e| match e {
         LexiconResolveError::UnsupportedLexiconVersion { found, .. } => {
             not_a_lexicon(&format!("lexicon is {found}, expected 1"))

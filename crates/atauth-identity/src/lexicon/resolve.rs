@@ -154,7 +154,11 @@ impl AtprotoLexiconResolver {
             reason,
         })?;
         self.tld_policy.check_name(&domain).map_err(|reason| {
-            LexiconResolveError::UnresolvableAuthorityDomain { nsid: nsid.clone(), domain: domain.clone(), reason }
+            LexiconResolveError::UnresolvableAuthorityDomain {
+                nsid: nsid.clone(),
+                domain: domain.clone(),
+                reason,
+            }
         })?;
         let name = super::lexicon_dns_name(nsid);
         let records = match tokio::time::timeout(self.dns_timeout, self.txt.txt(&name)).await {
@@ -162,7 +166,9 @@ impl AtprotoLexiconResolver {
             Ok(Err(TxtLookupError::NotFound)) => {
                 return Err(LexiconResolveError::NoAuthorityRecord { nsid: nsid.clone(), name });
             }
-            Ok(Err(source)) => return Err(LexiconResolveError::DnsLookupFailed { nsid: nsid.clone(), name, source }),
+            Ok(Err(source)) => {
+                return Err(LexiconResolveError::DnsLookupFailed { nsid: nsid.clone(), name, source });
+            }
             Err(_elapsed) => {
                 return Err(LexiconResolveError::DnsLookupFailed {
                     nsid: nsid.clone(),
@@ -175,11 +181,13 @@ impl AtprotoLexiconResolver {
     }
 
     /// Steps 3–5: the Lexicon record for `nsid` in the repository of `did`.
-    pub async fn fetch_from_repo(&self, nsid: &Nsid, did: &Did) -> Result<ResolvedLexicon, LexiconResolveError> {
-        let doc = self.dids.resolve_did(did).await.map_err(|source| LexiconResolveError::DidResolutionFailed {
-            nsid: nsid.clone(),
-            did: did.clone(),
-            source,
+    pub async fn fetch_from_repo(
+        &self,
+        nsid: &Nsid,
+        did: &Did,
+    ) -> Result<ResolvedLexicon, LexiconResolveError> {
+        let doc = self.dids.resolve_did(did).await.map_err(|source| {
+            LexiconResolveError::DidResolutionFailed { nsid: nsid.clone(), did: did.clone(), source }
         })?;
         let pds = doc.pds_endpoint().map_err(|source| LexiconResolveError::NoPds {
             nsid: nsid.clone(),
@@ -199,7 +207,7 @@ impl AtprotoLexiconResolver {
         let response = self.http.send(request).await.map_err(|e| self.http_error(nsid, did, &pds, e))?;
         let invalid = |reason: String| LexiconResolveError::InvalidResponse {
             nsid: nsid.clone(),
-            pds: pds.clone(),
+            pds: pds.to_string(),
             reason,
         };
         if response.status != StatusCode::OK {
@@ -217,7 +225,7 @@ impl AtprotoLexiconResolver {
             }
             return Err(LexiconResolveError::PdsRefused {
                 nsid: nsid.clone(),
-                pds: pds.clone(),
+                pds: pds.to_string(),
                 status: response.status,
                 error,
             });
@@ -253,30 +261,44 @@ impl AtprotoLexiconResolver {
                 });
             }
             None => {
-                return Err(LexiconResolveError::WrongRecordType { nsid: nsid.clone(), found: "(none)".to_owned() });
+                return Err(LexiconResolveError::WrongRecordType {
+                    nsid: nsid.clone(),
+                    found: "(none)".to_owned(),
+                });
             }
         }
         check_document(nsid, &output.value)?;
         Ok(ResolvedLexicon {
             nsid: nsid.clone(),
             document: output.value,
-            origin: LexiconOrigin::Network { did: did.clone(), uri: output.uri, cid: output.cid, pds },
+            origin: LexiconOrigin::Network {
+                did: did.clone(),
+                uri: output.uri,
+                cid: output.cid,
+                pds: pds.to_string(),
+            },
         })
     }
 
     fn http_error(&self, nsid: &Nsid, did: &Did, pds: &Url, error: HttpError) -> LexiconResolveError {
-        let (nsid, did, pds) = (nsid.clone(), did.clone(), pds.clone());
+        let (nsid, did, pds) = (nsid.clone(), did.clone(), pds.to_string());
         match error {
             HttpError::Blocked { .. }
             | HttpError::PlainHttpToNonLoopback { .. }
             | HttpError::SchemeNotAllowed { .. }
             | HttpError::CredentialsInUrl
-            | HttpError::MissingHost => LexiconResolveError::PdsAddressRefused { nsid, did, pds, source: error },
-            HttpError::TooLarge { limit } => LexiconResolveError::TooLarge { nsid, limit },
-            HttpError::Redirect { status, .. } => {
-                LexiconResolveError::InvalidResponse { nsid, pds, reason: format!("redirect ({status}) refused") }
+            | HttpError::MissingHost => {
+                LexiconResolveError::PdsAddressRefused { nsid, did, pds, source: error }
             }
-            HttpError::UnexpectedStatus { status } => LexiconResolveError::PdsRefused { nsid, pds, status, error: None },
+            HttpError::TooLarge { limit } => LexiconResolveError::TooLarge { nsid, limit },
+            HttpError::Redirect { status, .. } => LexiconResolveError::InvalidResponse {
+                nsid,
+                pds,
+                reason: format!("redirect ({status}) refused"),
+            },
+            HttpError::UnexpectedStatus { status } => {
+                LexiconResolveError::PdsRefused { nsid, pds, status, error: None }
+            }
             HttpError::UnexpectedContentType { .. } | HttpError::InvalidJson(_) | HttpError::InvalidUtf8 => {
                 LexiconResolveError::InvalidResponse { nsid, pds, reason: error.to_string() }
             }
