@@ -135,7 +135,29 @@ async fn interop_permission_set_published_on_the_reference_pds_resolves() {
         "{err:?}"
     );
 
-    // A record whose `id` is not its rkey (the reference PDS only checks `lexicon`) is refused by us.
+    // What the reference PDS validates in a Lexicon record: `lexicon` must be an integer and the rkey an
+    // NSID (its `com.atproto.lexicon.schema` schema); nothing else.
+    let (status, body) = xrpc_post(
+        &http,
+        &pds,
+        "com.atproto.repo.putRecord",
+        Some(&token),
+        &json!({ "repo": ready.did, "collection": "com.atproto.lexicon.schema", "rkey": "com.example.perms.noVersion",
+            "record": { "$type": "com.atproto.lexicon.schema", "id": "com.example.perms.noVersion" } }),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("InvalidRequest")), "no `lexicon`: {body}");
+    let (status, body) = xrpc_post(
+        &http,
+        &pds,
+        "com.atproto.repo.putRecord",
+        Some(&token),
+        &json!({ "repo": ready.did, "collection": "com.atproto.lexicon.schema", "rkey": "not-an-nsid", "record": record }),
+    )
+    .await;
+    assert_eq!(status, 400, "rkey must be an NSID: {body}");
+
+    // A record whose `id` is not its rkey (the reference PDS does not check it) is refused by us.
     let wrong = "com.example.perms.authWrong";
     let mut bad = record.clone();
     bad["id"] = json!("com.example.perms.authOther");

@@ -114,13 +114,10 @@ impl LexiconDir {
         }
         files.sort();
         let mut docs: HashMap<Nsid, ResolvedLexicon> = HashMap::new();
+        let mut sources: HashMap<Nsid, PathBuf> = HashMap::new();
         for path in files {
             let lexicon = load_file(&path)?;
-            if let Some(first) = docs.get(&lexicon.nsid) {
-                let first = match &first.origin {
-                    LexiconOrigin::LocalFile { path } => path.clone(),
-                    LexiconOrigin::Network { .. } => PathBuf::new(),
-                };
+            if let Some(first) = sources.insert(lexicon.nsid.clone(), path.clone()) {
                 return Err(LexiconDirError::DuplicateId { nsid: lexicon.nsid, first, second: path });
             }
             docs.insert(lexicon.nsid.clone(), lexicon);
