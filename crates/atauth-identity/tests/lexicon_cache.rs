@@ -62,6 +62,11 @@ impl Published {
 
     /// Serves the DID document and either the set with `title` or a 500 for getRecord.
     async fn publish(&self, title: Option<&str>) {
+        self.publish_slow(title, Duration::ZERO).await;
+    }
+
+    /// Like [`publish`](Self::publish), getRecord answering after `delay`.
+    async fn publish_slow(&self, title: Option<&str>, delay: Duration) {
         self.server.reset().await;
         let port = self.server.address().port();
         let did = &self.did;
@@ -80,7 +85,8 @@ impl Published {
                 "value": set(title)
             })),
             None => ResponseTemplate::new(500).set_body_json(json!({ "error": "InternalServerError" })),
-        };
+        }
+        .set_delay(delay);
         Mock::given(method("GET"))
             .and(path("/xrpc/com.atproto.repo.getRecord"))
             .respond_with(template)
@@ -232,6 +238,52 @@ async fn pinned_files_are_used_before_cache_and_network() {
     assert!(matches!(&got.origin, LexiconOrigin::LocalFile { path } if path.ends_with("basic.json")));
     assert!(publ.dns.queries().is_empty(), "no DNS for a pinned set");
     assert_eq!(publ.fetches().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_one_network_resolution() {
+    // A burst of authorization requests for a set nobody has cached yet: one DNS lookup, one getRecord.
+    let publ = Published::start("v1").await;
+    publ.publish_slow(Some("v1"), Duration::from_millis(300)).await;
+    let resolver = Arc::new(
+        CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), LexiconCachePolicy::default())
+            .network(publ.network()),
+    );
+    let burst = |resolver: Arc<CachedLexiconResolver>| async move {
+        let tasks: Vec<_> = (0..10)
+            .map(|_| {
+                let r = Arc::clone(&resolver);
+                tokio::spawn(async move { r.resolve_lexicon(&nsid()).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("task"));
+        }
+        results
+    };
+    for result in burst(Arc::clone(&resolver)).await {
+        assert_eq!(title(&result.expect("resolved").document), "v1");
+    }
+    assert_eq!(publ.fetches().await, 1);
+    assert_eq!(publ.dns.queries().len(), 1);
+
+    // Failures are shared too: every waiter gets the error at once, after one attempt.
+    let uncached = Arc::new(
+        CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), LexiconCachePolicy::default())
+            .network(publ.network()),
+    );
+    publ.publish_slow(None, Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    for result in burst(uncached).await {
+        assert!(matches!(result, Err(LexiconResolveError::PdsRefused { .. })), "{result:?}");
+    }
+    assert_eq!(publ.fetches().await, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "not queued one after another: {:?}",
+        started.elapsed()
+    );
 }
 
 /// A backend that always fails.

@@ -14,6 +14,8 @@
 //!   longer ago than this is not used; the request fails if the refresh fails. Existing sessions (token
 //!   refresh, [`LexiconResolver::resolve_lexicon_for_existing_session`]) are not affected by it.
 //! - Pinned documents ([`LexiconDir`]) are never cached and never refreshed.
+//! - Concurrent requests needing the network for one NSID share a single resolution (and its
+//!   result, success or failure).
 //!
 //! The cache is a [`LexiconCache`] trait so the server can keep entries in its persistent store; its
 //! errors are logged and treated as a miss (the network is asked), never as a resolution failure.
@@ -23,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use atauth_crypto::{Clock, SystemClock};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
 use serde::{Deserialize, Serialize};
 
 use super::{LexiconDir, LexiconResolveError, LexiconResolver, ResolvedLexicon};
@@ -281,6 +285,18 @@ pub struct CachedLexiconResolver {
     network: Option<Arc<dyn LexiconResolver>>,
     policy: LexiconCachePolicy,
     clock: Arc<dyn Clock>,
+    inflight: Arc<Mutex<Inflight>>,
+}
+
+/// The network resolution shared by every concurrent request for one NSID.
+type SharedResolution = Shared<BoxFuture<'static, Result<ResolvedLexicon, LexiconResolveError>>>;
+
+/// Network resolutions in progress, by NSID, each with a generation number so only its own creator's
+/// waiters remove it.
+#[derive(Default)]
+struct Inflight {
+    next: u64,
+    running: HashMap<Nsid, (u64, SharedResolution)>,
 }
 
 impl std::fmt::Debug for CachedLexiconResolver {
@@ -297,7 +313,14 @@ impl CachedLexiconResolver {
     /// A resolver over `cache` with `policy`, nothing pinned, no network (every unknown NSID fails with
     /// [`LexiconResolveError::NetworkDisabled`] until [`network`](Self::network) is set), system clock.
     pub fn new(cache: Arc<dyn LexiconCache>, policy: LexiconCachePolicy) -> Self {
-        Self { local: LexiconDir::empty(), cache, network: None, policy, clock: Arc::new(SystemClock) }
+        Self {
+            local: LexiconDir::empty(),
+            cache,
+            network: None,
+            policy,
+            clock: Arc::new(SystemClock),
+            inflight: Arc::default(),
+        }
     }
 
     /// Documents pinned by the operator, used before the cache and the network.
@@ -356,7 +379,7 @@ impl CachedLexiconResolver {
                 .map(|e| e.lexicon)
                 .ok_or_else(|| LexiconResolveError::NetworkDisabled { nsid: nsid.clone() });
         };
-        match network.resolve_lexicon(nsid).await {
+        match self.resolve_shared(network, nsid).await {
             Ok(lexicon) => {
                 let entry = CachedLexicon { lexicon, fetched_at: now, last_failure_at: None };
                 self.store(&entry).await;
@@ -374,6 +397,36 @@ impl CachedLexiconResolver {
                 None => Err(error),
             },
         }
+    }
+
+    /// Asks the network once for all concurrent requests for `nsid`: a burst of authorization requests
+    /// for a new (or stale) set costs one DNS lookup and one `getRecord`, and every waiter gets the same
+    /// answer, failures included (no queue of timeouts one after the other).
+    async fn resolve_shared(
+        &self,
+        network: &Arc<dyn LexiconResolver>,
+        nsid: &Nsid,
+    ) -> Result<ResolvedLexicon, LexiconResolveError> {
+        let (generation, resolution) = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((generation, running)) = inflight.running.get(nsid) {
+                (*generation, running.clone())
+            } else {
+                let (network, key) = (Arc::clone(network), nsid.clone());
+                let resolution: SharedResolution =
+                    async move { network.resolve_lexicon(&key).await }.boxed().shared();
+                inflight.next += 1;
+                let generation = inflight.next;
+                inflight.running.insert(nsid.clone(), (generation, resolution.clone()));
+                (generation, resolution)
+            }
+        };
+        let result = resolution.await;
+        let mut inflight = self.inflight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if inflight.running.get(nsid).is_some_and(|(g, _)| *g == generation) {
+            inflight.running.remove(nsid);
+        }
+        result
     }
 
     async fn store(&self, entry: &CachedLexicon) {
