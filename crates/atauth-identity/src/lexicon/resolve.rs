@@ -306,7 +306,7 @@ impl AtprotoLexiconResolver {
         }
     }
 
-    async fn resolve_uncapped(&self, nsid: &Nsid) -> Result<ResolvedLexicon, LexiconResolveError> {
+    async fn resolve_without_deadline(&self, nsid: &Nsid) -> Result<ResolvedLexicon, LexiconResolveError> {
         let did = self.resolve_authority(nsid).await?;
         self.fetch_from_repo(nsid, &did).await
     }
@@ -344,7 +344,7 @@ fn did_from_lexicon_txt(nsid: &Nsid, name: &str, records: &[String]) -> Result<D
 #[async_trait::async_trait]
 impl LexiconResolver for AtprotoLexiconResolver {
     async fn resolve_lexicon(&self, nsid: &Nsid) -> Result<ResolvedLexicon, LexiconResolveError> {
-        match tokio::time::timeout(self.timeout, self.resolve_uncapped(nsid)).await {
+        match tokio::time::timeout(self.timeout, self.resolve_without_deadline(nsid)).await {
             Ok(result) => result,
             Err(_elapsed) => Err(LexiconResolveError::Timeout { nsid: nsid.clone() }),
         }
