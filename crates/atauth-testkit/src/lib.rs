@@ -1,6 +1,9 @@
 //! Test helpers shared by atauth's integration tests. A dev-dependency only (`publish = false`);
 //! nothing here is part of any public API.
 //!
+//! - [`dns`]: a tiny UDP DNS server on loopback answering TXT queries from a table, and a
+//!   `HickoryTxtLookup` that asks it (the production TXT path, offline).
+//! - [`lexicon`]: the conformance suite every `LexiconCache` backend runs.
 //! - [`fs`]: temporary directories removed on drop.
 //! - [`form`]: form bodies and query strings (encode, read a redirect's parameters, change one
 //!   parameter of a list) and the hidden inputs of an HTML form.
@@ -18,10 +21,12 @@
 //!
 
 pub mod consent;
+pub mod dns;
 pub mod form;
 pub mod fs;
 pub mod identity;
 pub mod interop;
+pub mod lexicon;
 pub mod process;
 #[cfg(feature = "server")]
 pub mod server;
