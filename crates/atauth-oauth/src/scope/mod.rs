@@ -27,13 +27,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod access;
 mod permission;
+mod permission_set;
 mod set;
 mod syntax;
 mod values;
 
+pub use access::{Access, ScopeMissing};
 pub use permission::{Permission, PermissionError};
-pub use set::ScopeSet;
+pub use permission_set::{
+    Expansion, IgnoredPermission, LexPermission, MAX_PERMISSION_SET_BYTES, MAX_PERMISSION_SET_ENTRIES,
+    MAX_PERMISSION_SET_LANGS, MAX_PERMISSION_SET_LIST_LEN, PermissionSet, PermissionSetError,
+};
+pub use set::{MissingPermissionSet, ScopeSet};
 pub use syntax::{MAX_SCOPE_STRING_LEN, Scope, ScopeSyntax, ScopeSyntaxError};
 pub use values::{
     AccountAction, AccountAttr, AccountPermission, Audience, BlobPermission, IdentityAttr, IncludePermission,
