@@ -139,7 +139,14 @@ fn enc(v: &str, query: bool, encode: bool) -> String {
 }
 
 /// `resource`, its main key, and main values written positionally (one value) or named.
-fn write(resource: &str, key: &str, values: &[String], rest: &[(String, String)], named: bool, encode: bool) -> String {
+fn write(
+    resource: &str,
+    key: &str,
+    values: &[String],
+    rest: &[(String, String)],
+    named: bool,
+    encode: bool,
+) -> String {
     let mut s = resource.to_owned();
     let mut params: Vec<(String, String)> = Vec::new();
     if values.len() == 1 && !named {
@@ -166,10 +173,14 @@ fn has_repeats(v: &[String]) -> bool {
 fn any_permission_string() -> impl Strategy<Value = (String, bool)> {
     let flags = (any::<bool>(), any::<bool>());
     prop_oneof![
-        (proptest::collection::vec(prop_oneof![nsid(), Just("*".to_owned())], 1..4),
-         proptest::sample::subsequence(vec!["create", "update", "delete"], 0..=3), flags.clone())
+        (
+            proptest::collection::vec(prop_oneof![nsid(), Just("*".to_owned())], 1..4),
+            proptest::sample::subsequence(vec!["create", "update", "delete"], 0..=3),
+            flags.clone()
+        )
             .prop_map(|(cols, actions, (named, encode))| {
-                let rest: Vec<(String, String)> = actions.iter().map(|a| ("action".to_owned(), (*a).to_owned())).collect();
+                let rest: Vec<(String, String)> =
+                    actions.iter().map(|a| ("action".to_owned(), (*a).to_owned())).collect();
                 let repeats = has_repeats(&cols);
                 (write("repo", "collection", &cols, &rest, named, encode), repeats)
             }),
@@ -182,14 +193,20 @@ fn any_permission_string() -> impl Strategy<Value = (String, bool)> {
             let lower: Vec<String> = accept.iter().map(|a| a.to_lowercase()).collect();
             (write("blob", "accept", &accept, &[], named, encode), has_repeats(&lower))
         }),
-        (prop_oneof![Just("email"), Just("repo"), Just("status")],
-         proptest::collection::vec(prop_oneof![Just("read"), Just("manage")], 0..3), flags.clone())
+        (
+            prop_oneof![Just("email"), Just("repo"), Just("status")],
+            proptest::collection::vec(prop_oneof![Just("read"), Just("manage")], 0..3),
+            flags.clone()
+        )
             .prop_map(|(attr, actions, (named, encode))| {
-                let rest: Vec<(String, String)> = actions.iter().map(|a| ("action".to_owned(), (*a).to_owned())).collect();
+                let rest: Vec<(String, String)> =
+                    actions.iter().map(|a| ("action".to_owned(), (*a).to_owned())).collect();
                 (write("account", "attr", &[attr.to_owned()], &rest, named, encode), false)
             }),
-        (prop_oneof![Just("handle"), Just("*")], flags.clone())
-            .prop_map(|(attr, (named, encode))| (write("identity", "attr", &[attr.to_owned()], &[], named, encode), false)),
+        (prop_oneof![Just("handle"), Just("*")], flags.clone()).prop_map(|(attr, (named, encode))| (
+            write("identity", "attr", &[attr.to_owned()], &[], named, encode),
+            false
+        )),
         (nsid(), proptest::option::of(aud()), flags).prop_map(|(n, aud, (named, encode))| {
             let rest: Vec<(String, String)> = aud.into_iter().map(|a| ("aud".to_owned(), a)).collect();
             (write("include", "nsid", &[n], &rest, named, encode), false)
@@ -210,4 +227,3 @@ fn any_access() -> impl Strategy<Value = Access> {
         Just(Access::identity_full()),
     ]
 }
-

@@ -430,3 +430,127 @@ fn localized<'a>(map: &'a BTreeMap<String, String>, langs: &[&str]) -> Option<&'
     let find = |tag: &str| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(tag)).map(|(_, v)| v.as_str());
     langs.iter().find_map(|l| find(l).or_else(|| l.split('-').next().and_then(find)))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    fn nsid() -> Nsid {
+        Nsid::new("app.example.authFull").unwrap()
+    }
+
+    fn doc(permissions: Value) -> Value {
+        json!({"lexicon": 1, "id": "app.example.authFull",
+               "defs": {"main": {"type": "permission-set", "permissions": permissions}}})
+    }
+
+    #[test]
+    fn scope_10_refuses_absurd_sizes_with_a_clear_error() {
+        // A 5 MB record: refused before parsing.
+        let big = vec![b' '; 5 * 1024 * 1024];
+        assert_eq!(
+            PermissionSet::from_json(&nsid(), &big),
+            Err(PermissionSetError::TooLarge { len: big.len() })
+        );
+        // The same limit on an already parsed value.
+        let padded = doc(json!([{"type": "permission", "resource": "repo", "collection": ["app.example.a"],
+                                 "pad": "x".repeat(MAX_PERMISSION_SET_BYTES)}]));
+        assert!(matches!(
+            PermissionSet::from_document(&nsid(), &padded),
+            Err(PermissionSetError::TooLarge { .. })
+        ));
+        let entry = json!({"type": "permission", "resource": "repo", "collection": ["app.example.a"]});
+        let many = doc(Value::Array(vec![entry; MAX_PERMISSION_SET_ENTRIES + 1]));
+        assert_eq!(
+            PermissionSet::from_document(&nsid(), &many),
+            Err(PermissionSetError::TooMany {
+                what: "permissions",
+                count: MAX_PERMISSION_SET_ENTRIES + 1,
+                max: MAX_PERMISSION_SET_ENTRIES
+            })
+        );
+        let long_list = doc(json!([{"type": "permission", "resource": "repo",
+                                    "collection": vec!["app.example.a"; MAX_PERMISSION_SET_LIST_LEN + 1]}]));
+        assert!(matches!(
+            PermissionSet::from_document(&nsid(), &long_list),
+            Err(PermissionSetError::TooMany { what: "values in one parameter", .. })
+        ));
+        assert!(matches!(PermissionSet::from_json(&nsid(), b"{not json"), Err(PermissionSetError::Json(_))));
+    }
+
+    #[test]
+    fn scope_10_document_shape() {
+        let ok = doc(json!([]));
+        assert!(PermissionSet::from_document(&nsid(), &ok).is_ok());
+        let other = Nsid::new("app.example.other").unwrap();
+        assert_eq!(
+            PermissionSet::from_document(&other, &ok),
+            Err(PermissionSetError::IdMismatch {
+                expected: "app.example.other".into(),
+                found: "app.example.authFull".into()
+            })
+        );
+        let query = json!({"lexicon": 1, "id": "app.example.authFull", "defs": {"main": {"type": "query"}}});
+        assert_eq!(
+            PermissionSet::from_document(&nsid(), &query),
+            Err(PermissionSetError::NotPermissionSet { found: Some("query".into()) })
+        );
+        let float = json!({"lexicon": 1.5, "id": "app.example.authFull", "defs": {}});
+        assert!(matches!(
+            PermissionSet::from_document(&nsid(), &float),
+            Err(PermissionSetError::NotLexicon(_))
+        ));
+        let bad_lang = doc(json!([]));
+        let mut bad_lang = bad_lang;
+        bad_lang["defs"]["main"]["title:lang"] = json!({"not a tag": "x"});
+        assert!(matches!(
+            PermissionSet::from_document(&nsid(), &bad_lang),
+            Err(PermissionSetError::InvalidField { field: "title:lang", .. })
+        ));
+    }
+
+    #[test]
+    fn scope_10_self_include_and_other_authority_grant_nothing() {
+        let set = PermissionSet::from_document(
+            &nsid(),
+            &doc(json!([
+                {"type": "permission", "resource": "include", "nsid": "app.example.authFull"},
+                {"type": "permission", "resource": "repo", "collection": ["com.other.post"]},
+                {"type": "permission", "resource": "rpc", "lxm": ["app.example.get"], "inheritAud": true},
+                {"type": "permission", "resource": "repo", "collection": ["app.example.post"]}
+            ])),
+        )
+        .unwrap();
+        let Ok(Permission::Include(include)) = Permission::parse("include:app.example.authFull") else {
+            unreachable!()
+        };
+        let e = include.expand(&set);
+        assert_eq!(
+            e.permissions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["repo:app.example.post"]
+        );
+        assert_eq!(e.ignored.iter().map(|i| i.index).collect::<Vec<_>>(), [0, 1, 2]);
+        // An include of another NSID grants nothing from this set.
+        let Ok(Permission::Include(other)) = Permission::parse("include:app.example.other") else {
+            unreachable!()
+        };
+        let e = other.expand(&set);
+        assert!(e.permissions.is_empty());
+        assert_eq!(e.ignored.len(), 4);
+    }
+
+    #[test]
+    fn language_fallback() {
+        let mut d = doc(json!([]));
+        d["defs"]["main"]["title"] = json!("Full");
+        d["defs"]["main"]["title:lang"] = json!({"pt": "Tudo", "en-GB": "Full (GB)"});
+        let set = PermissionSet::from_document(&nsid(), &d).unwrap();
+        assert_eq!(set.title_for(&["pt-BR"]), Some("Tudo"));
+        assert_eq!(set.title_for(&["EN-gb"]), Some("Full (GB)"));
+        assert_eq!(set.title_for(&["en-US"]), Some("Full"));
+        assert_eq!(set.detail_for(&["en"]), None);
+    }
+}
