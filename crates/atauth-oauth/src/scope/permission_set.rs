@@ -443,8 +443,10 @@ mod tests {
     }
 
     fn doc(permissions: Value) -> Value {
-        json!({"lexicon": 1, "id": "app.example.authFull",
-               "defs": {"main": {"type": "permission-set", "permissions": permissions}}})
+        let mut d = json!({"lexicon": 1, "id": "app.example.authFull",
+                           "defs": {"main": {"type": "permission-set"}}});
+        d["defs"]["main"]["permissions"] = permissions;
+        d
     }
 
     #[test]
