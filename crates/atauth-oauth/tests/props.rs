@@ -176,7 +176,7 @@ fn any_permission_string() -> impl Strategy<Value = (String, bool)> {
         (
             proptest::collection::vec(prop_oneof![nsid(), Just("*".to_owned())], 1..4),
             proptest::sample::subsequence(vec!["create", "update", "delete"], 0..=3),
-            flags.clone()
+            flags
         )
             .prop_map(|(cols, actions, (named, encode))| {
                 let rest: Vec<(String, String)> =
@@ -184,26 +184,27 @@ fn any_permission_string() -> impl Strategy<Value = (String, bool)> {
                 let repeats = has_repeats(&cols);
                 (write("repo", "collection", &cols, &rest, named, encode), repeats)
             }),
-        (proptest::collection::vec(nsid(), 1..4), prop_oneof![aud(), Just("*".to_owned())], flags.clone())
-            .prop_map(|(lxm, aud, (named, encode))| {
+        (proptest::collection::vec(nsid(), 1..4), prop_oneof![aud(), Just("*".to_owned())], flags).prop_map(
+            |(lxm, aud, (named, encode))| {
                 let repeats = has_repeats(&lxm);
                 (write("rpc", "lxm", &lxm, &[("aud".to_owned(), aud)], named, encode), repeats)
-            }),
-        (proptest::collection::vec(mime(), 1..4), flags.clone()).prop_map(|(accept, (named, encode))| {
+            }
+        ),
+        (proptest::collection::vec(mime(), 1..4), flags).prop_map(|(accept, (named, encode))| {
             let lower: Vec<String> = accept.iter().map(|a| a.to_lowercase()).collect();
             (write("blob", "accept", &accept, &[], named, encode), has_repeats(&lower))
         }),
         (
             prop_oneof![Just("email"), Just("repo"), Just("status")],
             proptest::collection::vec(prop_oneof![Just("read"), Just("manage")], 0..3),
-            flags.clone()
+            flags
         )
             .prop_map(|(attr, actions, (named, encode))| {
                 let rest: Vec<(String, String)> =
                     actions.iter().map(|a| ("action".to_owned(), (*a).to_owned())).collect();
                 (write("account", "attr", &[attr.to_owned()], &rest, named, encode), false)
             }),
-        (prop_oneof![Just("handle"), Just("*")], flags.clone()).prop_map(|(attr, (named, encode))| (
+        (prop_oneof![Just("handle"), Just("*")], flags).prop_map(|(attr, (named, encode))| (
             write("identity", "attr", &[attr.to_owned()], &[], named, encode),
             false
         )),
