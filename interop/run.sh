@@ -212,6 +212,16 @@ ref_client_login() {
 }
 
 # ---------------------------------------------------------------------- cases ---
+# The reference's answers on scope strings, requests and permission sets, regenerated with the
+# pinned @atproto/oauth-scopes / @atproto/lex-document and compared with the committed
+# crates/atauth-oauth/tests/vectors/oauth-scopes.json (which the Rust tests check atauth against).
+case_scope_vectors() {
+  "$NODE22" scope-vectors.mjs --check >"$ART/scope-vectors.log" 2>&1
+  local rc=$?
+  DETAIL="$(tail -n 1 "$ART/scope-vectors.log")"
+  return $rc
+}
+
 # Control: both reference peers, so a failure here means the harness (or the
 # machine) is broken, not atauth.
 case_control_api() {
@@ -315,6 +325,7 @@ case_atrium_vs_serve() {
 #   client-vs-ref-pds    the atauth client (Rust) logs in to the reference PDS
 #                        (needs: XRPC handle resolver = PDS_URL, PLC URL = PLC_URL, http allowed)
 
+add_case scope-vectors   case_scope_vectors   default "pinned @atproto/oauth-scopes answers == committed tests/vectors/oauth-scopes.json"
 add_case control-api     case_control_api     default "reference client -> reference PDS, consent via the provider's JSON API"
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
 add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"

@@ -9,7 +9,7 @@
 //! | [`client_id`] | [`ClientId`]: discoverable URL or loopback `http://localhost?…` | CL-MD-01/02, CL-MD-LOOP-01 … 04 |
 //! | [`client_metadata`] | [`ClientMetadata`] and its validation | CL-MD-01 … 15, CONF, PUB, NAT |
 //! | [`redirect`] | redirect URI classification and matching | T-18, CL-MD-LOOP-03 |
-//! | [`scope`] | [`Scope`], [`ScopeSet`], granular [`Permission`]s | SCOPE-01 … 10 |
+//! | [`scope`] | [`Scope`], [`ScopeSet`], granular [`Permission`]s, the matcher ([`Access`], [`ScopeMissing`]), [`PermissionSet`] | SCOPE-01 … 12, RS-SCOPE-01 |
 //! | [`wire`] | error bodies, PAR/token requests and responses, callback params | CL-PAR-05, CL-TOK-02, CL-CB-01 |
 //!
 //! Every validation returns a typed error with one variant per failed check; errors that reach the
@@ -79,7 +79,10 @@ pub use metadata::{
     AsMetadataError, AuthorizationServerMetadata, ProtectedResourceMetadata, ResourceMetadataError,
 };
 pub use redirect::redirect_uri_matches;
-pub use scope::{Permission, PermissionError, Scope, ScopeSet, ScopeSyntaxError};
+pub use scope::{
+    Access, Permission, PermissionError, PermissionSet, PermissionSetError, Scope, ScopeMissing, ScopeSet,
+    ScopeSyntaxError,
+};
 pub use wire::{
     AccessToken, AtprotoTokenInfo, AuthorizationCode, CallbackOutcome, CallbackParams, CallbackParamsError,
     ClientAssertionClaims, OAuthErrorCode, OAuthErrorResponse, ParResponse, PushedAuthorizationRequest,

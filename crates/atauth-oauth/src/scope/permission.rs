@@ -5,8 +5,8 @@ use std::fmt;
 
 use atauth_syntax::Nsid;
 
-use super::syntax::percent_encode;
-use super::values::is_mime_or_glob;
+use super::syntax::{encode_positional, encode_query};
+use super::values::is_accept;
 use super::{
     ATPROTO_SCOPE, AccountAction, AccountAttr, AccountPermission, Audience, BlobPermission, IdentityAttr,
     IncludePermission, NsidOrWildcard, RepoAction, RepoPermission, RpcPermission, ScopeSyntax,
@@ -86,6 +86,13 @@ pub enum PermissionError {
 }
 
 /// The meaning of one scope string.
+///
+/// Parsing follows `@atproto/oauth-scopes` 0.5.12 value for value (SCOPE-04 … 10): a string is
+/// accepted here iff the reference accepts it, and [`Display`](fmt::Display) writes the reference's
+/// normal form (two documented exceptions for `%` and `+`, docs/DEVIATIONS.md). Values are kept as
+/// the matcher needs them (blob `accept` as written, since the reference matches it
+/// case-sensitively), so compare two permissions by their normal form ([`Permission::normalized`]
+/// or `to_string()`), not with `==`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Permission {
@@ -118,125 +125,308 @@ impl Permission {
             _ => {}
         }
         let syn = ScopeSyntax::parse(s)?;
-        let r = syn.resource.clone();
+        match syn.resource.as_str() {
+            "atproto" | "transition" => Err(PermissionError::InvalidStaticScope { scope: s.to_owned() }),
+            "repo" | "rpc" | "blob" | "account" | "identity" | "include" => {
+                let params = Params::from_syntax(&syn);
+                Self::from_params(&syn.resource, &params)
+            }
+            _ => Err(PermissionError::UnknownResource { resource: syn.resource }),
+        }
+    }
+
+    /// Builds a permission from named parameters (a scope string's, or a permission-set entry's,
+    /// SCOPE-10), applying the reference parser's rules: unknown keys refused, a single-valued key
+    /// at most once, the positional value only when the key is not also named (SCOPE-04).
+    pub(super) fn from_params(resource: &str, p: &Params<'_>) -> Result<Self, PermissionError> {
+        let r = resource.to_owned();
         let invalid = |key: &'static str, value: &str| PermissionError::InvalidValue {
             resource: r.clone(),
             key,
             value: value.to_owned(),
         };
-        match syn.resource.as_str() {
-            "atproto" | "transition" => Err(PermissionError::InvalidStaticScope { scope: s.to_owned() }),
+        match resource {
             "repo" => {
-                syn.check_known_keys(&["collection", "action"])?;
-                let collections = syn.positional_or_values("collection")?;
-                if collections.is_empty() {
-                    return Err(PermissionError::MissingParameter { resource: r, key: "collection" });
-                }
-                let collections = collections
+                p.check_known_keys(resource, &["collection", "action"])?;
+                let collections = p
+                    .multi(resource, "collection", true)?
+                    .ok_or_else(|| PermissionError::MissingParameter {
+                        resource: r.clone(),
+                        key: "collection",
+                    })?
                     .iter()
-                    .map(|c| NsidOrWildcard::parse(&r, "collection", c))
+                    .map(|c| NsidOrWildcard::parse(resource, "collection", c))
                     .collect::<Result<Vec<_>, _>>()?;
+                let actions = match p.multi(resource, "action", false)? {
+                    None => RepoAction::ALL.to_vec(),
+                    Some(listed) => {
+                        let listed = listed
+                            .iter()
+                            .map(|a| RepoAction::parse(a).ok_or_else(|| invalid("action", a)))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        RepoAction::ALL.into_iter().filter(|a| listed.contains(a)).collect()
+                    }
+                };
+                Ok(Self::Repo(RepoPermission { collections: normalize_nsids(collections), actions }))
+            }
+            "rpc" => {
+                p.check_known_keys(resource, &["lxm", "aud"])?;
+                let lxm = p
+                    .multi(resource, "lxm", true)?
+                    .ok_or_else(|| PermissionError::MissingParameter { resource: r.clone(), key: "lxm" })?
+                    .iter()
+                    .map(|m| NsidOrWildcard::parse(resource, "lxm", m))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let aud = p
+                    .single(resource, "aud", false)?
+                    .ok_or_else(|| PermissionError::MissingParameter { resource: r.clone(), key: "aud" })?;
+                let aud = Audience::parse(resource, aud)?;
+                // SCOPE-06: `rpc:*?aud=*` is refused.
+                if aud == Audience::Any && lxm.contains(&NsidOrWildcard::Any) {
+                    return Err(PermissionError::RpcWildcardBoth);
+                }
+                Ok(Self::Rpc(RpcPermission { lxm: normalize_nsids(lxm), aud }))
+            }
+            "blob" => {
+                p.check_known_keys(resource, &["accept"])?;
+                let accept = p.multi(resource, "accept", true)?.ok_or_else(|| {
+                    PermissionError::MissingParameter { resource: r.clone(), key: "accept" }
+                })?;
+                if let Some(bad) = accept.iter().find(|a| !is_accept(a)) {
+                    return Err(invalid("accept", bad));
+                }
+                Ok(Self::Blob(BlobPermission { accept: accept.iter().map(|a| (*a).to_owned()).collect() }))
+            }
+            "account" => {
+                p.check_known_keys(resource, &["attr", "action"])?;
+                let attr = p
+                    .single(resource, "attr", true)?
+                    .ok_or_else(|| PermissionError::MissingParameter { resource: r.clone(), key: "attr" })?;
+                let attr = match attr {
+                    "email" => AccountAttr::Email,
+                    "repo" => AccountAttr::Repo,
+                    "status" => AccountAttr::Status,
+                    other => return Err(invalid("attr", other)),
+                };
                 let mut actions = Vec::new();
-                for a in syn.values("action") {
-                    let action = RepoAction::ALL
-                        .into_iter()
-                        .find(|x| x.as_str() == a)
-                        .ok_or_else(|| invalid("action", a))?;
+                for a in p.multi(resource, "action", false)?.unwrap_or_else(|| vec!["read"]) {
+                    let action = match a {
+                        "read" => AccountAction::Read,
+                        "manage" => AccountAction::Manage,
+                        other => return Err(invalid("action", other)),
+                    };
                     if !actions.contains(&action) {
                         actions.push(action);
                     }
                 }
-                if actions.is_empty() {
-                    actions = RepoAction::ALL.to_vec();
-                }
-                actions.sort();
-                Ok(Self::Repo(RepoPermission { collections, actions }))
-            }
-            "rpc" => {
-                syn.check_known_keys(&["lxm", "aud"])?;
-                let lxm = syn.positional_or_values("lxm")?;
-                if lxm.is_empty() {
-                    return Err(PermissionError::MissingParameter { resource: r, key: "lxm" });
-                }
-                let lxm =
-                    lxm.iter().map(|m| NsidOrWildcard::parse(&r, "lxm", m)).collect::<Result<Vec<_>, _>>()?;
-                let auds: Vec<&str> = syn.values("aud").collect();
-                let aud = match auds.as_slice() {
-                    [] => return Err(PermissionError::MissingParameter { resource: r, key: "aud" }),
-                    [one] => Audience::parse(&r, one)?,
-                    _ => return Err(PermissionError::RepeatedParameter { resource: r, key: "aud" }),
+                let action = if actions.contains(&AccountAction::Manage) {
+                    AccountAction::Manage
+                } else {
+                    AccountAction::Read
                 };
-                if aud == Audience::Any && lxm.contains(&NsidOrWildcard::Any) {
-                    return Err(PermissionError::RpcWildcardBoth);
-                }
-                Ok(Self::Rpc(RpcPermission { lxm, aud }))
-            }
-            "blob" => {
-                syn.check_known_keys(&["accept"])?;
-                let accept = syn.positional_or_values("accept")?;
-                if accept.is_empty() {
-                    return Err(PermissionError::MissingParameter { resource: r, key: "accept" });
-                }
-                if let Some(bad) = accept.iter().find(|a| !is_mime_or_glob(a)) {
-                    return Err(invalid("accept", bad));
-                }
-                Ok(Self::Blob(BlobPermission { accept }))
-            }
-            "account" => {
-                syn.check_known_keys(&["attr", "action"])?;
-                let attrs = syn.positional_or_values("attr")?;
-                let attr = match attrs.as_slice() {
-                    [] => return Err(PermissionError::MissingParameter { resource: r, key: "attr" }),
-                    [one] => match one.as_str() {
-                        "email" => AccountAttr::Email,
-                        "repo" => AccountAttr::Repo,
-                        "status" => AccountAttr::Status,
-                        other => return Err(invalid("attr", other)),
-                    },
-                    _ => return Err(PermissionError::RepeatedParameter { resource: r, key: "attr" }),
-                };
-                let actions: Vec<&str> = syn.values("action").collect();
-                let action = match actions.as_slice() {
-                    [] | ["read"] => AccountAction::Read,
-                    ["manage"] => AccountAction::Manage,
-                    [other] => return Err(invalid("action", other)),
-                    _ => return Err(PermissionError::RepeatedParameter { resource: r, key: "action" }),
-                };
-                Ok(Self::Account(AccountPermission { attr, action }))
+                Ok(Self::Account(AccountPermission { attr, action, actions }))
             }
             "identity" => {
-                syn.check_known_keys(&["attr"])?;
-                let attrs = syn.positional_or_values("attr")?;
-                match attrs.as_slice() {
-                    [] => Err(PermissionError::MissingParameter { resource: r, key: "attr" }),
-                    [one] if one == "handle" => Ok(Self::Identity(IdentityAttr::Handle)),
-                    [one] if one == "*" => Ok(Self::Identity(IdentityAttr::Any)),
-                    [other] => Err(invalid("attr", other)),
-                    _ => Err(PermissionError::RepeatedParameter { resource: r, key: "attr" }),
+                p.check_known_keys(resource, &["attr"])?;
+                match p.single(resource, "attr", true)? {
+                    None => Err(PermissionError::MissingParameter { resource: r, key: "attr" }),
+                    Some("handle") => Ok(Self::Identity(IdentityAttr::Handle)),
+                    Some("*") => Ok(Self::Identity(IdentityAttr::Any)),
+                    Some(other) => Err(invalid("attr", other)),
                 }
             }
             "include" => {
-                syn.check_known_keys(&["nsid", "aud"])?;
-                let nsids = syn.positional_or_values("nsid")?;
-                let nsid = match nsids.as_slice() {
-                    [] => return Err(PermissionError::MissingParameter { resource: r, key: "nsid" }),
-                    [one] => Nsid::new(one.as_str()).map_err(|_| invalid("nsid", one))?,
-                    _ => return Err(PermissionError::RepeatedParameter { resource: r, key: "nsid" }),
-                };
-                let auds: Vec<&str> = syn.values("aud").collect();
-                let aud = match auds.as_slice() {
-                    [] => None,
-                    [one] => Some(Audience::parse(&r, one)?),
-                    _ => return Err(PermissionError::RepeatedParameter { resource: r, key: "aud" }),
-                };
+                p.check_known_keys(resource, &["nsid", "aud"])?;
+                let nsid = p
+                    .single(resource, "nsid", true)?
+                    .ok_or_else(|| PermissionError::MissingParameter { resource: r.clone(), key: "nsid" })?;
+                let nsid = Nsid::new(nsid).map_err(|_| invalid("nsid", nsid))?;
+                // SCOPE-10: the `aud` handed to the set is a DID reference, never `*`.
+                let aud = p
+                    .single(resource, "aud", false)?
+                    .map(|a| Audience::parse_did_ref(resource, a))
+                    .transpose()?;
                 Ok(Self::Include(IncludePermission { nsid, aud }))
             }
             _ => Err(PermissionError::UnknownResource { resource: r }),
         }
     }
+
+    /// The normal form as a permission: what parsing [`to_string()`](ToString::to_string) gives back.
+    pub fn normalized(&self) -> Self {
+        match self {
+            Self::Blob(b) => Self::Blob(BlobPermission { accept: normalize_accept(&b.accept) }),
+            other => other.clone(),
+        }
+    }
+
+    /// Whether this is a granular resource permission (`repo`, `rpc`, `blob`, `account`,
+    /// `identity`), as opposed to `atproto`, a transitional scope or an `include:`.
+    pub fn is_resource(&self) -> bool {
+        matches!(self, Self::Repo(_) | Self::Rpc(_) | Self::Blob(_) | Self::Account(_) | Self::Identity(_))
+    }
 }
 
-/// Writes `resource[:positional][?k=v&…]`, with the single value positional when there is one.
+/// The parameters of one permission: from a scope string (positional + query) or from a
+/// permission-set entry (SCOPE-10: named only, each value a string or a list of strings).
+pub(super) struct Params<'a> {
+    /// The positional value (scope strings only).
+    pub(super) positional: Option<&'a str>,
+    /// The named values, in order.
+    pub(super) named: Vec<(&'a str, ParamValue<'a>)>,
+    /// From a permission-set entry: a repeatable key takes one JSON list, a single one a string.
+    pub(super) lexicon: bool,
+}
+
+/// One named value: a scope string repeats a key for several values, a permission-set entry
+/// gives a JSON list.
+pub(super) enum ParamValue<'a> {
+    /// One string.
+    One(&'a str),
+    /// A JSON list of strings (permission sets only).
+    List(Vec<&'a str>),
+    /// A JSON value no permission accepts (boolean, number, a list with one): refused by every
+    /// parameter, as the reference's validators do.
+    Other,
+}
+
+impl<'a> Params<'a> {
+    fn from_syntax(syn: &'a ScopeSyntax) -> Self {
+        Self {
+            positional: syn.positional.as_deref(),
+            named: syn
+                .params
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), ParamValue::One(v.as_str())))
+                .collect(),
+            lexicon: false,
+        }
+    }
+
+    fn check_known_keys(&self, resource: &str, known: &[&'static str]) -> Result<(), PermissionError> {
+        match self.named.iter().find(|(k, _)| !known.contains(k)) {
+            Some((k, _)) => {
+                Err(PermissionError::UnknownParameter { resource: resource.to_owned(), key: (*k).to_owned() })
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn values(&self, key: &str) -> impl Iterator<Item = &ParamValue<'a>> {
+        self.named.iter().filter(move |(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// A repeatable parameter: `None` when absent. `positional`: whether the key may be given
+    /// positionally instead.
+    fn multi(
+        &self,
+        resource: &str,
+        key: &'static str,
+        positional: bool,
+    ) -> Result<Option<Vec<&'a str>>, PermissionError> {
+        let invalid =
+            |value: String| PermissionError::InvalidValue { resource: resource.to_owned(), key, value };
+        let given: Vec<&ParamValue<'a>> = self.values(key).collect();
+        let named: Option<Vec<&'a str>> = if given.is_empty() {
+            None
+        } else if !self.lexicon {
+            Some(
+                given
+                    .iter()
+                    .filter_map(|v| if let ParamValue::One(s) = v { Some(*s) } else { None })
+                    .collect(),
+            )
+        } else {
+            // A permission-set entry: exactly one JSON list of strings.
+            match given.as_slice() {
+                [ParamValue::List(l)] if !l.is_empty() => Some(l.clone()),
+                [ParamValue::List(_)] => return Err(invalid("[]".to_owned())),
+                [ParamValue::One(s)] => return Err(invalid((*s).to_owned())),
+                _ => return Err(invalid("(not a list of strings)".to_owned())),
+            }
+        };
+        self.with_positional(resource, key, positional, named, |p| vec![p])
+    }
+
+    /// A single-valued parameter: `None` when absent; given twice, or as a list, is an error.
+    fn single(
+        &self,
+        resource: &str,
+        key: &'static str,
+        positional: bool,
+    ) -> Result<Option<&'a str>, PermissionError> {
+        let given: Vec<&ParamValue<'a>> = self.values(key).collect();
+        let named = match given.as_slice() {
+            [] => None,
+            [ParamValue::One(s)] => Some(*s),
+            [_] if self.lexicon => {
+                return Err(PermissionError::InvalidValue {
+                    resource: resource.to_owned(),
+                    key,
+                    value: "(not a string)".to_owned(),
+                });
+            }
+            _ => return Err(PermissionError::RepeatedParameter { resource: resource.to_owned(), key }),
+        };
+        self.with_positional(resource, key, positional, named, |p| p)
+    }
+
+    fn with_positional<T>(
+        &self,
+        resource: &str,
+        key: &'static str,
+        positional: bool,
+        named: Option<T>,
+        from_positional: impl FnOnce(&'a str) -> T,
+    ) -> Result<Option<T>, PermissionError> {
+        match (positional.then_some(self.positional).flatten(), named) {
+            (Some(_), Some(_)) => {
+                Err(PermissionError::PositionalAndNamed { resource: resource.to_owned(), key })
+            }
+            (Some(""), None) => Err(PermissionError::EmptyPositional { resource: resource.to_owned() }),
+            (Some(p), None) => Ok(Some(from_positional(p))),
+            (None, named) => Ok(named),
+        }
+    }
+}
+
+/// Collections / methods as the reference normalises them: several including `*` become `[*]`;
+/// otherwise deduplicated and sorted (`rpc` sorts a single one too, which changes nothing).
+fn normalize_nsids(mut v: Vec<NsidOrWildcard>) -> Vec<NsidOrWildcard> {
+    if v.len() > 1 && v.contains(&NsidOrWildcard::Any) {
+        return vec![NsidOrWildcard::Any];
+    }
+    v.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    v.dedup();
+    v
+}
+
+/// `accept` values as the reference normalises them (SCOPE-07): `*/*` alone if present; otherwise
+/// lower-cased, a concrete type dropped when its `type/*` is listed, sorted (by UTF-16 code units,
+/// as JavaScript sorts). Duplicates stay: the reference removes them only when writing.
+fn normalize_accept(accept: &[String]) -> Vec<String> {
+    if accept.iter().any(|a| a == "*/*") {
+        return vec!["*/*".to_owned()];
+    }
+    let lower: Vec<String> = accept.iter().map(|a| a.to_lowercase()).collect();
+    let mut out: Vec<String> = lower
+        .iter()
+        .filter(|a| {
+            a.ends_with("/*") || {
+                let base = a.split('/').next().unwrap_or("");
+                !lower.iter().any(|o| o.len() == base.len() + 2 && o.starts_with(base) && o.ends_with("/*"))
+            }
+        })
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+    out
+}
+
+/// Writes `resource[:positional][?k=v&…]` like the reference's `Parser.format`: the key that may
+/// be positional is written positionally when it has exactly one value (counted before removing
+/// duplicates), otherwise as repeated parameters without duplicates; then the other parameters.
 fn write_scope(
     f: &mut fmt::Formatter<'_>,
     resource: &str,
@@ -248,99 +438,75 @@ fn write_scope(
     let mut params: Vec<(&str, &str)> = Vec::new();
     if let [one] = main {
         out.push(':');
-        percent_encode(one, &mut out);
+        encode_positional(one, &mut out);
     } else {
-        params.extend(main.iter().map(|m| (main_key, *m)));
+        let mut seen: Vec<&str> = Vec::new();
+        for m in main {
+            if !seen.contains(m) {
+                seen.push(m);
+                params.push((main_key, m));
+            }
+        }
     }
     params.extend(rest.iter().map(|(k, v)| (*k, v.as_str())));
     for (i, (k, v)) in params.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(k);
         out.push('=');
-        percent_encode(v, &mut out);
+        encode_query(v, &mut out);
     }
     f.write_str(&out)
 }
 
-/// The normalised scope string (REF's round-trip form, checklist §4.4).
+/// The normalised scope string (the reference's `toString()`, SCOPE-04 / SCOPE-12).
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Atproto => f.write_str(ATPROTO_SCOPE),
             Self::Transition(t) => f.write_str(t.as_str()),
             Self::Repo(p) => {
-                let cols: Vec<&str> = p.collections.iter().map(NsidOrWildcard::as_str).collect();
-                let rest: Vec<(&str, String)> = if p.actions.len() == RepoAction::ALL.len() {
+                let cols = normalize_nsids(p.collections.clone());
+                let cols: Vec<&str> = cols.iter().map(NsidOrWildcard::as_str).collect();
+                // The default (all three) is not written.
+                let actions: Vec<RepoAction> =
+                    RepoAction::ALL.into_iter().filter(|a| p.actions.contains(a)).collect();
+                let rest: Vec<(&str, String)> = if actions.len() == RepoAction::ALL.len() {
                     Vec::new()
                 } else {
-                    p.actions.iter().map(|a| ("action", a.as_str().to_owned())).collect()
+                    actions.iter().map(|a| ("action", a.as_str().to_owned())).collect()
                 };
                 write_scope(f, "repo", "collection", &cols, &rest)
             }
             Self::Rpc(p) => {
-                let lxm: Vec<&str> = p.lxm.iter().map(NsidOrWildcard::as_str).collect();
+                let lxm = normalize_nsids(p.lxm.clone());
+                let lxm: Vec<&str> = lxm.iter().map(NsidOrWildcard::as_str).collect();
                 write_scope(f, "rpc", "lxm", &lxm, &[("aud", p.aud.to_string())])
             }
             Self::Blob(p) => {
-                let accept: Vec<&str> = p.accept.iter().map(String::as_str).collect();
+                let accept = normalize_accept(&p.accept);
+                let accept: Vec<&str> = accept.iter().map(String::as_str).collect();
                 write_scope(f, "blob", "accept", &accept, &[])
             }
             Self::Account(p) => {
-                let attr = match p.attr {
-                    AccountAttr::Email => "email",
-                    AccountAttr::Repo => "repo",
-                    AccountAttr::Status => "status",
+                let mut actions: Vec<AccountAction> = Vec::new();
+                for a in if p.actions.is_empty() { std::slice::from_ref(&p.action) } else { &p.actions } {
+                    if !actions.contains(a) {
+                        actions.push(*a);
+                    }
+                }
+                // The default (`read` alone, however often) is not written.
+                let rest: Vec<(&str, String)> = if actions.is_empty() || actions == [AccountAction::Read] {
+                    Vec::new()
+                } else {
+                    actions.iter().map(|a| ("action", a.as_str().to_owned())).collect()
                 };
-                let rest: Vec<(&str, String)> = match p.action {
-                    AccountAction::Read => Vec::new(),
-                    AccountAction::Manage => vec![("action", "manage".to_owned())],
-                };
-                write_scope(f, "account", "attr", &[attr], &rest)
+                write_scope(f, "account", "attr", &[p.attr.as_str()], &rest)
             }
-            Self::Identity(a) => f.write_str(match a {
-                IdentityAttr::Handle => "identity:handle",
-                IdentityAttr::Any => "identity:*",
-            }),
+            Self::Identity(a) => write_scope(f, "identity", "attr", &[a.as_str()], &[]),
             Self::Include(p) => {
                 let rest: Vec<(&str, String)> = p.aud.iter().map(|a| ("aud", a.to_string())).collect();
                 write_scope(f, "include", "nsid", &[p.nsid.as_str()], &rest)
             }
-        }
-    }
-}
-
-/// The parameter lookups the semantic parse needs; the grammar layer only splits and decodes.
-impl ScopeSyntax {
-    fn values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.params.iter().flatten().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-
-    fn check_known_keys(&self, known: &[&'static str]) -> Result<(), PermissionError> {
-        for (k, _) in self.params.iter().flatten() {
-            if !known.contains(&k.as_str()) {
-                return Err(PermissionError::UnknownParameter {
-                    resource: self.resource.clone(),
-                    key: k.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// The values of a parameter that may be given positionally or as (repeatable) `key=`; both
-    /// at once is an error (SCOPE-04).
-    fn positional_or_values(&self, key: &'static str) -> Result<Vec<String>, PermissionError> {
-        let named: Vec<String> = self.values(key).map(str::to_owned).collect();
-        match &self.positional {
-            Some(p) if !named.is_empty() => {
-                let _ = p;
-                Err(PermissionError::PositionalAndNamed { resource: self.resource.clone(), key })
-            }
-            Some(p) if p.is_empty() => {
-                Err(PermissionError::EmptyPositional { resource: self.resource.clone() })
-            }
-            Some(p) => Ok(vec![p.clone()]),
-            None => Ok(named),
         }
     }
 }

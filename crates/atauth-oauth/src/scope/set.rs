@@ -5,7 +5,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{ATPROTO_SCOPE, MAX_SCOPE_STRING_LEN, Scope, ScopeSyntaxError};
+use atauth_syntax::Nsid;
+
+use super::access::transition_allows;
+use super::{
+    ATPROTO_SCOPE, Access, MAX_SCOPE_STRING_LEN, Permission, PermissionSet, Scope, ScopeMissing,
+    ScopeSyntaxError,
+};
 
 /// A space-separated list of scopes, in the order given.
 ///
@@ -75,6 +81,120 @@ impl ScopeSet {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The permissions of the scopes that have a meaning, in order; the others are skipped (an
+    /// unknown scope grants nothing).
+    pub fn permissions(&self) -> Vec<Permission> {
+        self.0.iter().filter_map(|s| s.permission().ok()).collect()
+    }
+
+    /// Whether the scopes allow `access` (RS-SCOPE-01): a transitional scope's grant (SCOPE-03) or
+    /// one granular permission that covers it. Scopes without a meaning, `atproto` and unexpanded
+    /// `include:` allow nothing; a token's scope has its `include:`s expanded (SCOPE-12).
+    pub fn allows(&self, access: &Access) -> bool {
+        transition_allows(|t| self.contains(t.as_str()), access)
+            || self.0.iter().any(|s| s.permission().is_ok_and(|p| p.allows(access)))
+    }
+
+    /// [`allows`](Self::allows), or the reference's 403 naming the scope that would allow it.
+    pub fn check(&self, access: &Access) -> Result<(), ScopeMissing> {
+        if self.allows(access) { Ok(()) } else { Err(ScopeMissing::for_access(access)) }
+    }
+
+    /// What the reference AS keeps of a requested scope (SCOPE-12, REF `request-manager.ts`): each
+    /// scope once (first occurrence), scopes without a meaning dropped silently, order kept.
+    pub fn understood(&self) -> ScopeSet {
+        let mut out: Vec<Scope> = Vec::with_capacity(self.0.len());
+        for s in &self.0 {
+            if !out.contains(s) && s.permission().is_ok() {
+                out.push(s.clone());
+            }
+        }
+        Self(out)
+    }
+
+    /// The reference's normal form of a scope list (`normalizeAtprotoOauthScope`): each scope in
+    /// its normal form ([`Permission`]'s `Display`), scopes without a meaning dropped, sorted by
+    /// code unit like JavaScript's `sort()`. Duplicates stay, as in the reference; chain
+    /// [`dedup`](Self::dedup) to drop them.
+    pub fn normalized(&self) -> ScopeSet {
+        let mut out: Vec<Scope> = self
+            .0
+            .iter()
+            .filter_map(|s| s.permission().ok())
+            .filter_map(|p| Scope::new(p.to_string()).ok())
+            .collect();
+        out.sort_by(|a, b| a.as_str().encode_utf16().cmp(b.as_str().encode_utf16()));
+        Self(out)
+    }
+
+    /// The same scopes, each once (first occurrence kept).
+    pub fn dedup(&self) -> ScopeSet {
+        let mut out: Vec<Scope> = Vec::with_capacity(self.0.len());
+        for s in &self.0 {
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        Self(out)
+    }
+
+    /// The access token's `scope` (SCOPE-12, REF `lexicon-manager.ts` `buildTokenScope`): every
+    /// `include:` replaced by the normal forms of what its set grants (SCOPE-10), in the order of
+    /// the `include:`s, followed by the other scopes as they are. Without an `include:` the scope is
+    /// returned unchanged. Apply it to [`understood`](Self::understood) scopes, as the reference
+    /// does. `sets` looks up a resolved set by NSID; a missing one is an error (the reference
+    /// refuses the token request).
+    pub fn token_scope<'a>(
+        &self,
+        sets: impl Fn(&Nsid) -> Option<&'a PermissionSet>,
+    ) -> Result<ScopeSet, MissingPermissionSet> {
+        let mut expanded: Vec<Scope> = Vec::new();
+        let mut others: Vec<Scope> = Vec::new();
+        let mut any_include = false;
+        for s in &self.0 {
+            match s.permission() {
+                Ok(Permission::Include(include)) => {
+                    any_include = true;
+                    let set = sets(&include.nsid)
+                        .ok_or_else(|| MissingPermissionSet { nsid: include.nsid.clone() })?;
+                    for p in include.expand(set).permissions {
+                        // Normal forms are always valid scope tokens (SCOPE-02).
+                        if let Ok(scope) = Scope::new(p.to_string()) {
+                            expanded.push(scope);
+                        }
+                    }
+                }
+                _ => others.push(s.clone()),
+            }
+        }
+        if !any_include {
+            return Ok(self.clone());
+        }
+        expanded.extend(others);
+        Ok(Self(expanded))
+    }
+
+    /// The NSIDs of the `include:` scopes, each once, in order: the sets to resolve (SCOPE-10).
+    pub fn included_sets(&self) -> Vec<Nsid> {
+        let mut out: Vec<Nsid> = Vec::new();
+        for s in &self.0 {
+            if let Ok(Permission::Include(i)) = s.permission()
+                && !out.contains(&i.nsid)
+            {
+                out.push(i.nsid);
+            }
+        }
+        out
+    }
+}
+
+/// [`ScopeSet::token_scope`] was not given the set an `include:` names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("permission set {nsid} is not resolved")]
+pub struct MissingPermissionSet {
+    /// The set's NSID.
+    pub nsid: Nsid,
 }
 
 impl fmt::Display for ScopeSet {

@@ -106,14 +106,16 @@ impl FromStr for Scope {
 }
 
 /// The generic structure of a scope string: `<resource>[:<positional>][?<k>=<v>&…]` (SCOPE-04).
-/// Values are percent-decoded; repeated keys keep their order.
+/// The positional part is percent-decoded strictly (a bad escape is an error, as
+/// `decodeURIComponent` throws); the query is form-decoded like `URLSearchParams`; repeated keys
+/// keep their order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeSyntax {
     /// The resource name (`repo`, `rpc`, …).
     pub resource: String,
     /// The positional part after `:`, decoded. `Some("")` for `resource:`.
     pub positional: Option<String>,
-    /// The query parameters, decoded, in order. `Some(vec![])` for `resource?`.
+    /// The query parameters, form-decoded, in order. `None` for `resource` and `resource?`.
     pub params: Option<Vec<(String, String)>>,
 }
 
@@ -136,13 +138,29 @@ fn percent_decode(s: &str) -> Result<String, ScopeSyntaxError> {
     String::from_utf8(out).map_err(|_| ScopeSyntaxError::InvalidPercentEncoding)
 }
 
-/// Percent-encodes what would break the scope structure or grammar (`%`, `#`, `&`, `=`, `?`,
-/// space, `"`, `\`, and anything non-printable or non-ASCII).
-pub(super) fn percent_encode(s: &str, out: &mut String) {
+/// Writes a positional value the way the reference does (`encodeURIComponent`, then `:` `/` `+`
+/// `,` `@` written plainly), except that `%` stays `%25`: the reference writes it back plainly, so
+/// its normal form of a value holding `%` decodes to another value (docs/DEVIATIONS.md).
+pub(super) fn encode_positional(s: &str, out: &mut String) {
     for b in s.bytes() {
-        let c = b as char;
-        if is_scope_char(c) && !matches!(c, '%' | '#' | '&' | '=' | '?') {
-            out.push(c);
+        if b.is_ascii_alphanumeric() || b"-_.!~*'():/+,@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// Writes a query value the way the reference does (`URLSearchParams`: form encoding, space as
+/// `+`, then `:` `/` `,` `@` written plainly), except that `%` stays `%25` and `+` stays `%2B`:
+/// the reference writes both plainly, and a plain `+` in a query reads back as a space
+/// (docs/DEVIATIONS.md).
+pub(super) fn encode_query(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"*-._:/,@".contains(&b) {
+            out.push(b as char);
+        } else if b == b' ' {
+            out.push('+');
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
@@ -166,14 +184,12 @@ impl ScopeSyntax {
             return Err(ScopeSyntaxError::EmptyResource);
         }
         let params = match query {
-            None => None,
+            // `resource?` with nothing after the `?` has no query at all, like the reference.
+            None | Some("") => None,
             Some(q) => {
-                let mut params = Vec::new();
-                for pair in q.split('&').filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    params.push((percent_decode(k)?, percent_decode(v)?));
-                }
-                Some(params)
+                // As `URLSearchParams` reads it (REF `syntax-string.ts`): form decoding, `+` is a
+                // space, a bad escape stays as written, bad UTF-8 becomes U+FFFD.
+                Some(url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             }
         };
         Ok(Self { resource: resource.to_owned(), positional, params })
