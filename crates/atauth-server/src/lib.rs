@@ -59,6 +59,7 @@ pub mod legacy;
 pub mod par;
 pub mod params;
 pub mod password;
+pub mod permission_sets;
 pub mod plc;
 pub mod ratelimit;
 pub mod resource;

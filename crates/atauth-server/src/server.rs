@@ -38,6 +38,7 @@ pub(crate) struct Inner {
     pub(crate) plc: crate::plc::PlcRegistrar,
     pub(crate) legacy: crate::legacy::LegacyState,
     pub(crate) verified_tokens: crate::resource::VerifiedTokens,
+    pub(crate) permission_sets: crate::permission_sets::PermissionSets,
 }
 
 /// RFC 8414 and RFC 9728 documents as served (they never change while the server runs).
@@ -92,6 +93,15 @@ pub enum BuildError {
     /// Legacy sessions could not be set up (JWT secret or store).
     #[error(transparent)]
     Legacy(#[from] crate::legacy::LegacyBuildError),
+    /// A pinned Lexicon file could not be loaded (`lexicon_dir`).
+    #[error("could not load the pinned Lexicons: {0}")]
+    LexiconDir(#[from] atauth_identity::lexicon::LexiconDirError),
+    /// The permission-set cache lifetimes do not fit the access-token lifetime (SCOPE-11).
+    #[error("permission-set cache: {0}")]
+    LexiconCachePolicy(#[from] atauth_identity::lexicon::LexiconCachePolicyError),
+    /// A development-only option was given to a server outside development mode.
+    #[error("{0} is only allowed in development mode")]
+    DevelopmentOnly(&'static str),
 }
 
 /// Builder for [`AuthServer`].
@@ -136,6 +146,9 @@ pub struct AuthServerBuilder {
     http: Option<SafeHttpClient>,
     dpop: Option<DpopConfig>,
     legacy: crate::legacy::LegacyOptions,
+    lexicon_resolver: Option<Arc<dyn atauth_identity::lexicon::LexiconResolver>>,
+    lexicon_dir: Option<PathBuf>,
+    lexicon_dns_override: Option<atauth_identity::lexicon::DevOnlyTxtOverride>,
 }
 
 impl std::fmt::Debug for AuthServerBuilder {
@@ -302,6 +315,29 @@ impl AuthServerBuilder {
         self
     }
 
+    /// Permission-set resolution (SCOPE-10/11). Default: pinned files ([`Self::lexicon_dir`]), then
+    /// an in-memory cache, then the network (`_lexicon` TXT through the system DNS, the DID's PDS
+    /// through the SSRF-safe HTTP client).
+    pub fn lexicon_resolver(mut self, resolver: Arc<dyn atauth_identity::lexicon::LexiconResolver>) -> Self {
+        self.lexicon_resolver = Some(resolver);
+        self
+    }
+
+    /// A directory of pinned Lexicon documents (`*.json`, each keyed by its `id`), used before the
+    /// network, so air-gapped servers and tests resolve permission sets offline.
+    pub fn lexicon_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.lexicon_dir = Some(dir.into());
+        self
+    }
+
+    /// **Development only**: answers for `_lexicon.<authority>` TXT lookups before the system DNS
+    /// (a local permission-set publisher without a DNS zone). [`Self::build`] refuses it outside
+    /// development mode.
+    pub fn lexicon_dns_override(mut self, dns: atauth_identity::lexicon::DevOnlyTxtOverride) -> Self {
+        self.lexicon_dns_override = Some(dns);
+        self
+    }
+
     /// Builds the server. Blocking (opens the database, reads or writes key files): call at startup.
     pub fn build(self) -> Result<AuthServer, BuildError> {
         let policy = if self.dev_mode { IssuerPolicy::development() } else { IssuerPolicy::production() };
@@ -402,6 +438,17 @@ impl AuthServerBuilder {
         let resource_meta = ProtectedResourceMetadata::new(public_url, &issuer);
         let resource_metadata_json = atauth_crypto::json::to_string(&resource_meta);
         let clients = ClientResolver::new(http.clone(), stores.clients.clone(), &config);
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let lexicons = match self.lexicon_resolver {
+            Some(r) => r,
+            None => default_lexicon_resolver(
+                &config,
+                &clock,
+                http.clone(),
+                self.lexicon_dir.as_deref(),
+                self.lexicon_dns_override,
+            )?,
+        };
         Ok(AuthServer {
             inner: Arc::new(Inner {
                 dpop: crate::dpop::DpopState {
@@ -419,7 +466,7 @@ impl AuthServerBuilder {
                 config,
                 keys: RwLock::new(Arc::new(signing_keys)),
                 stores,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                clock,
                 clients,
                 metadata: MetadataDocuments {
                     authorization_server: as_metadata_json,
@@ -427,6 +474,7 @@ impl AuthServerBuilder {
                 },
                 legacy,
                 verified_tokens: crate::resource::VerifiedTokens::default(),
+                permission_sets: crate::permission_sets::PermissionSets::new(lexicons),
             }),
         })
     }
@@ -469,6 +517,9 @@ impl AuthServer {
             http: None,
             dpop: None,
             legacy: crate::legacy::LegacyOptions::default(),
+            lexicon_resolver: None,
+            lexicon_dir: None,
+            lexicon_dns_override: None,
         }
     }
 
@@ -543,4 +594,47 @@ impl AuthServer {
             + s.replay.purge_expired_replay(now).await?
             + self.legacy_store().purge_expired_refresh(now).await?)
     }
+}
+
+/// Pinned files, then an in-memory cache with the SCOPE-11 lifetimes, then the network.
+fn default_lexicon_resolver(
+    config: &ServerConfig,
+    clock: &Arc<dyn Clock>,
+    http: SafeHttpClient,
+    dir: Option<&std::path::Path>,
+    dns_override: Option<atauth_identity::lexicon::DevOnlyTxtOverride>,
+) -> Result<Arc<dyn atauth_identity::lexicon::LexiconResolver>, BuildError> {
+    use atauth_identity::lexicon::{
+        AtprotoLexiconResolver, CachedLexiconResolver, LexiconCachePolicy, LexiconDir, MemoryLexiconCache,
+    };
+    use atauth_identity::{AtprotoDidResolver, TldPolicy, TxtLookup};
+    let system: Arc<dyn TxtLookup> = Arc::new(crate::permission_sets::SystemTxtLookup::default());
+    let txt: Arc<dyn TxtLookup> = match dns_override {
+        Some(_) if !config.dev_mode => return Err(BuildError::DevelopmentOnly("lexicon_dns_override")),
+        Some(o) => Arc::new(o.fallback(system)),
+        None => system,
+    };
+    let tld = if config.dev_mode { TldPolicy::development() } else { TldPolicy::production() };
+    let dids = AtprotoDidResolver::new(http.clone())
+        .plc_directory(config.plc_directory.clone())
+        .tld_policy(tld)
+        .allow_localhost_did_web(config.dev_mode);
+    let network = AtprotoLexiconResolver::new(txt, Arc::new(dids), http).tld_policy(tld);
+    let access = config.lifetimes.access_token;
+    let policy = match LexiconCachePolicy::for_access_token_lifetime(access) {
+        Ok(p) => p,
+        // Access tokens over an hour: stay fresh for one token lifetime (at most the 24 h maximum).
+        Err(_) => LexiconCachePolicy::new(
+            access,
+            access.max(atauth_identity::lexicon::DEFAULT_LEXICON_MAX_AGE),
+            access,
+        )?,
+    };
+    let mut resolver = CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), policy)
+        .network(Arc::new(network))
+        .clock(Arc::clone(clock));
+    if let Some(dir) = dir {
+        resolver = resolver.local_dir(LexiconDir::load(dir)?);
+    }
+    Ok(Arc::new(resolver))
 }

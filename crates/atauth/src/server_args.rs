@@ -154,6 +154,16 @@ pub(crate) struct ServerArgs {
     )]
     pub(crate) trusted_clients: Vec<String>,
 
+    /// A directory of pinned Lexicon documents (`*.json`, each keyed by its `id`): permission sets
+    /// named by `include:` scopes are taken from here before the network (air-gapped servers).
+    #[arg(long, env = "ATAUTH_LEXICON_DIR", value_name = "DIR", help_heading = "Permissions")]
+    pub(crate) lexicon_dir: Option<PathBuf>,
+    /// **Development only**: answer the `_lexicon` TXT lookup of a permission-set authority
+    /// locally, as `NAME=DID` (e.g. `_lexicon.example.app=did:plc:…`); repeatable. Other names go
+    /// to the system DNS.
+    #[arg(long, value_name = "NAME=DID", help_heading = "Permissions")]
+    pub(crate) dev_lexicon_dns: Vec<String>,
+
     /// Server name shown on the sign-in and consent pages.
     #[arg(long, env = "ATAUTH_BRAND_NAME", value_name = "NAME", help_heading = "Branding")]
     pub(crate) brand_name: Option<String>,
@@ -364,6 +374,25 @@ impl ServerArgs {
             b = b.trusted_clients(self.trusted_clients.iter().map(|c| c.trim()).filter(|c| !c.is_empty()));
         }
         b = b.legacy(self.legacy_options()?);
+        if let Some(dir) = &self.lexicon_dir {
+            b = b.lexicon_dir(dir);
+        }
+        if !self.dev_lexicon_dns.is_empty() {
+            if !self.dev {
+                return Err(CliError::Config("--dev-lexicon-dns is only allowed with --dev".into()));
+            }
+            let mut dns = atauth_identity::lexicon::DevOnlyTxtOverride::new();
+            for entry in &self.dev_lexicon_dns {
+                let (name, did) = entry
+                    .split_once('=')
+                    .filter(|(n, d)| !n.is_empty() && d.starts_with("did:"))
+                    .ok_or_else(|| {
+                        CliError::Config(format!("--dev-lexicon-dns {entry:?} is not NAME=DID"))
+                    })?;
+                dns = dns.with_did(name, did);
+            }
+            b = b.lexicon_dns_override(dns);
+        }
         let server = b.build().map_err(|e| match e {
             atauth_server::BuildError::Issuer(err) => invalid_issuer(err),
             atauth_server::BuildError::PublicUrl(u) => {
@@ -372,6 +401,7 @@ impl ServerArgs {
             atauth_server::BuildError::ScopesWithoutAtproto => {
                 CliError::Config("--scopes must include atproto".into())
             }
+            atauth_server::BuildError::LexiconDir(err) => CliError::Config(format!("--lexicon-dir: {err}")),
             other => CliError::failed("could not start the server", other),
         })?;
         Ok(Built { server, data_dir, signing_key_path, generated_key, signing_kid, plc_url })
