@@ -360,17 +360,12 @@ impl SessionAuth {
     }
 
     /// Whether `getSession` shows the email: always to legacy sessions; to OAuth sessions only
-    /// with `transition:email` or an `account:email` permission (LEG-08).
+    /// when their permissions allow reading it (`transition:email` or `account:email`, LEG-08,
+    /// RS-SCOPE-01).
     pub fn sees_email(&self) -> bool {
         match self {
             Self::Legacy(_) => true,
-            Self::OAuth(access) => access.scope.split(' ').any(|s| {
-                s == "transition:email"
-                    || matches!(
-                        atauth_oauth::Permission::parse(s),
-                        Ok(atauth_oauth::Permission::Account(p)) if p.attr == atauth_oauth::scope::AccountAttr::Email
-                    )
-            }),
+            Self::OAuth(access) => access.allows(&atauth_oauth::scope::Access::email_read()),
         }
     }
 

@@ -180,3 +180,111 @@ async fn scope11_refresh_recomputes_the_token_scope_from_the_current_set() {
         "repo?collection=app.example.like&collection=app.example.post rpc:app.example.getFeed?aud=* atproto"
     );
 }
+
+/// Logs `did` (handle `handle`) in with a client that declared and asked for `scope`; returns the
+/// client and the access token.
+async fn login_with_scope(h: &Harness, scope: &str, handle: &str) -> (TestClient, String) {
+    let (c, params) = client_with_scope(scope);
+    let params = with(&params, "login_hint", Some(handle));
+    let r = c.par_with(h, &params).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let code = get(&c.consent(h, &r.s("request_uri"), handle).await, "code").unwrap().to_owned();
+    let r = c.token_with(h, &c.code_params(&code)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    (c, r.s("access_token"))
+}
+
+async fn get_service_auth(h: &Harness, c: &TestClient, at: &str, query: &str) -> Resp {
+    let path = "/xrpc/com.atproto.server.getServiceAuth";
+    let req = http::Request::get(format!("{path}?{query}"))
+        .header("authorization", format!("DPoP {at}"))
+        .header("dpop", c.proof(h, "GET", path, Some(at)))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    h.send(req).await
+}
+
+/// RS-SCOPE-01: getServiceAuth for an OAuth caller needs `rpc:<lxm>?aud=<aud>` (SCOPE-06); another
+/// method or audience is 403 `ScopeMissingError` naming the scope that would allow it.
+#[tokio::test]
+async fn rs_scope_01_get_service_auth_follows_rpc_permissions() {
+    let h = Harness::new().await;
+    let carol = "did:plc:carol00000000000000000000";
+    let key = atauth_crypto::PrivateKey::generate(atauth_crypto::Algorithm::Es256k);
+    let record = atauth_server::store::AccountRecord {
+        signing_key_hex: Some(key.to_hex()),
+        ..account_record(carol, "carol.test", "carol@example.test")
+    };
+    h.server.stores().accounts.create_account(record).await.unwrap();
+    let feed = "did:web:feed.example.com%23bsky_fg";
+    let scope = format!("atproto rpc:app.bsky.feed.getFeedSkeleton?aud={feed}");
+    let (c, at) = login_with_scope(&h, &scope, "carol.test").await;
+
+    let ok = get_service_auth(&h, &c, &at, &format!("aud={feed}&lxm=app.bsky.feed.getFeedSkeleton")).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.raw);
+    assert!(!ok.s("token").is_empty());
+
+    let other_method =
+        get_service_auth(&h, &c, &at, &format!("aud={feed}&lxm=app.bsky.feed.getTimeline")).await;
+    other_method.assert_error(StatusCode::FORBIDDEN, "ScopeMissingError");
+    assert_eq!(
+        other_method.body["message"],
+        "Missing required scope \"rpc:app.bsky.feed.getTimeline?aud=did:web:feed.example.com%23bsky_fg\""
+    );
+    let other_aud = "did:web:other.example.com%23bsky_fg";
+    let r =
+        get_service_auth(&h, &c, &at, &format!("aud={other_aud}&lxm=app.bsky.feed.getFeedSkeleton")).await;
+    r.assert_error(StatusCode::FORBIDDEN, "ScopeMissingError");
+    // Without `lxm` the token would be good for any method: that needs `rpc:*`.
+    get_service_auth(&h, &c, &at, &format!("aud={feed}"))
+        .await
+        .assert_error(StatusCode::FORBIDDEN, "ScopeMissingError");
+}
+
+/// LEG-08, RS-SCOPE-01: getSession shows the email only when the token may read it
+/// (`account:email`, SCOPE-08; `transition:email`, SCOPE-03).
+#[tokio::test]
+async fn rs_scope_01_get_session_shows_the_email_only_with_account_email() {
+    let h = Harness::new().await;
+    let (c, at) = login_with_scope(&h, "atproto account:email", "alice.test").await;
+    let r = c.get_session(&h, &at).await;
+    assert_eq!(
+        (r.status, r.body["email"].as_str()),
+        (StatusCode::OK, Some("alice@example.test")),
+        "{}",
+        r.raw
+    );
+
+    let (c, at) = login_with_scope(&h, "atproto repo:*", "alice.test").await;
+    let r = c.get_session(&h, &at).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert!(r.body.get("email").is_none(), "no email without account:email: {}", r.raw);
+}
+
+/// RS-SCOPE-01 for a PDS author's own route: the `DpopAuth` extractor gives the token's
+/// permissions, `require(&Access)?` answers the reference's 403 JSON when one is missing.
+#[tokio::test]
+async fn rs_scope_01_require_in_a_pds_authors_handler() {
+    use atauth_oauth::scope::Access;
+    use atauth_server::web::xrpc::{DpopAuth, require_dpop_auth};
+    async fn post(DpopAuth(access): DpopAuth) -> Result<String, atauth_server::resource::ScopeMissing> {
+        access.require(&Access::repo_create("app.bsky.feed.post"))?;
+        access.require(&Access::blob("image/png"))?;
+        Ok(access.did)
+    }
+    let h = Harness::new().await;
+    let (c, at) = login_with_scope(&h, "atproto repo:app.bsky.feed.post?action=create", "alice.test").await;
+    let app: axum::Router = axum::Router::new()
+        .route("/xrpc/com.example.post", axum::routing::post(post))
+        .route_layer(axum::middleware::from_fn_with_state(h.server.clone(), require_dpop_auth))
+        .with_state::<()>(h.server.clone());
+    let path = "/xrpc/com.example.post";
+    let req = http::Request::post(path)
+        .header("authorization", format!("DPoP {at}"))
+        .header("dpop", c.proof(&h, "POST", path, Some(&at)))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let r = send(&app, req).await;
+    r.assert_error(StatusCode::FORBIDDEN, "ScopeMissingError");
+    assert_eq!(r.body["message"], "Missing required scope \"blob:image/png\"", "the first check passed");
+}
