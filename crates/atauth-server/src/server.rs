@@ -444,6 +444,7 @@ impl AuthServerBuilder {
             None => default_lexicon_resolver(
                 &config,
                 &clock,
+                default_sqlite.as_ref(),
                 http.clone(),
                 self.lexicon_dir.as_deref(),
                 self.lexicon_dns_override,
@@ -596,10 +597,12 @@ impl AuthServer {
     }
 }
 
-/// Pinned files, then an in-memory cache with the SCOPE-11 lifetimes, then the network.
+/// Pinned files, then a cache with the SCOPE-11 lifetimes (the server's SQLite database when it
+/// has one, so sets survive a restart; else memory), then the network.
 fn default_lexicon_resolver(
     config: &ServerConfig,
     clock: &Arc<dyn Clock>,
+    sqlite: Option<&SqliteStore>,
     http: SafeHttpClient,
     dir: Option<&std::path::Path>,
     dns_override: Option<atauth_identity::lexicon::DevOnlyTxtOverride>,
@@ -630,9 +633,12 @@ fn default_lexicon_resolver(
             access,
         )?,
     };
-    let mut resolver = CachedLexiconResolver::new(Arc::new(MemoryLexiconCache::new()), policy)
-        .network(Arc::new(network))
-        .clock(Arc::clone(clock));
+    let cache: Arc<dyn atauth_identity::lexicon::LexiconCache> = match sqlite {
+        Some(store) => Arc::new(store.clone()),
+        None => Arc::new(MemoryLexiconCache::new()),
+    };
+    let mut resolver =
+        CachedLexiconResolver::new(cache, policy).network(Arc::new(network)).clock(Arc::clone(clock));
     if let Some(dir) = dir {
         resolver = resolver.local_dir(LexiconDir::load(dir)?);
     }
