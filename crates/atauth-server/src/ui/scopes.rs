@@ -3,13 +3,14 @@
 //! Every scope becomes one line: a short title, a sentence of detail, and the raw scope string for
 //! people who want it. `atproto` is marked required (it cannot be removed, AS-AUTHZ-04); powerful
 //! permissions (identity changes, account management, direct messages) are marked sensitive so the
-//! page can set them apart. `include:` permission sets are not resolved here (their titles would
-//! come from a published lexicon, AS-PAR-06), so they are named by their NSID.
+//! page can set them apart. `include:` permission sets are shown with their author's title and
+//! detail and what they grant ([`describe_all_with_sets`]; the web layer resolves them).
 
 use atauth_oauth::Permission;
 use atauth_oauth::scope::{
     AccountAction, AccountAttr, Audience, IdentityAttr, NsidOrWildcard, RepoAction, TransitionScope,
 };
+use atauth_oauth::scope::{IncludePermission, PermissionSet};
 
 /// One requested scope, described.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,9 +172,54 @@ pub fn describe(scope: &str) -> ScopeLine {
 
 /// Describes a space-separated scope, `atproto` first, then in the order requested.
 pub fn describe_all(scope: &str) -> Vec<ScopeLine> {
-    let mut lines: Vec<ScopeLine> = scope.split(' ').filter(|s| !s.is_empty()).map(describe).collect();
+    describe_all_with_sets(scope, &[])
+}
+
+/// [`describe_all`], with each `include:` described by its resolved permission set (SCOPE-10): the
+/// set's own `title` and `detail` as its author wrote them, followed by what it grants in plain
+/// words. A set missing from `sets` is named by its NSID.
+pub fn describe_all_with_sets(scope: &str, sets: &[PermissionSet]) -> Vec<ScopeLine> {
+    let mut lines: Vec<ScopeLine> = scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| match Permission::parse(s) {
+            Ok(Permission::Include(include)) => match sets.iter().find(|set| set.nsid == include.nsid) {
+                Some(set) => describe_set(s, &include, set),
+                None => describe(s),
+            },
+            _ => describe(s),
+        })
+        .collect();
     lines.sort_by_key(|l| !l.required);
     lines
+}
+
+/// One `include:` line: the author's title (or the NSID), then their detail and the granted
+/// permissions' titles, so a person sees both what the app says and what it gets.
+fn describe_set(scope: &str, include: &IncludePermission, set: &PermissionSet) -> ScopeLine {
+    let title = set.title.clone().unwrap_or_else(|| format!("Permissions of “{}”", set.nsid.as_str()));
+    let granted: Vec<String> = include
+        .expand(set)
+        .permissions
+        .iter()
+        .map(|p| {
+            let l = describe(&p.to_string());
+            format!("{} ({})", l.title, l.detail.trim_end_matches('.'))
+        })
+        .collect();
+    let mut detail = set.detail.clone().unwrap_or_default();
+    if !granted.is_empty() {
+        if !detail.is_empty() && !detail.ends_with('.') {
+            detail.push('.');
+        }
+        if !detail.is_empty() {
+            detail.push(' ');
+        }
+        detail.push_str("It allows: ");
+        detail.push_str(&granted.join("; "));
+        detail.push('.');
+    }
+    ScopeLine { sensitive: granted.is_empty(), ..line(scope, title, detail) }
 }
 
 #[cfg(test)]

@@ -288,3 +288,21 @@ async fn rs_scope_01_require_in_a_pds_authors_handler() {
     r.assert_error(StatusCode::FORBIDDEN, "ScopeMissingError");
     assert_eq!(r.body["message"], "Missing required scope \"blob:image/png\"", "the first check passed");
 }
+
+/// The consent screen names a permission set as its author does (title, detail) and says what it
+/// grants in plain words, with the raw scope as small print (SCOPE-10, AS-AUTHZ-04).
+#[tokio::test]
+async fn consent_screen_shows_the_set_title_detail_and_what_it_grants() {
+    let (h, _dir) = pinned_harness().await;
+    let scope = format!("atproto {}", include_scope());
+    let (c, params) = client_with_scope(&scope);
+    let r = c.par_with(&h, &params).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let mut b = Browser::new(&h);
+    let page = b.open(&c.client_id, &r.s("request_uri")).await;
+    let consent = crate::ui::signed_in_consent(&mut b, &page, "alice.test", false).await;
+    assert!(consent.raw.contains("Full app access"), "the set's title: {}", consent.raw);
+    assert!(consent.raw.contains("Everything the app needs."), "the set's detail");
+    assert!(consent.raw.contains("It allows: "), "what it grants, in words");
+    assert!(consent.raw.contains("app.example.profile"), "the granted collections are named");
+}

@@ -36,7 +36,13 @@ async fn token(h: &Harness, c: &TestClient, code: &str) -> Resp {
 }
 
 /// Submits the sign-in form of `page`.
-async fn sign_in(b: &mut Browser<'_>, page: &Resp, identifier: &str, password: &str, remember: bool) -> Resp {
+pub(crate) async fn sign_in(
+    b: &mut Browser<'_>,
+    page: &Resp,
+    identifier: &str,
+    password: &str,
+    remember: bool,
+) -> Resp {
     let (client_id, uri, csrf) = (
         hidden(page, "client_id").unwrap(),
         hidden(page, "request_uri").unwrap(),
@@ -87,7 +93,7 @@ fn ticked_scopes(page: &Resp) -> Vec<String> {
 }
 
 /// Follows a 303 within the UI.
-async fn follow(b: &mut Browser<'_>, r: &Resp) -> Resp {
+pub(crate) async fn follow(b: &mut Browser<'_>, r: &Resp) -> Resp {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.raw);
     let loc = r.header("location").unwrap().to_owned();
     assert!(loc.starts_with("/oauth/authorize?"), "stays in the UI: {loc}");
@@ -95,7 +101,7 @@ async fn follow(b: &mut Browser<'_>, r: &Resp) -> Resp {
 }
 
 /// Sign in on `page`, follow to the consent page.
-async fn signed_in_consent(b: &mut Browser<'_>, page: &Resp, ident: &str, remember: bool) -> Resp {
+pub(crate) async fn signed_in_consent(b: &mut Browser<'_>, page: &Resp, ident: &str, remember: bool) -> Resp {
     let r = sign_in(b, page, ident, PASSWORD, remember).await;
     let consent = follow(b, &r).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.raw);

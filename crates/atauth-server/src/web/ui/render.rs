@@ -175,8 +175,12 @@ impl<'a> Page<'a> {
         )
     }
 
-    fn consent(&self, account: &AccountRecord) -> Response {
-        let permissions = scopes::describe_all(&self.view.request.scope);
+    async fn consent(&self, account: &AccountRecord) -> Response {
+        // The sets resolved at PAR are cached; one that fails now is shown by its NSID (the token
+        // request will refuse it with invalid_scope).
+        let requested = atauth_oauth::ScopeSet::parse(&self.view.request.scope).unwrap_or_default();
+        let sets = self.server.permission_sets(&requested).await.unwrap_or_default();
+        let permissions = scopes::describe_all_with_sets(&self.view.request.scope, &sets);
         let optional_count = permissions.iter().filter(|p| !p.required).count();
         // A `login_hint` fixes the account (AS-AUTHZ-02); otherwise offer the others.
         let switch_href = if self.view.request.login_hint.is_some() {
@@ -211,7 +215,7 @@ impl<'a> Page<'a> {
         match choose(&self.view, &self.usable(), account, want_sign_in, want_picker) {
             Screen::SignIn => self.sign_in_page(StatusCode::OK, None, None).await,
             Screen::Picker => Ok(self.picker()),
-            Screen::Consent(account) => Ok(self.consent(account)),
+            Screen::Consent(account) => Ok(self.consent(account).await),
         }
     }
 }
