@@ -78,6 +78,29 @@ pub struct SessionInfo {
     pub generation: u64,
 }
 
+impl SessionInfo {
+    /// The granted permissions (the token response's `scope`: with permission sets already
+    /// expanded by the server, SCOPE-12).
+    pub fn permissions(&self) -> atauth_oauth::ScopeSet {
+        atauth_oauth::ScopeSet::parse(&self.scope).unwrap_or_default()
+    }
+
+    /// Whether the session may do `access` ("may I post?") before trying: the same matcher the
+    /// resource server applies (RS-SCOPE-01, SCOPE-03). The PDS has the last word.
+    ///
+    /// ```
+    /// use atauth_oauth::scope::Access;
+    /// # let info = atauth_client::SessionInfo { did: atauth_identity::Did::new("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa").unwrap(),
+    /// #     issuer: "https://pds.example.com".into(), pds_url: "https://pds.example.com".into(),
+    /// #     scope: "atproto repo:app.bsky.feed.post?action=create".into(), expires_at: None, generation: 0 };
+    /// assert!(info.allows(&Access::repo_create("app.bsky.feed.post")));
+    /// assert!(!info.allows(&Access::repo_delete("app.bsky.feed.post")));
+    /// ```
+    pub fn allows(&self, access: &atauth_oauth::scope::Access) -> bool {
+        self.permissions().allows(access)
+    }
+}
+
 impl OAuthSession {
     pub(crate) fn new(client: Arc<Inner>, record: SessionRecord, signer: DpopSigner) -> Self {
         let [b] = random_bytes::<1>();
