@@ -111,7 +111,9 @@ impl AuthorizeError {
                 OAuthError::new(StatusCode::FORBIDDEN, C::AccessDenied, self.to_string())
             }
             Self::InvalidGrantedScope => OAuthError::bad_request(C::InvalidScope, self.to_string()),
-            _ => OAuthError::bad_request(C::InvalidRequest, self.to_string()),
+            Self::MissingClientId | Self::MissingRequestUri | Self::ClientMismatch => {
+                OAuthError::bad_request(C::InvalidRequest, self.to_string())
+            }
         }
     }
 }

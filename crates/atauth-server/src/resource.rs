@@ -179,7 +179,18 @@ impl ResourceError {
             Self::MultipleAuthorization | Self::UnsupportedScheme => {
                 challenge(OAuthErrorCode::InvalidRequest, &self.to_string())
             }
-            _ => challenge(OAuthErrorCode::InvalidToken, &self.to_string()),
+            Self::BearerScheme
+            | Self::MalformedToken
+            | Self::WrongTokenType
+            | Self::UnknownKey
+            | Self::BadSignature
+            | Self::IssuerMismatch
+            | Self::AudienceMismatch
+            | Self::Expired
+            | Self::NotBound
+            | Self::MissingAtprotoScope
+            | Self::KeyBindingMismatch
+            | Self::Revoked => challenge(OAuthErrorCode::InvalidToken, &self.to_string()),
         }
     }
 }
