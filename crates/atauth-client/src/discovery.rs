@@ -2,7 +2,9 @@
 //! authorization-server metadata, validated at every step (CL-DISC-01 … 07).
 //!
 //! All fetches use the [`SafeHttpClient`] (SSRF checks, no redirects, exact 200, JSON only, size
-//! and time caps; CL-DISC-07). Authorization-server metadata is cached for a few minutes.
+//! and time caps; CL-DISC-07). Authorization-server metadata is cached for a few minutes; identity
+//! caching is atauth-identity's. Starting from a server URL, a 404 for its protected-resource
+//! metadata means the URL is the issuer itself (CL-DISC-01).
 
 use std::sync::Arc;
 use std::time::Duration;

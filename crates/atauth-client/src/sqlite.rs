@@ -1,6 +1,11 @@
 //! [`SqliteStore`]: state store, session store and cross-process refresh lock in one SQLite file
 //! (rusqlite, bundled; blocking work runs on `spawn_blocking`). WAL mode and a busy timeout let
 //! several processes share the file (CL-REF-02, T-12).
+//!
+//! The refresh lock is a row in `atauth_client_lock`, taken by `INSERT OR IGNORE` in an immediate
+//! transaction after expired rows are deleted; a process takes its in-process mutex first, so tasks
+//! of one process never poll against each other, and polls with a jittered backoff only against
+//! other processes. State is taken with `DELETE … RETURNING` (single use).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -5,6 +5,11 @@
 //! backends fit: `take` must be atomic (single use, CL-STATE-01), `put` is an upsert (T-12), and a
 //! lock must exclude other holders across every process that shares the store (CL-REF-02).
 //! [`crate::sqlite::SqliteStore`] implements all three on one SQLite file.
+//!
+//! A lock's guard is released explicitly (async); dropping it frees an in-process lock at once and a
+//! store lock through a spawned task, or by its time-to-live if the process died. A Redis lock would
+//! be `SET NX PX` plus a compare-and-delete script; a Postgres one an advisory lock or the same row
+//! scheme as SQLite's. Every backend runs the one suite in `tests/store_conformance.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -9,6 +9,21 @@
 //!
 //! Public keys are parsed once: a [`PublicKey`] holds the curve library's parsed form, so a server
 //! verifying with its own key, or a cached DID signing key, never re-parses per operation.
+//! [`PublicKey`] and [`PrivateKey`] are `Arc`s around that form (`aws_lc_rs` `ParsedPublicKey` /
+//! `EcdsaKeyPair`, `secp256k1::PublicKey`), so cloning is a reference-count bump.
+//!
+//! Import and export: JWK (with and without `d`), PKCS#8 (P-256), raw hex scalars (secp256k1 repo
+//! and PLC rotation keys), Multikey / `did:key` (multicodec `0x1200` / `0xe7`, base58btc) and the
+//! legacy uncompressed multibase form. A compressed P-256 point is decompressed by letting AWS-LC
+//! parse it and re-serialise it (its SubjectPublicKeyInfo ends with the uncompressed point), which
+//! avoids a second curve library.
+//!
+//! Low-S: libsecp256k1 always signs low-S; AWS-LC does not, so a P-256 `s` is folded into the lower
+//! half of the group order after signing. DER-encoded signatures are always refused (wrong length),
+//! as atproto requires.
+//!
+//! Secret memory: secp256k1 secret keys are `Copy` in their crate, so [`PrivateKey`] erases its copy
+//! on drop; AWS-LC cleanses freed key memory itself.
 
 use std::sync::Arc;
 

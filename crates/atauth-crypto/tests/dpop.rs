@@ -72,7 +72,7 @@ fn rejects_lowercase_htm() {
 #[test]
 fn accepts_query_in_htu_by_default_and_rejects_it_when_configured() {
     // RFC 9449 §4.3 item 9: `htu` is compared with the request URI ignoring query and fragment, as
-    // the reference does (issue 15; deliberately looser than checklist T-04, see ARCHITECTURE.md).
+    // the reference does (issue 15; deliberately looser than checklist T-04, see docs/DEVIATIONS.md).
     let key = PrivateKey::generate(Algorithm::Es256);
     for htu in [format!("{URL}?x=1"), format!("{URL}#frag"), format!("{URL}?a=b&c=d#frag")] {
         let mut c = good_claims();

@@ -3,6 +3,9 @@
 //! Only successes are cached. Concurrent lookups of the same key share one resolution. The `*_fresh`
 //! methods bypass the cache and store the fresh answer (a fresh "not found" evicts the entry), which is
 //! what CL-SUB-02 (re-resolve `sub` before trusting its issuer) and service-auth key rotation need.
+//!
+//! Every error type of the crate is `Clone` (foreign sources behind `Arc`), so one resolution's error
+//! can be handed to every caller that waited on it.
 
 use std::time::Duration;
 
@@ -55,6 +58,66 @@ impl CacheConfig {
     }
 }
 
+/// A resolver `R` with a TTL cache of its successful answers in front. Use it through
+/// [`CachedHandleResolver`] and [`CachedDidResolver`].
+pub struct CachedResolver<R, K, V> {
+    inner: R,
+    cache: Cache<K, V>,
+}
+
+impl<R, K, V> std::fmt::Debug for CachedResolver<R, K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedResolver").field("entries", &self.cache.entry_count()).finish_non_exhaustive()
+    }
+}
+
+impl<R, K, V> CachedResolver<R, K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Wraps `inner` with a cache.
+    pub fn new(inner: R, config: CacheConfig) -> Self {
+        Self { inner, cache: config.build() }
+    }
+
+    /// Drops the cached entry for `key`.
+    pub async fn invalidate(&self, key: &K) {
+        self.cache.invalidate(key).await;
+    }
+
+    /// Drops every cached entry.
+    pub fn clear(&self) {
+        self.cache.invalidate_all();
+    }
+
+    /// The cached answer, or `fetch`'s (shared by concurrent callers; only successes are kept).
+    async fn get_or_fetch<E>(
+        &self,
+        key: &K,
+        fetch: impl std::future::Future<Output = Result<V, E>>,
+    ) -> Result<V, E>
+    where
+        E: Clone + Send + Sync + 'static,
+    {
+        self.cache.try_get_with_by_ref(key, fetch).await.map_err(|e| E::clone(&e))
+    }
+
+    /// Stores a fresh answer: a success replaces the entry, a "not found" evicts it, any other
+    /// failure (a network error) leaves it alone.
+    async fn store_fresh<E>(&self, key: &K, result: &Result<V, E>, is_not_found: impl Fn(&E) -> bool) {
+        match result {
+            Ok(value) => self.cache.insert(key.clone(), value.clone()).await,
+            Err(e) if is_not_found(e) => self.cache.invalidate(key).await,
+            Err(_) => {}
+        }
+    }
+}
+
 /// A caching [`HandleResolver`].
 ///
 /// ```
@@ -72,103 +135,33 @@ impl CacheConfig {
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct CachedHandleResolver<R> {
-    inner: R,
-    cache: Cache<Handle, Did>,
-}
-
-impl<R> std::fmt::Debug for CachedHandleResolver<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedHandleResolver")
-            .field("entries", &self.cache.entry_count())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<R: HandleResolver> CachedHandleResolver<R> {
-    /// Wraps `inner` with a cache.
-    pub fn new(inner: R, config: CacheConfig) -> Self {
-        Self { inner, cache: config.build() }
-    }
-
-    /// Drops the cached entry for `handle`.
-    pub async fn invalidate(&self, handle: &Handle) {
-        self.cache.invalidate(handle).await;
-    }
-
-    /// Drops every cached entry.
-    pub fn clear(&self) {
-        self.cache.invalidate_all();
-    }
-}
+pub type CachedHandleResolver<R> = CachedResolver<R, Handle, Did>;
 
 #[async_trait::async_trait]
 impl<R: HandleResolver> HandleResolver for CachedHandleResolver<R> {
     async fn resolve_handle(&self, handle: &Handle) -> Result<Did, HandleResolveError> {
-        self.cache
-            .try_get_with_by_ref(handle, self.inner.resolve_handle(handle))
-            .await
-            .map_err(|e| HandleResolveError::clone(&e))
+        self.get_or_fetch(handle, self.inner.resolve_handle(handle)).await
     }
 
     async fn resolve_handle_fresh(&self, handle: &Handle) -> Result<Did, HandleResolveError> {
         let result = self.inner.resolve_handle_fresh(handle).await;
-        match &result {
-            Ok(did) => self.cache.insert(handle.clone(), did.clone()).await,
-            Err(e) if e.is_not_found() => self.cache.invalidate(handle).await,
-            Err(_) => {}
-        }
+        self.store_fresh(handle, &result, HandleResolveError::is_not_found).await;
         result
     }
 }
 
 /// A caching [`DidResolver`].
-pub struct CachedDidResolver<R> {
-    inner: R,
-    cache: Cache<Did, DidDocument>,
-}
-
-impl<R> std::fmt::Debug for CachedDidResolver<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachedDidResolver")
-            .field("entries", &self.cache.entry_count())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<R: DidResolver> CachedDidResolver<R> {
-    /// Wraps `inner` with a cache.
-    pub fn new(inner: R, config: CacheConfig) -> Self {
-        Self { inner, cache: config.build() }
-    }
-
-    /// Drops the cached entry for `did`.
-    pub async fn invalidate(&self, did: &Did) {
-        self.cache.invalidate(did).await;
-    }
-
-    /// Drops every cached entry.
-    pub fn clear(&self) {
-        self.cache.invalidate_all();
-    }
-}
+pub type CachedDidResolver<R> = CachedResolver<R, Did, DidDocument>;
 
 #[async_trait::async_trait]
 impl<R: DidResolver> DidResolver for CachedDidResolver<R> {
     async fn resolve_did(&self, did: &Did) -> Result<DidDocument, DidResolveError> {
-        self.cache
-            .try_get_with_by_ref(did, self.inner.resolve_did(did))
-            .await
-            .map_err(|e| DidResolveError::clone(&e))
+        self.get_or_fetch(did, self.inner.resolve_did(did)).await
     }
 
     async fn resolve_did_fresh(&self, did: &Did) -> Result<DidDocument, DidResolveError> {
         let result = self.inner.resolve_did_fresh(did).await;
-        match &result {
-            Ok(doc) => self.cache.insert(did.clone(), doc.clone()).await,
-            Err(e) if e.is_not_found() => self.cache.invalidate(did).await,
-            Err(_) => {}
-        }
+        self.store_fresh(did, &result, DidResolveError::is_not_found).await;
         result
     }
 }

@@ -10,15 +10,22 @@
 //!   6890: private, loopback, link-local incl. `169.254.169.254`, CGNAT, ULA, documentation, multicast,
 //!   IPv4-mapped/compatible/NAT64/6to4 forms of those, …) are dropped before connecting. IP-literal
 //!   hosts (which `reqwest` never resolves) are checked against the same rules before the request.
+//!   Refused addresses are filtered, not fatal: a name with one stray private record still connects
+//!   to its public ones, and only when nothing is left does the request fail with
+//!   [`HttpError::Blocked`]. The resolver's refusals travel through `reqwest`'s error chain and are
+//!   recovered by downcasting, so the caller sees the typed reason.
 //!   Proxies are disabled, so the check cannot be bypassed through an environment proxy.
 //! - **`https` only.** With the development switch
 //!   [`allow_http_loopback`](SafeHttpClientBuilder::allow_http_loopback), plain `http://` is accepted
 //!   *to loopback addresses only*, and `https://` may reach loopback too; every other private range stays
-//!   blocked.
+//!   blocked. Plain `http://` goes through a second internal `reqwest` client whose resolver accepts
+//!   loopback only, so the switch cannot open anything else.
 //! - **No redirects.** A 3xx answer is [`HttpError::Redirect`]; it is never followed.
-//! - **Bounded.** Connect and total timeouts ([`HttpError::Timeout`]); the body is read in chunks and the
-//!   fetch aborts as soon as it exceeds the cap ([`HttpError::TooLarge`]), before buffering more.
-//!   Compression is not negotiated, so the cap is on bytes received.
+//! - **Bounded.** Connect and total timeouts ([`HttpError::Timeout`]); the total timeout is applied by
+//!   `reqwest` and again around the whole fetch including the body. A `Content-Length` over the cap is
+//!   refused up front; the body is read in chunks, and the fetch aborts as soon as it exceeds the cap
+//!   ([`HttpError::TooLarge`]), before buffering more. Compression is not negotiated, so the cap is on
+//!   bytes received.
 //!
 //! # Use from the OAuth client and server
 //!

@@ -61,6 +61,8 @@
 //! - [`did`]: [`DidResolver`] for `did:plc` and `did:web`, and [`DidDocument`] with the PDS endpoint,
 //!   handle claim and signing key reads (ID-DID-02 … 07).
 //! - [`cache`]: TTL caches with a fresh-resolution bypass (ID-HANDLE-08).
+//! - [`lexicon`]: Lexicon resolution by NSID for permission sets: `_lexicon` DNS, the authority's PDS,
+//!   pinned files and a cache with the SCOPE-11 lifetimes (SCOPE-10/11).
 //! - [`IdentityResolver`]: the bidirectional check (ID-HANDLE-07) and [`ResolvedIdentity`].
 
 pub mod cache;
@@ -68,12 +70,13 @@ pub mod did;
 pub mod handle;
 pub mod http;
 mod identity;
+pub mod lexicon;
 
 /// Identifier syntax ([`Did`], [`Handle`], [`Nsid`], [`AtIdentifier`], [`TldPolicy`]): the dependency-free
 /// atauth-syntax crate, re-exported here so `atauth_identity::syntax::…` and the root paths keep working.
 pub use atauth_syntax as syntax;
 
-pub use cache::{CacheConfig, CachedDidResolver, CachedHandleResolver};
+pub use cache::{CacheConfig, CachedDidResolver, CachedHandleResolver, CachedResolver};
 pub use did::{
     AtprotoDidResolver, DidDocument, DidResolveError, DidResolver, DocumentError, MemoryDidResolver,
 };

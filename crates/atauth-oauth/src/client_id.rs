@@ -1,5 +1,9 @@
 //! [`ClientId`]: a discoverable `https://` client-metadata URL (CL-MD-01/02) or an atproto loopback
 //! development client `http://localhost?…` (CL-MD-LOOP-01 … 04).
+//!
+//! The loopback form is parsed from the raw string, not through the URL parser, which would hide a
+//! `:80` or repair a path that the rules must refuse. Loopback ids are built with the encoding of
+//! JavaScript's `encodeURIComponent`, the form the reference client produces.
 
 use std::fmt;
 

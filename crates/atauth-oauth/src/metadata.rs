@@ -6,6 +6,11 @@
 //! - CL-DISC-04: `issuer` is string-equal to the issuer the document was fetched for (T-09).
 //! - CL-DISC-05 / AS-META-02: the atproto-required fields and values.
 //! - CL-DISC-06: `protected_resources`, when listed, includes the PDS.
+//!
+//! Both are plain serde structs with `Option` fields and a flattened `extra` map, so unknown members
+//! survive a round trip; a failed check is one `AsMetadataError` variant per rule.
+//! `AuthorizationServerMetadata::atproto_default` builds a complete document with the reference
+//! PDS's paths, for servers and tests.
 
 use serde::{Deserialize, Serialize};
 use url::Url;

@@ -173,9 +173,9 @@ impl AuthServer {
         {
             return Err(E::EmailTaken);
         }
-        let password_hash = self.inner.hasher.hash(&new.password).await.map_err(E::Password)?;
+        let password_hash = self.inner.passwords.hasher.hash(&new.password).await.map_err(E::Password)?;
         let signing_key = PrivateKey::generate(Algorithm::Es256k);
-        let rotation = self.inner.plc_rotation_key.public_key().clone();
+        let rotation = self.inner.plc.rotation_key.public_key().clone();
         let op = genesis_op(
             &GenesisParams {
                 rotation_keys: std::slice::from_ref(&rotation),
@@ -183,9 +183,9 @@ impl AuthServer {
                 handle: &handle,
                 pds_endpoint: &self.config().public_url,
             },
-            &self.inner.plc_rotation_key,
+            &self.inner.plc.rotation_key,
         );
-        self.inner.plc.submit(&op).await.map_err(E::Plc)?;
+        self.inner.plc.client.submit(&op).await.map_err(E::Plc)?;
         let record = AccountRecord {
             did: op.did,
             handle,
@@ -230,7 +230,7 @@ impl AuthServer {
         } else {
             password.clone()
         };
-        let ok = self.inner.hasher.verify(&probe, &stored).await.map_err(SignInError::Password)?;
+        let ok = self.inner.passwords.hasher.verify(&probe, &stored).await.map_err(SignInError::Password)?;
         match found {
             Some(account) if ok => {
                 if account.status == AccountStatus::Takendown {
@@ -253,7 +253,7 @@ impl AuthServer {
         password: &SecretString,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<AccountRecord, SignInError> {
-        let limiter = &self.inner.sign_in_limiter;
+        let limiter = &self.inner.passwords.limiter;
         limiter.check(identifier, client_ip, self.inner.clock.now()).map_err(SignInError::RateLimited)?;
         let account = self.sign_in(identifier, password).await?;
         limiter.succeeded(identifier, client_ip, self.inner.clock.now());

@@ -175,6 +175,7 @@ pub struct ServerConfig {
     /// How many password hashes may run at once. Default: number of CPUs.
     pub password_hash_concurrency: usize,
     /// Whether the headless password consent API (`POST /oauth/authorize/sign-in-and-approve`) is
-    /// served, for tests, benchmarks and scripted logins; see [`crate::web`]. Default on.
+    /// served, for tests, benchmarks and scripted logins; see [`crate::web`]. Default: on in
+    /// development mode only.
     pub password_consent_api: bool,
 }

@@ -112,6 +112,12 @@ impl ReplayGuard for StoreGuard<'_> {
     }
 }
 
+/// The server's DPoP state: the proof verifier (its limits) and the nonce source (its secret).
+pub(crate) struct DpopState {
+    pub(crate) verifier: atauth_crypto::dpop::DpopVerifier,
+    pub(crate) nonces: atauth_crypto::dpop::DpopNonces,
+}
+
 impl AuthServer {
     /// Verifies the request's DPoP proof (nonce required) and records its `jti`.
     pub async fn verify_dpop(
@@ -131,6 +137,11 @@ impl AuthServer {
             request = request.with_access_token(t);
         }
         let guard = StoreGuard { store: self.inner.stores.replay.as_ref(), now };
-        Ok(self.inner.dpop.verify_and_record(proof, &request, now, Some(&self.inner.nonces), &guard).await?)
+        Ok(self
+            .inner
+            .dpop
+            .verifier
+            .verify_and_record(proof, &request, now, Some(&self.inner.dpop.nonces), &guard)
+            .await?)
     }
 }

@@ -1,13 +1,11 @@
 //! The atproto OAuth authorization server core for PDS operators, with pluggable stores, a
 //! resource-server verifier, and an axum adapter (`web`).
 //!
-//! Framework-free core: [`AuthServer`] takes plain inputs ([`Params`], [`dpop::DpopInput`]) and returns
-//! plain results or one error enum per concern, each mapped to the wire error ([`OAuthError`],
-//! [`XrpcError`]) in one place. The HTTP layer is the `web` module, behind the default cargo
-//! feature `web` (axum, tower, tower-http, the Prometheus exporter); without it
+//! The request path (HTTP → typed request → core → store) and the design are in
+//! `docs/ARCHITECTURE.md`. The HTTP layer is the `web` module, behind the default cargo feature `web`
+//! (axum, tower, tower-http, the Prometheus exporter); without it
 //! (`cargo check -p atauth-server --no-default-features`) the core builds with none of them.
-//! Checklist rows AS-* and RS-* are cited where they are implemented; `docs/ARCHITECTURE.md` explains
-//! the design.
+//! Checklist rows AS-* and RS-* are cited where they are implemented.
 //!
 //! | module | what |
 //! |---|---|
@@ -61,6 +59,7 @@ pub mod legacy;
 pub mod par;
 pub mod params;
 pub mod password;
+pub mod permission_sets;
 pub mod plc;
 pub mod ratelimit;
 pub mod resource;

@@ -85,10 +85,12 @@ pub enum ParError {
     /// A scope the client's metadata does not declare (SCOPE-12, T-23).
     #[error("scope {0:?} is not declared in the client metadata")]
     ScopeNotDeclared(String),
-    /// A scope this server does not support (unknown resource, or `include:` which needs permission-set
-    /// resolution, AS-PAR-06, not implemented yet).
+    /// A scope this server does not support (a resource it does not know).
     #[error("scope {0:?} is not supported by this server")]
     ScopeNotSupported(String),
+    /// An `include:` permission set could not be resolved or is invalid (SCOPE-10, AS-PAR-06).
+    #[error(transparent)]
+    PermissionSet(#[from] crate::permission_sets::PermissionSetFailure),
     /// `login_hint` is neither a handle nor a DID (AS-PAR-03).
     #[error("login_hint must be a handle or a DID")]
     InvalidLoginHint,
@@ -124,7 +126,8 @@ impl ParError {
             | Self::ScopeWithoutAtproto
             | Self::OpenIdScope
             | Self::ScopeNotDeclared(_)
-            | Self::ScopeNotSupported(_) => bad(C::InvalidScope),
+            | Self::ScopeNotSupported(_)
+            | Self::PermissionSet(_) => bad(C::InvalidScope),
             Self::RequestObjectNotSupported => bad(C::Other("request_not_supported".into())),
             Self::RequestUriInPar
             | Self::OidcParameter(_)
@@ -146,8 +149,8 @@ impl ParError {
 }
 
 /// The scopes this server understands (besides the configured `scopes_supported`): granular
-/// permissions of the atproto permission spec. `include:` needs permission-set resolution (AS-PAR-06),
-/// which is not implemented, so it is refused.
+/// permissions of the atproto permission spec, and `include:` permission sets (resolved after the
+/// other checks, SCOPE-10).
 pub(crate) fn scope_supported(server: &AuthServer, scope: &Scope) -> bool {
     if server.config().scopes_supported.iter().any(|s| s == scope.as_str()) {
         return true;
@@ -158,7 +161,8 @@ pub(crate) fn scope_supported(server: &AuthServer, scope: &Scope) -> bool {
             | Permission::Rpc(_)
             | Permission::Blob(_)
             | Permission::Account(_)
-            | Permission::Identity(_))
+            | Permission::Identity(_)
+            | Permission::Include(_))
     )
 }
 
@@ -277,6 +281,9 @@ impl AuthServer {
         if request.dpop_jkt.as_deref().is_some_and(|j| j != jkt) {
             return Err(ParError::DpopJktMismatch);
         }
+        // Last of the checks, as it may reach the network: every permission set resolves and is
+        // valid (SCOPE-10; a set that fails is `invalid_scope` and nothing is stored).
+        self.permission_sets(&scope).await?;
 
         // Everything checked: record one-time values, then store.
         client.record(self.inner.stores.replay.as_ref(), now).await?;

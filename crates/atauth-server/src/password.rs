@@ -55,6 +55,13 @@ pub fn verify_sync(password: &str, stored: &SecretString) -> Result<bool, Passwo
     Ok(ct_eq(&key, &expected))
 }
 
+/// The server's password checking: the bounded scrypt pool and the sign-in limits in front of it
+/// (shared by the OAuth sign-in page and legacy `createSession`).
+pub(crate) struct PasswordChecks {
+    pub(crate) hasher: PasswordHasher,
+    pub(crate) limiter: crate::ratelimit::SignInLimiter,
+}
+
 /// Hashes and verifies passwords on the blocking pool, at most `concurrency` at a time.
 #[derive(Clone, Debug)]
 pub struct PasswordHasher {

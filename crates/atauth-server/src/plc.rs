@@ -197,6 +197,13 @@ pub enum PlcError {
     },
 }
 
+/// Account registration at the PLC directory: the client and the rotation key every genesis
+/// operation is signed with.
+pub(crate) struct PlcRegistrar {
+    pub(crate) client: PlcClient,
+    pub(crate) rotation_key: atauth_crypto::PrivateKey,
+}
+
 /// Posts operations to a PLC directory through the SSRF-safe client.
 #[derive(Debug, Clone)]
 pub struct PlcClient {

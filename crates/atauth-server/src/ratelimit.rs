@@ -18,7 +18,7 @@
 //! The identifier is taken as typed (trimmed, lowercase, without a leading `@`). If any bucket is
 //! empty nothing is taken and the attempt is refused with the time until one is earned back. A
 //! success gives the attempt back to the identifier ceiling and empties nothing else; the address
-//! bucket keeps it (it bounds work, not failures). docs/ARCHITECTURE.md compares these limits with
+//! bucket keeps it (it bounds work, not failures). docs/DEVIATIONS.md compares these limits with
 //! the reference PDS's.
 //!
 //! In process, on the injected clock (tests advance a `ManualClock`, no sleeping). Memory is

@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use atauth_crypto::{SignaturePolicy, jws};
+use atauth_oauth::scope::Access;
 use atauth_oauth::{OAuthErrorCode, ScopeSet};
 use http::StatusCode;
 
@@ -67,7 +68,33 @@ impl VerifiedAccess {
         self.scope.split(' ').any(|s| s == scope)
     }
 
+    /// Whether the token's permissions allow `access` (RS-SCOPE-01): granular permissions, the
+    /// expanded `include:` sets (the token carries them expanded, SCOPE-12) and the transitional
+    /// scopes (SCOPE-03), matched as the reference PDS matches them.
+    pub fn allows(&self, access: &Access) -> bool {
+        self.scopes().allows(access)
+    }
+
+    /// Requires that the token allows `access`, else [`ScopeMissing`] naming the scope that would
+    /// (the reference's 403 `ScopeMissingError`, RS-SCOPE-01, RS-WWW-02).
+    ///
+    /// ```
+    /// # use atauth_server::resource::VerifiedAccess;
+    /// use atauth_oauth::scope::Access;
+    /// # let access = VerifiedAccess { did: "did:plc:a".into(), client_id: "c".into(),
+    /// #     scope: "atproto repo:app.bsky.feed.post?action=create".into(), session_id: "s".into(),
+    /// #     jkt: "k".into(), expires_at: 0 };
+    /// access.require(&Access::repo_create("app.bsky.feed.post"))?;
+    /// let missing = access.require(&Access::repo_delete("app.bsky.feed.post")).unwrap_err();
+    /// assert_eq!(missing.0, "repo:app.bsky.feed.post?action=delete");
+    /// # Ok::<(), atauth_server::resource::ScopeMissing>(())
+    /// ```
+    pub fn require(&self, access: &Access) -> Result<(), ScopeMissing> {
+        self.scopes().check(access).map_err(|missing| ScopeMissing(missing.scope))
+    }
+
     /// Requires one of `any_of` (exact scope strings), else [`ScopeMissing`] naming the first.
+    /// Prefer [`Self::require`], which understands granular permissions.
     pub fn require_scope(&self, any_of: &[&str]) -> Result<(), ScopeMissing> {
         if any_of.iter().any(|s| self.has_scope(s)) {
             Ok(())

@@ -21,22 +21,30 @@ use crate::store::{SqliteStore, StoreError, Stores};
 /// File name of the SQLite database in the data directory.
 pub const DATABASE_FILE: &str = "atauth.sqlite";
 
+/// The server's state, grouped by the concern that owns it. Each part's type lives in the module
+/// that uses it (DPoP in [`crate::dpop`], password checks in [`crate::password`], PLC registration
+/// in [`crate::plc`], legacy sessions in [`crate::legacy`], the verified-token cache in
+/// [`crate::resource`]), so an endpoint touches only the parts it needs.
 pub(crate) struct Inner {
     pub(crate) config: ServerConfig,
-    pub(crate) keys: RwLock<Arc<SigningKeys>>,
-    pub(crate) stores: Stores,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) nonces: DpopNonces,
-    pub(crate) dpop: DpopVerifier,
-    pub(crate) hasher: PasswordHasher,
+    pub(crate) stores: Stores,
+    pub(crate) keys: RwLock<Arc<SigningKeys>>,
+    /// The two metadata documents, rendered once at build time.
+    pub(crate) metadata: MetadataDocuments,
+    pub(crate) dpop: crate::dpop::DpopState,
     pub(crate) clients: ClientResolver,
-    pub(crate) plc: PlcClient,
-    pub(crate) plc_rotation_key: PrivateKey,
-    pub(crate) as_metadata_json: String,
-    pub(crate) resource_metadata_json: String,
-    pub(crate) sign_in_limiter: crate::ratelimit::SignInLimiter,
+    pub(crate) passwords: crate::password::PasswordChecks,
+    pub(crate) plc: crate::plc::PlcRegistrar,
     pub(crate) legacy: crate::legacy::LegacyState,
     pub(crate) verified_tokens: crate::resource::VerifiedTokens,
+    pub(crate) permission_sets: crate::permission_sets::PermissionSets,
+}
+
+/// RFC 8414 and RFC 9728 documents as served (they never change while the server runs).
+pub(crate) struct MetadataDocuments {
+    authorization_server: String,
+    protected_resource: String,
 }
 
 /// The authorization server (and resource-server verifier) core. Cheap to clone; share one per
@@ -85,6 +93,15 @@ pub enum BuildError {
     /// Legacy sessions could not be set up (JWT secret or store).
     #[error(transparent)]
     Legacy(#[from] crate::legacy::LegacyBuildError),
+    /// A pinned Lexicon file could not be loaded (`lexicon_dir`).
+    #[error("could not load the pinned Lexicons: {0}")]
+    LexiconDir(#[from] atauth_identity::lexicon::LexiconDirError),
+    /// The permission-set cache lifetimes do not fit the access-token lifetime (SCOPE-11).
+    #[error("permission-set cache: {0}")]
+    LexiconCachePolicy(#[from] atauth_identity::lexicon::LexiconCachePolicyError),
+    /// A development-only option was given to a server outside development mode.
+    #[error("{0} is only allowed in development mode")]
+    DevelopmentOnly(&'static str),
 }
 
 /// Builder for [`AuthServer`].
@@ -120,7 +137,7 @@ pub struct AuthServerBuilder {
     client_assertion_max_age: Duration,
     client_assertion_skew: Duration,
     password_hash_concurrency: usize,
-    password_consent_api: bool,
+    password_consent_api: Option<bool>,
     stores: Option<Stores>,
     clock: Option<Arc<dyn Clock>>,
     signing_keys: Option<SigningKeys>,
@@ -129,6 +146,9 @@ pub struct AuthServerBuilder {
     http: Option<SafeHttpClient>,
     dpop: Option<DpopConfig>,
     legacy: crate::legacy::LegacyOptions,
+    lexicon_resolver: Option<Arc<dyn atauth_identity::lexicon::LexiconResolver>>,
+    lexicon_dir: Option<PathBuf>,
+    lexicon_dns_override: Option<atauth_identity::lexicon::DevOnlyTxtOverride>,
 }
 
 impl std::fmt::Debug for AuthServerBuilder {
@@ -184,10 +204,12 @@ impl AuthServerBuilder {
         /// Legacy sessions: JWT secret, lifetimes, store (see [`crate::legacy`]).
         legacy: crate::legacy::LegacyOptions
     );
-    setter!(
-        /// Serve the headless password consent API (default on; see [`crate::web`]).
-        password_consent_api: bool
-    );
+    /// Serve the headless password consent API (default: only in development mode, because it
+    /// bypasses the consent screen; see [`crate::web`]).
+    pub fn password_consent_api(mut self, on: bool) -> Self {
+        self.password_consent_api = Some(on);
+        self
+    }
 
     /// The public base URL of the endpoints, if it differs from the issuer (T-05).
     pub fn public_url(mut self, url: impl Into<String>) -> Self {
@@ -293,6 +315,29 @@ impl AuthServerBuilder {
         self
     }
 
+    /// Permission-set resolution (SCOPE-10/11). Default: pinned files ([`Self::lexicon_dir`]), then
+    /// an in-memory cache, then the network (`_lexicon` TXT through the system DNS, the DID's PDS
+    /// through the SSRF-safe HTTP client).
+    pub fn lexicon_resolver(mut self, resolver: Arc<dyn atauth_identity::lexicon::LexiconResolver>) -> Self {
+        self.lexicon_resolver = Some(resolver);
+        self
+    }
+
+    /// A directory of pinned Lexicon documents (`*.json`, each keyed by its `id`), used before the
+    /// network, so air-gapped servers and tests resolve permission sets offline.
+    pub fn lexicon_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.lexicon_dir = Some(dir.into());
+        self
+    }
+
+    /// **Development only**: answers for `_lexicon.<authority>` TXT lookups before the system DNS
+    /// (a local permission-set publisher without a DNS zone). [`Self::build`] refuses it outside
+    /// development mode.
+    pub fn lexicon_dns_override(mut self, dns: atauth_identity::lexicon::DevOnlyTxtOverride) -> Self {
+        self.lexicon_dns_override = Some(dns);
+        self
+    }
+
     /// Builds the server. Blocking (opens the database, reads or writes key files): call at startup.
     pub fn build(self) -> Result<AuthServer, BuildError> {
         let policy = if self.dev_mode { IssuerPolicy::development() } else { IssuerPolicy::production() };
@@ -382,7 +427,7 @@ impl AuthServerBuilder {
             client_assertion_max_age: self.client_assertion_max_age,
             client_assertion_skew: self.client_assertion_skew,
             password_hash_concurrency: self.password_hash_concurrency,
-            password_consent_api: self.password_consent_api,
+            password_consent_api: self.password_consent_api.unwrap_or(self.dev_mode),
         };
         let mut meta = AuthorizationServerMetadata::atproto_default(&issuer);
         meta.scopes_supported = Some(config.scopes_supported.clone());
@@ -393,24 +438,44 @@ impl AuthServerBuilder {
         let resource_meta = ProtectedResourceMetadata::new(public_url, &issuer);
         let resource_metadata_json = atauth_crypto::json::to_string(&resource_meta);
         let clients = ClientResolver::new(http.clone(), stores.clients.clone(), &config);
-        let config_limits = config.sign_in_limits;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let lexicons = match self.lexicon_resolver {
+            Some(r) => r,
+            None => default_lexicon_resolver(
+                &config,
+                &clock,
+                default_sqlite.as_ref(),
+                http.clone(),
+                self.lexicon_dir.as_deref(),
+                self.lexicon_dns_override,
+            )?,
+        };
         Ok(AuthServer {
             inner: Arc::new(Inner {
-                dpop: DpopVerifier::new(self.dpop.unwrap_or_default()),
-                hasher: PasswordHasher::new(config.password_hash_concurrency),
-                plc: PlcClient::new(http, plc_directory),
+                dpop: crate::dpop::DpopState {
+                    verifier: DpopVerifier::new(self.dpop.unwrap_or_default()),
+                    nonces,
+                },
+                passwords: crate::password::PasswordChecks {
+                    hasher: PasswordHasher::new(config.password_hash_concurrency),
+                    limiter: crate::ratelimit::SignInLimiter::new(config.sign_in_limits),
+                },
+                plc: crate::plc::PlcRegistrar {
+                    client: PlcClient::new(http, plc_directory),
+                    rotation_key: plc_rotation_key,
+                },
                 config,
                 keys: RwLock::new(Arc::new(signing_keys)),
                 stores,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                nonces,
+                clock,
                 clients,
-                plc_rotation_key,
-                as_metadata_json,
-                resource_metadata_json,
-                sign_in_limiter: crate::ratelimit::SignInLimiter::new(config_limits),
+                metadata: MetadataDocuments {
+                    authorization_server: as_metadata_json,
+                    protected_resource: resource_metadata_json,
+                },
                 legacy,
                 verified_tokens: crate::resource::VerifiedTokens::default(),
+                permission_sets: crate::permission_sets::PermissionSets::new(lexicons),
             }),
         })
     }
@@ -444,7 +509,7 @@ impl AuthServer {
             password_hash_concurrency: std::thread::available_parallelism()
                 .map(std::num::NonZero::get)
                 .unwrap_or(2),
-            password_consent_api: true,
+            password_consent_api: None,
             stores: None,
             clock: None,
             signing_keys: None,
@@ -453,6 +518,9 @@ impl AuthServer {
             http: None,
             dpop: None,
             legacy: crate::legacy::LegacyOptions::default(),
+            lexicon_resolver: None,
+            lexicon_dir: None,
+            lexicon_dns_override: None,
         }
     }
 
@@ -478,17 +546,17 @@ impl AuthServer {
 
     /// The DPoP nonce to send now in `DPoP-Nonce` (AS-DPOP-03).
     pub fn dpop_nonce(&self) -> String {
-        self.inner.nonces.current(self.now())
+        self.inner.dpop.nonces.current(self.now())
     }
 
     /// `/.well-known/oauth-authorization-server` (RFC 8414; AS-META-01/02/04), rendered once.
     pub fn authorization_server_metadata_json(&self) -> &str {
-        &self.inner.as_metadata_json
+        &self.inner.metadata.authorization_server
     }
 
     /// `/.well-known/oauth-protected-resource` (RFC 9728; RS-META-01), rendered once.
     pub fn protected_resource_metadata_json(&self) -> &str {
-        &self.inner.resource_metadata_json
+        &self.inner.metadata.protected_resource
     }
 
     /// The current signing keys.
@@ -527,4 +595,52 @@ impl AuthServer {
             + s.replay.purge_expired_replay(now).await?
             + self.legacy_store().purge_expired_refresh(now).await?)
     }
+}
+
+/// Pinned files, then a cache with the SCOPE-11 lifetimes (the server's SQLite database when it
+/// has one, so sets survive a restart; else memory), then the network.
+fn default_lexicon_resolver(
+    config: &ServerConfig,
+    clock: &Arc<dyn Clock>,
+    sqlite: Option<&SqliteStore>,
+    http: SafeHttpClient,
+    dir: Option<&std::path::Path>,
+    dns_override: Option<atauth_identity::lexicon::DevOnlyTxtOverride>,
+) -> Result<Arc<dyn atauth_identity::lexicon::LexiconResolver>, BuildError> {
+    use atauth_identity::lexicon::{
+        AtprotoLexiconResolver, CachedLexiconResolver, LexiconCachePolicy, LexiconDir, MemoryLexiconCache,
+    };
+    use atauth_identity::{AtprotoDidResolver, TldPolicy, TxtLookup};
+    let system: Arc<dyn TxtLookup> = Arc::new(crate::permission_sets::SystemTxtLookup::default());
+    let txt: Arc<dyn TxtLookup> = match dns_override {
+        Some(_) if !config.dev_mode => return Err(BuildError::DevelopmentOnly("lexicon_dns_override")),
+        Some(o) => Arc::new(o.fallback(system)),
+        None => system,
+    };
+    let tld = if config.dev_mode { TldPolicy::development() } else { TldPolicy::production() };
+    let dids = AtprotoDidResolver::new(http.clone())
+        .plc_directory(config.plc_directory.clone())
+        .tld_policy(tld)
+        .allow_localhost_did_web(config.dev_mode);
+    let network = AtprotoLexiconResolver::new(txt, Arc::new(dids), http).tld_policy(tld);
+    let access = config.lifetimes.access_token;
+    let policy = match LexiconCachePolicy::for_access_token_lifetime(access) {
+        Ok(p) => p,
+        // Access tokens over an hour: stay fresh for one token lifetime (at most the 24 h maximum).
+        Err(_) => LexiconCachePolicy::new(
+            access,
+            access.max(atauth_identity::lexicon::DEFAULT_LEXICON_MAX_AGE),
+            access,
+        )?,
+    };
+    let cache: Arc<dyn atauth_identity::lexicon::LexiconCache> = match sqlite {
+        Some(store) => Arc::new(store.clone()),
+        None => Arc::new(MemoryLexiconCache::new()),
+    };
+    let mut resolver =
+        CachedLexiconResolver::new(cache, policy).network(Arc::new(network)).clock(Arc::clone(clock));
+    if let Some(dir) = dir {
+        resolver = resolver.local_dir(LexiconDir::load(dir)?);
+    }
+    Ok(Arc::new(resolver))
 }

@@ -8,7 +8,9 @@
 //! (default now + 60 s; at most 1 h ahead, and at most 60 s without `lxm`), `lxm` when asked, and a
 //! random `jti`. Account-management methods (the reference's protected list) are refused; the
 //! privileged ones (`chat.bsky.*`, `com.atproto.server.createAccount`) need a full or privileged
-//! app-password session (LEG-10). Signatures are low-S (SVC-04).
+//! app-password session (LEG-10). OAuth callers need a permission for the method at that audience
+//! (RS-SCOPE-01: `rpc:<lxm>?aud=<aud>`, `rpc:*` for a token without `lxm`, or the transitional
+//! scopes, SCOPE-03), else 403 `ScopeMissingError` naming the scope. Signatures are low-S (SVC-04).
 //!
 //! **Verifying** (SVC-05/06), in order: structure (`BadJwt`), `typ` absent or `JWT` (`BadJwtType`:
 //! session and DPoP tokens are refused), `alg` ES256/ES256K, `exp` (`JwtExpired`, no tolerance, as the
@@ -112,9 +114,10 @@ pub enum ServiceAuthError {
     /// A privileged method from a non-privileged app-password session.
     #[error("insufficient access to request a service auth token for the following method: {0}")]
     InsufficientAccess(String),
-    /// An OAuth session without a permission covering the request.
-    #[error("Missing required scope for service auth")]
-    ScopeMissing,
+    /// An OAuth session without a permission covering the request (RS-SCOPE-01): the scope that
+    /// would, as the reference names it (`rpc:<lxm>?aud=<aud>`).
+    #[error("Missing required scope \"{0}\"")]
+    ScopeMissing(String),
     /// The server does not hold the account's signing key.
     #[error("the account has no signing key on this server")]
     NoSigningKey,
@@ -169,7 +172,7 @@ impl ServiceAuthError {
             Self::ExpirationInPast | Self::ExpirationTooFar | Self::MethodlessTooLong => {
                 (StatusCode::BAD_REQUEST, "BadExpiration")
             }
-            Self::ScopeMissing => (StatusCode::FORBIDDEN, "ScopeMissingError"),
+            Self::ScopeMissing(_) => (StatusCode::FORBIDDEN, "ScopeMissingError"),
             Self::AccountNotFound => (StatusCode::FORBIDDEN, "AccountNotFound"),
             Self::BadJwt => (StatusCode::UNAUTHORIZED, "BadJwt"),
             Self::BadJwtType => (StatusCode::UNAUTHORIZED, "BadJwtType"),
@@ -221,17 +224,10 @@ impl AuthServer {
                 }
             }
             SessionAuth::OAuth(a) => {
-                // The transition scopes grant RPC access (chat needs its own); granular `rpc:`
-                // permissions are not interpreted here yet, so they do not grant service auth.
-                let scopes: Vec<&str> = a.scope.split(' ').collect();
-                let needed = if lxm.is_some_and(|l| l.starts_with("chat.bsky.")) {
-                    "transition:chat.bsky"
-                } else {
-                    "transition:generic"
-                };
-                if !scopes.contains(&needed) {
-                    return Err(ServiceAuthError::ScopeMissing);
-                }
+                // RS-SCOPE-01: an `rpc:` permission for this method at this audience (a token
+                // without `lxm` needs `rpc:*`), or the transitional scopes (SCOPE-03).
+                let access = atauth_oauth::scope::Access::rpc(lxm.unwrap_or("*"), aud);
+                a.require(&access).map_err(|missing| ServiceAuthError::ScopeMissing(missing.0))?;
             }
         }
         let now = self.now();

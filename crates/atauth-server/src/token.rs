@@ -117,6 +117,9 @@ pub enum TokenError {
     /// Storage failed.
     #[error("storage failed: {0}")]
     Store(#[source] StoreError),
+    /// A permission set of the granted scope could not be resolved or is invalid (SCOPE-10/11).
+    #[error(transparent)]
+    PermissionSet(#[from] crate::permission_sets::PermissionSetFailure),
 }
 
 impl TokenError {
@@ -144,6 +147,7 @@ impl TokenError {
             | Self::RefreshClientMismatch
             | Self::RefreshDpopKeyMismatch
             | Self::RefreshClientAuthMismatch => bad(C::InvalidGrant),
+            Self::PermissionSet(_) => bad(C::InvalidScope),
         }
     }
 }
@@ -284,6 +288,8 @@ impl AuthServer {
         if auth.binding != record.client_auth {
             return Err(TokenError::ClientAuthMismatch);
         }
+        // Before the code is spent: a set that no longer resolves leaves the code unredeemed.
+        let access_scope = self.access_token_scope(&session.scope, false).await?;
         authenticated.record(self.inner.stores.replay.as_ref(), now).await?;
         let session_snapshot = session.clone();
         match tokens.redeem_code(&hash, now, session).await.map_err(TokenError::Store)? {
@@ -293,7 +299,7 @@ impl AuthServer {
             _ => return Err(TokenError::UnknownCode),
         }
         let include_refresh = client.has_grant("refresh_token");
-        Ok(self.token_response(&session_snapshot, include_refresh.then_some(refresh), now))
+        Ok(self.token_response(&session_snapshot, &access_scope, include_refresh.then_some(refresh), now))
     }
 
     async fn refresh_grant(
@@ -342,12 +348,17 @@ impl AuthServer {
             RotateOutcome::ClientAuthMismatch => return Err(TokenError::RefreshClientAuthMismatch),
             _ => return Err(TokenError::UnknownRefreshToken),
         };
-        Ok(self.token_response(&session, Some(refresh), now))
+        // SCOPE-11: the sets are recomputed at each refresh (a cached copy may be stale). A set that
+        // cannot be had at all fails this refresh after the rotation; the client's retry within
+        // the refresh retry grace gets another chance.
+        let access_scope = self.access_token_scope(&session.scope, true).await?;
+        Ok(self.token_response(&session, &access_scope, Some(refresh), now))
     }
 
     fn token_response(
         &self,
         session: &SessionRecord,
+        access_scope: &str,
         refresh: Option<RefreshToken>,
         now: i64,
     ) -> TokenResponse {
@@ -360,7 +371,7 @@ impl AuthServer {
             jti: session.access_jti.clone(),
             cnf: Confirmation { jkt: session.dpop_jkt.clone() },
             client_id: session.client_id.clone(),
-            scope: session.scope.clone(),
+            scope: access_scope.to_owned(),
         };
         let claims_json = atauth_crypto::json::to_vec(&claims);
         let access = self.signing_keys().sign_access_token(&claims_json);
@@ -369,7 +380,7 @@ impl AuthServer {
             token_type: "DPoP".to_owned(),
             expires_in: Some(session.access_expires_at - now),
             refresh_token: refresh,
-            scope: Some(session.scope.clone()),
+            scope: Some(access_scope.to_owned()),
             sub: Some(session.sub.clone()),
             extra: serde_json::Map::new(),
         }

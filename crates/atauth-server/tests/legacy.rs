@@ -11,9 +11,9 @@ use atauth_crypto::b64;
 use atauth_crypto::jws::{self, JwsHeader};
 use atauth_crypto::{Algorithm, ManualClock, PrivateKey, SecretString};
 use atauth_server::legacy::{self, LegacyOptions, MemoryLegacyStore, SqliteLegacyStore};
-use atauth_server::password::hash_with_salt;
 use atauth_server::store::{AccountRecord, AccountStatus, AccountStore, MemoryStore, StoreError, Stores};
 use atauth_server::{AuthServer, AuthServerBuilder, RateLimit, SignInLimits};
+use atauth_testkit::server::{ALICE_DID, PASSWORD, Resp, T0, account_record, send};
 use axum::Router;
 use axum::body::Body;
 use http::{Request, StatusCode};
@@ -21,10 +21,7 @@ use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-const T0: u64 = 1_750_000_000;
-const ALICE: &str = "did:plc:alice000000000000000000";
-const PASSWORD: &str = "alice-pass-123";
-const SALT: &str = "00112233445566778899aabbccddeeff";
+const ALICE: &str = ALICE_DID;
 
 /// An account store whose accounts can be deleted (the trait has no delete yet).
 #[derive(Default)]
@@ -68,21 +65,6 @@ struct H {
     accounts: Arc<DeletableAccounts>,
 }
 
-struct Resp {
-    status: StatusCode,
-    body: Value,
-}
-
-impl Resp {
-    #[track_caller]
-    fn assert_error(&self, status: StatusCode, error: &str) {
-        assert_eq!((self.status, self.body["error"].as_str()), (status, Some(error)), "{}", self.body);
-    }
-    fn s(&self, k: &str) -> String {
-        self.body[k].as_str().unwrap_or_else(|| panic!("no {k} in {}", self.body)).to_owned()
-    }
-}
-
 async fn harness_with(
     legacy_store: Arc<dyn legacy::LegacyStore>,
     customize: impl FnOnce(AuthServerBuilder) -> AuthServerBuilder,
@@ -104,13 +86,8 @@ async fn harness_with(
         .stores()
         .accounts
         .create_account(AccountRecord {
-            did: ALICE.into(),
-            handle: "alice.example.com".into(),
-            email: Some("alice@example.org".into()),
-            password_hash: hash_with_salt(PASSWORD, SALT).unwrap(),
             signing_key_hex: Some(key.to_hex()),
-            created_at: T0 as i64,
-            status: AccountStatus::Active,
+            ..account_record(ALICE, "alice.example.com", "alice@example.org")
         })
         .await
         .unwrap();
@@ -132,11 +109,7 @@ impl H {
             None => req.body(Body::empty()),
         }
         .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp { status, body }
+        send(&self.router, req).await
     }
 
     async fn login(&self, identifier: &str, password: &str) -> Resp {

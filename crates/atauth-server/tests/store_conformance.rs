@@ -84,3 +84,19 @@ async fn sqlite_tokens_survive_reopen() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+/// The SQLite store is the server's permission-set cache (SCOPE-11): it passes the `LexiconCache`
+/// suite, and an entry survives reopening the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_lexicon_cache_passes_the_suite_and_survives_reopen() {
+    use atauth_identity::lexicon::LexiconCache as _;
+    atauth_testkit::lexicon::lexicon_cache_suite(&SqliteStore::open_temp().unwrap()).await;
+
+    let dir = atauth_testkit::fs::TempDir::new("lexicon-cache");
+    let path = dir.join("atauth.sqlite");
+    let entry = atauth_testkit::lexicon::entry("app.example.authFull", 1_750_000_000, "Full access");
+    SqliteStore::open(&path).unwrap().put(&entry).await.unwrap();
+    let reopened = SqliteStore::open(&path).unwrap();
+    let nsid = atauth_identity::Nsid::new("app.example.authFull").unwrap();
+    assert_eq!(reopened.get(&nsid).await.unwrap(), Some(entry));
+}

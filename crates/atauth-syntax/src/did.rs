@@ -46,7 +46,8 @@ pub enum DidSyntaxError {
 /// A syntactically valid DID (ID-DID-01), e.g. `did:plc:ewvi7nxzyoun6zhxrhs64oiz`.
 ///
 /// DIDs are case-sensitive and compared byte for byte. The value is guaranteed to match
-/// `^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$` and be at most 2048 bytes long.
+/// `^did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]$` and be at most 2048 bytes long. Percent-escapes
+/// are not validated, as the spec allows.
 ///
 /// ```
 /// use atauth_syntax::Did;

@@ -2,9 +2,9 @@
 //! the [`TldPolicy`] that says which handles may be resolved.
 //!
 //! These are pure value types: parsing never touches the network, and the crate depends on nothing but
-//! serde and thiserror, so protocol crates (atauth-oauth) can name identifiers without pulling in the
-//! resolvers' network stack. Resolution lives in atauth-identity, which re-exports everything here at
-//! its old paths (`atauth_syntax::Did`, `atauth_syntax::syntax::…`).
+//! serde and thiserror (why, and where it sits among the crates: docs/ARCHITECTURE.md).
+//! atauth-identity re-exports everything here at its old paths (`atauth_identity::Did`,
+//! `atauth_identity::syntax::…`).
 //!
 //! Each type has one error enum whose variants name the rule that failed (ID-HANDLE-01, ID-DID-01).
 //! Every type parses with `new`, [`FromStr`](std::str::FromStr) and `TryFrom<String>`/`TryFrom<&str>`,

@@ -1,6 +1,9 @@
 //! Test helpers shared by atauth's integration tests. A dev-dependency only (`publish = false`);
 //! nothing here is part of any public API.
 //!
+//! - [`dns`]: a tiny UDP DNS server on loopback answering TXT queries from a table, and a
+//!   `HickoryTxtLookup` that asks it (the production TXT path, offline).
+//! - [`lexicon`]: the conformance suite every `LexiconCache` backend runs.
 //! - [`fs`]: temporary directories removed on drop.
 //! - [`form`]: form bodies and query strings (encode, read a redirect's parameters, change one
 //!   parameter of a list) and the hidden inputs of an HTML form.
@@ -13,13 +16,17 @@
 //! - [`consent`]: approving an authorization request programmatically: through the reference
 //!   provider's UI API (what `interop/lib.mjs`'s `api` driver does) and through atauth-server's
 //!   interim consent API.
+//! - [`server`] (feature `server`): an in-process atauth-server with two accounts, a DPoP-signing
+//!   OAuth client and a browser for the sign-in UI.
 //!
-//! The first users are the `atauth` binary's tests. The client and server crates' interop tests carry
-//! their own copies of the same helpers (written before this crate) and can switch to it.
 
 pub mod consent;
+pub mod dns;
 pub mod form;
 pub mod fs;
 pub mod identity;
 pub mod interop;
+pub mod lexicon;
 pub mod process;
+#[cfg(feature = "server")]
+pub mod server;

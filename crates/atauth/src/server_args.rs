@@ -113,9 +113,10 @@ pub(crate) struct ServerArgs {
     /// How many password hashes may run at once (default: the number of CPUs).
     #[arg(long, env = "ATAUTH_PASSWORD_HASH_CONCURRENCY", value_name = "N", help_heading = "Protocol")]
     pub(crate) password_hash_concurrency: Option<usize>,
-    /// Serve the interim password consent API (`POST /oauth/authorize/sign-in-and-approve`).
-    #[arg(long, env = "ATAUTH_CONSENT_API", action = ArgAction::Set, default_value_t = true, value_name = "BOOL", help_heading = "Protocol")]
-    pub(crate) consent_api: bool,
+    /// Serve the interim password consent API (`POST /oauth/authorize/sign-in-and-approve`), which
+    /// signs in and approves without the consent screen. Default: on with `--dev` only.
+    #[arg(long, env = "ATAUTH_CONSENT_API", action = ArgAction::Set, value_name = "BOOL", help_heading = "Protocol")]
+    pub(crate) consent_api: Option<bool>,
 
     /// Legacy (`createSession`) access-token lifetime (e.g. `2h`). The HS256 secret is read from
     /// `ATAUTH_JWT_SECRET` (hex, at least 32 bytes) or kept in `<data-dir>/legacy-jwt.secret` (0600).
@@ -152,6 +153,16 @@ pub(crate) struct ServerArgs {
         help_heading = "Sign-in"
     )]
     pub(crate) trusted_clients: Vec<String>,
+
+    /// A directory of pinned Lexicon documents (`*.json`, each keyed by its `id`): permission sets
+    /// named by `include:` scopes are taken from here before the network (air-gapped servers).
+    #[arg(long, env = "ATAUTH_LEXICON_DIR", value_name = "DIR", help_heading = "Permissions")]
+    pub(crate) lexicon_dir: Option<PathBuf>,
+    /// **Development only**: answer the `_lexicon` TXT lookup of a permission-set authority
+    /// locally, as `NAME=DID` (e.g. `_lexicon.example.app=did:plc:…`); repeatable. Other names go
+    /// to the system DNS.
+    #[arg(long, value_name = "NAME=DID", help_heading = "Permissions")]
+    pub(crate) dev_lexicon_dns: Vec<String>,
 
     /// Server name shown on the sign-in and consent pages.
     #[arg(long, env = "ATAUTH_BRAND_NAME", value_name = "NAME", help_heading = "Branding")]
@@ -320,8 +331,10 @@ impl ServerArgs {
             .dev_mode(self.dev)
             .lifetimes(self.lifetimes())
             .branding(self.branding())
-            .handle_domains(self.handle_domains())
-            .password_consent_api(self.consent_api);
+            .handle_domains(self.handle_domains());
+        if let Some(on) = self.consent_api {
+            b = b.password_consent_api(on);
+        }
         if let Some(u) = &self.public_url {
             b = b.public_url(u);
         }
@@ -361,6 +374,25 @@ impl ServerArgs {
             b = b.trusted_clients(self.trusted_clients.iter().map(|c| c.trim()).filter(|c| !c.is_empty()));
         }
         b = b.legacy(self.legacy_options()?);
+        if let Some(dir) = &self.lexicon_dir {
+            b = b.lexicon_dir(dir);
+        }
+        if !self.dev_lexicon_dns.is_empty() {
+            if !self.dev {
+                return Err(CliError::Config("--dev-lexicon-dns is only allowed with --dev".into()));
+            }
+            let mut dns = atauth_identity::lexicon::DevOnlyTxtOverride::new();
+            for entry in &self.dev_lexicon_dns {
+                let (name, did) = entry
+                    .split_once('=')
+                    .filter(|(n, d)| !n.is_empty() && d.starts_with("did:"))
+                    .ok_or_else(|| {
+                        CliError::Config(format!("--dev-lexicon-dns {entry:?} is not NAME=DID"))
+                    })?;
+                dns = dns.with_did(name, did);
+            }
+            b = b.lexicon_dns_override(dns);
+        }
         let server = b.build().map_err(|e| match e {
             atauth_server::BuildError::Issuer(err) => invalid_issuer(err),
             atauth_server::BuildError::PublicUrl(u) => {
@@ -369,6 +401,7 @@ impl ServerArgs {
             atauth_server::BuildError::ScopesWithoutAtproto => {
                 CliError::Config("--scopes must include atproto".into())
             }
+            atauth_server::BuildError::LexiconDir(err) => CliError::Config(format!("--lexicon-dir: {err}")),
             other => CliError::failed("could not start the server", other),
         })?;
         Ok(Built { server, data_dir, signing_key_path, generated_key, signing_kid, plc_url })

@@ -183,3 +183,38 @@ fn admin_commands_refuse_a_directory_without_a_database() {
     assert!(stderr(&out).contains("no atauth database"), "{}", stderr(&out));
     assert!(!home.join("nothing").exists(), "nothing is created by a read-only admin command");
 }
+
+/// `--dev-lexicon-dns` answers `_lexicon` lookups locally, so it is refused without `--dev`; a
+/// `--lexicon-dir` with a broken document is refused at start, naming the file (SCOPE-10).
+#[test]
+fn permission_set_options_are_checked_at_start() {
+    let home = TempDir::new("serve-lexicons");
+    let data = home.join("d");
+    let data = data.to_str().unwrap();
+    let out = run(
+        &home.0,
+        &[
+            "serve",
+            "--issuer",
+            "https://pds.example.com",
+            "--port",
+            "0",
+            "--data-dir",
+            data,
+            "--dev-lexicon-dns",
+            "_lexicon.example.app=did:plc:aaaaaaaaaaaaaaaaaaaaaaaa",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--dev-lexicon-dns is only allowed with --dev"), "{}", stderr(&out));
+
+    let lexicons = home.join("lexicons");
+    std::fs::create_dir_all(&lexicons).unwrap();
+    std::fs::write(lexicons.join("broken.json"), "{ not json").unwrap();
+    let out = run(
+        &home.0,
+        &["serve", "--dev", "--port", "0", "--data-dir", data, "--lexicon-dir", lexicons.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken.json"), "{}", stderr(&out));
+}

@@ -1,5 +1,8 @@
 //! `jti` replay (AS-DPOP-05): the [`ReplayGuard`] trait a server backs with its store, and the
 //! in-process [`MemoryReplayGuard`].
+//!
+//! When full, [`MemoryReplayGuard`] refuses new entries rather than forgetting live ones: forgetting
+//! would let a captured proof be replayed.
 
 use std::collections::HashMap;
 use std::future::Future;

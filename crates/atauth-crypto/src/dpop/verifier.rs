@@ -1,5 +1,20 @@
 //! The server side: [`DpopVerifier`] runs every RFC 9449 §4.3 check (AS-DPOP-01 … 06, RS-DPOP-01),
 //! with nonces and replay decided through the [`NonceValidator`] and [`ReplayGuard`] traits.
+//!
+//! The checks run in a fixed order: structure, `typ`, `alg` allowlist, `jwk` without private
+//! members, signature, required claims, `htm` exact, `htu` normalised and compared without query or
+//! fragment, `iat` window, `ath`, nonce; each failure is its own `DpopError` variant. `error_code()`
+//! maps a failure to `use_dpop_nonce` or `invalid_dpop_proof`, and the caller picks the status (400
+//! JSON at an authorization server, 401 `WWW-Authenticate` at a resource server).
+//!
+//! `NonceValidator` is synchronous (the shipped `DpopNonces` is a stateless HMAC, nothing to await);
+//! `ReplayGuard` is async because servers back it with a database. The replay key is SHA-256 over the
+//! key thumbprint and `jti`: fixed size, and one client cannot pre-empt another client's identifiers.
+//!
+//! `htu` with a query or fragment is accepted by default ([`DpopConfig::allow_htu_query`]): RFC 9449
+//! §4.3 item 9 compares `htu` with the request URI ignoring both, the reference does the same, and
+//! atrium-oauth puts the query into `htu`. This deliberately reads checklist T-04 (RFC 9449 §4.2,
+//! "without query and fragment") as a rule for senders, which our own signer follows.
 
 use std::time::Duration;
 

@@ -1,6 +1,10 @@
 //! The DID document and the atproto-specific reads on it: PDS endpoint (ID-DID-06), handle claim
 //! (ID-HANDLE-07) and signing key (ID-DID-07). Document `id` equality (ID-DID-05) is checked by
 //! [`DidDocument::check_id`], which every resolver in this crate calls.
+//!
+//! Only what atproto reads is typed. The signing key is decoded from `Multikey` or from the legacy
+//! `EcdsaSecp256{r,k}1VerificationKey2019` forms: the reference PLC directory (`@did-plc/server`
+//! 0.0.1) still serves the legacy form, so both paths run in the interop test.
 
 use std::sync::Arc;
 

@@ -13,12 +13,36 @@
 //! **Lifetimes** (LEG-05) default to the reference PDS: access 120 minutes, refresh 90 days, and a
 //! rotated refresh token keeps working for a 2-hour grace period, answering retries with the
 //! **same** next token id. Access tokens are stateless (not individually revocable) as in the
-//! reference; refresh tokens are rows in a [`LegacyStore`].
+//! reference; refresh tokens are rows in a [`LegacyStore`]. These are the reference's values, not
+//! the seed's "15 min / 7 d": legacy clients (the reference `AtpAgent`, bots, the Bluesky apps'
+//! app-password path) are built around them, the tokens are confined to this PDS (`aud`), and the
+//! refresh token is revocable (deleteSession, app-password revocation), unlike OAuth access tokens,
+//! which reach third parties and keep the 15-minute default of AS-LIFE-01. An operator who wants
+//! other values sets them in [`LegacyOptions`]; nothing else depends on them. After the grace period
+//! a rotated token is `400 ExpiredToken "Token has been revoked"` (LEG-06); `deleteSession` accepts
+//! expired refresh tokens.
 //!
 //! **Errors** are [`LegacyError`], mapped once by [`LegacyError::xrpc_error`] to the reference's
 //! names and statuses: an expired token is **400 `ExpiredToken`** (T-24, LEG-07), every other token
 //! problem 400 `InvalidToken`, no credentials 401 `AuthMissing`, wrong credentials 401
-//! `AuthenticationRequired` (LEG-02).
+//! `AuthenticationRequired` (LEG-02; the same answer after the same scrypt cost for an unknown
+//! identifier), taken down 401 `AccountTakedown`, deleted account 403 `AccountNotFound`, rate limited
+//! 429 `RateLimitExceeded`. `createSession` takes one attempt from the sign-in buckets shared with
+//! the OAuth sign-in page ([`crate::ratelimit`]) before any hashing. Not implemented:
+//! `allowTakendown`, `authFactorToken`.
+//!
+//! **App passwords** (LEG-10). 16 characters from the CSPRNG in lowercase base32 (80 bits), shown
+//! once, stored as reference-format scrypt with a salt derived from the DID, so a login costs at most
+//! two scrypts (the account password, then, only for input of the app-password shape, one hash
+//! compared in constant time with every stored one) however many app passwords exist. App-password
+//! sessions keep their reduced scope across refresh, cannot manage app passwords (400 `InvalidToken`
+//! "Bad token scope", as the reference) and cannot get service auth for privileged methods unless
+//! privileged. Revocation deletes the app password and its refresh tokens in one transaction; its
+//! access tokens expire on their own. App-password management refuses OAuth credentials (403).
+//!
+//! **One layer for both credential kinds**: [`SessionAuth`] sends each request to the legacy or the
+//! OAuth verifier, so each client type gets the errors its library understands. OAuth sessions see
+//! the email only with `transition:email` or `account:email`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +114,7 @@ pub struct LegacyOptions {
     /// The HS256 secret (≥ 32 bytes). Default: `legacy-jwt.secret` in the data directory (generated
     /// on first start, mode 0600), or a random one for servers without a data directory.
     pub jwt_secret: Option<SecretBytes>,
-    /// Access-token lifetime (default 120 minutes, the reference's; see docs/ARCHITECTURE.md).
+    /// Access-token lifetime (default 120 minutes, the reference's; the module docs say why).
     pub access_lifetime: Duration,
     /// Refresh-token lifetime (default 90 days, the reference's).
     pub refresh_lifetime: Duration,
@@ -336,17 +360,12 @@ impl SessionAuth {
     }
 
     /// Whether `getSession` shows the email: always to legacy sessions; to OAuth sessions only
-    /// with `transition:email` or an `account:email` permission (LEG-08).
+    /// when their permissions allow reading it (`transition:email` or `account:email`, LEG-08,
+    /// RS-SCOPE-01).
     pub fn sees_email(&self) -> bool {
         match self {
             Self::Legacy(_) => true,
-            Self::OAuth(access) => access.scope.split(' ').any(|s| {
-                s == "transition:email"
-                    || matches!(
-                        atauth_oauth::Permission::parse(s),
-                        Ok(atauth_oauth::Permission::Account(p)) if p.attr == atauth_oauth::scope::AccountAttr::Email
-                    )
-            }),
+            Self::OAuth(access) => access.allows(&atauth_oauth::scope::Access::email_read()),
         }
     }
 
@@ -589,13 +608,14 @@ impl AuthServer {
             return Err(LegacyError::PasswordTooLong);
         }
         self.inner
-            .sign_in_limiter
+            .passwords
+            .limiter
             .check(identifier, client_ip, self.inner.clock.now())
             .map_err(|r| LegacyError::RateLimited(r.retry_after.as_secs().max(1)))?;
         let found = self.find_account(identifier).await?;
         let stored =
             found.as_ref().map_or_else(|| SecretString::new(DUMMY_HASH), |a| a.password_hash.clone());
-        let hasher = &self.inner.hasher;
+        let hasher = &self.inner.passwords.hasher;
         // One scrypt whether or not the account exists.
         let account_ok = hasher.verify(password, &stored).await.map_err(LegacyError::Password)?;
         let Some(account) = found else { return Err(LegacyError::InvalidCredentials) };
@@ -617,7 +637,7 @@ impl AuthServer {
             }
         }
         // The password was right: only failures count against the (identifier, address) pair.
-        self.inner.sign_in_limiter.succeeded(identifier, client_ip, self.inner.clock.now());
+        self.inner.passwords.limiter.succeeded(identifier, client_ip, self.inner.clock.now());
         if account.status == AccountStatus::Takendown {
             return Err(LegacyError::AccountTakedown);
         }
@@ -693,6 +713,7 @@ impl AuthServer {
         let password = generate_app_password();
         let hash = self
             .inner
+            .passwords
             .hasher
             .hash_with_salt(&password, app_password_salt(&access.did))
             .await

@@ -23,9 +23,20 @@
 //! (AS-PAR-08). Every form carries a CSRF token derived from that cookie, and `Origin` /
 //! `Sec-Fetch-Site` must not say cross-site: a failing POST changes nothing and gets 403.
 //! Sign-in is rate limited per identifier and per client address ([`crate::ratelimit`]) and
-//! checks only the account password (app passwords, when the legacy endpoints add them, are kept
-//! apart and never accepted here). Every page is sent with `Content-Security-Policy` (no scripts,
-//! `frame-ancestors 'none'`), `X-Frame-Options: DENY`, `no-store`.
+//! checks only the account password (app passwords, which the legacy endpoints accept, are never
+//! accepted here). Every page is sent with `Content-Security-Policy` (no scripts,
+//! `frame-ancestors 'none'`), `X-Frame-Options: DENY`, `no-store`, and `Referrer-Policy:
+//! same-origin`, so our own POSTs keep their `Origin`. The CSP has no `form-action`: the consent
+//! POST is answered by a redirect to the client, which browsers would check against it, and
+//! custom-scheme redirect URIs make that list fragile.
+//!
+//! **Consent screen** (AS-CMD-06, CL-MD-13). The full `client_id` is always shown. Only clients the
+//! operator lists (`AuthServerBuilder::trusted_clients`) get their `client_name`, logo and link with a
+//! "Verified by this server" badge; any other discoverable client is titled by the host of its
+//! `client_id` URL (which we fetched, so it is not the client's claim) and marked unverified; loopback
+//! clients are "an app on this device", with a warning that anyone can make one. Branding is
+//! configuration: its URLs become links only when absolute http(s), and the accent colour must look
+//! like a colour (no `;`, `}` or quotes reach the stylesheet).
 //!
 //! **Decisions.** Approve and deny go to [`AuthServer::approve`] / [`AuthServer::deny`], which
 //! consume the request and answer the redirect: `code` (or `error=access_denied`), `state` and

@@ -39,8 +39,9 @@
 //! (`benches/endpoints.rs`), the Rust interop test against the reference client
 //! (`tests/interop_ref.rs`) and scripted logins. It needs the password on every call and sets no
 //! cookie, so it has no CSRF surface; its password checks share the sign-in rate limits of the
-//! UI ([`AuthServer::sign_in_limited`]). It bypasses the consent screen, so an operator who does
-//! not need it should turn it off with `AuthServerBuilder::password_consent_api(false)`.
+//! UI ([`AuthServer::sign_in_limited`]). It bypasses the consent screen, so it is off unless the
+//! server runs in development mode or the operator turns it on
+//! (`AuthServerBuilder::password_consent_api(true)`, `atauth serve --consent-api true`).
 
 pub mod legacy;
 pub mod oauth;

@@ -45,6 +45,15 @@ impl DpopAuthRejection {
     }
 }
 
+/// A permission the token lacks, as the reference PDS answers it (RS-SCOPE-01, RS-WWW-02): 403
+/// `{"error":"ScopeMissingError","message":"Missing required scope \"…\""}`. Lets a handler write
+/// `access.require(&Access::repo_create("app.bsky.feed.post"))?`.
+impl IntoResponse for crate::resource::ScopeMissing {
+    fn into_response(self) -> Response {
+        XrpcError::new(StatusCode::FORBIDDEN, "ScopeMissingError", self.to_string()).into_response()
+    }
+}
+
 impl IntoResponse for DpopAuthRejection {
     fn into_response(self) -> Response {
         let body =

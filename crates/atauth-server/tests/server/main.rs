@@ -7,6 +7,7 @@ mod common;
 mod client_auth;
 mod flow;
 mod par;
+mod permissions;
 mod resource;
 mod revoke;
 mod serve;

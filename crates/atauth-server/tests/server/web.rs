@@ -1,6 +1,7 @@
 //! Metadata, JWKS, CORS, limits, health and metrics.
 
 use crate::common::*;
+use atauth_server::AuthServer;
 use axum::body::Body;
 use http::{Request, StatusCode};
 
@@ -128,4 +129,23 @@ async fn consent_api_can_be_disabled() {
     let h = Harness::with(|b| b.password_consent_api(false)).await;
     let r = h.post_form("/oauth/authorize/sign-in-and-approve", &[("client_id", "x")], None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+/// The headless consent API skips the consent screen, so a production server does not serve it
+/// unless the operator asks; development mode does (issue 16).
+#[tokio::test]
+async fn consent_api_is_off_by_default_outside_development_mode() {
+    let production = AuthServer::builder(ISSUER).build().unwrap();
+    assert!(!production.config().password_consent_api);
+    let router = atauth_server::web::router(production);
+    let req = http::Request::post("/oauth/authorize/sign-in-and-approve")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from("client_id=x"))
+        .unwrap();
+    assert_eq!(send(&router, req).await.status, StatusCode::NOT_FOUND);
+
+    let dev = AuthServer::builder("http://localhost:2583").dev_mode(true).build().unwrap();
+    assert!(dev.config().password_consent_api);
+    let explicit = AuthServer::builder(ISSUER).password_consent_api(true).build().unwrap();
+    assert!(explicit.config().password_consent_api);
 }

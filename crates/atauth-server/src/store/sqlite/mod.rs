@@ -12,6 +12,7 @@ mod clients;
 mod devices;
 mod families;
 mod legacy;
+mod lexicons;
 mod replay;
 mod requests;
 mod schema;

@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS replay (key BLOB PRIMARY KEY, expires_at INTEGER NOT 
 CREATE TABLE IF NOT EXISTS client_cache (
   client_id TEXT PRIMARY KEY, json TEXT NOT NULL, expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- Resolved permission-set Lexicons (SCOPE-11): a `CachedLexicon` as JSON, freshness decided by
+-- the resolver. Added without a version bump: CREATE IF NOT EXISTS on every open.
+CREATE TABLE IF NOT EXISTS lexicon_cache (nsid TEXT PRIMARY KEY, entry TEXT NOT NULL) WITHOUT ROWID;
 ";
 
 /// The legacy session tables ([`super::SqliteLegacyStore`]), created by

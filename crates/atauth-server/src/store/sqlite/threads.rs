@@ -18,6 +18,14 @@
 //! A job that panics is treated as failed (its savepoint rolled back) and its caller gets an error;
 //! the thread lives on. The threads end when the store's last clone is dropped: the queues close,
 //! queued jobs finish, and the connections close.
+//!
+//! Jobs are plain closures over a `Connection`, so the SQL code reads as it would inline, minus its
+//! own `BEGIN`/`COMMIT`. Measured and not kept (docs/BENCHMARKS.md): reads inline on the runtime
+//! worker (`block_in_place`: more CPU, more threads), a bigger page cache, `mmap_size`, 1 KiB pages,
+//! a larger `wal_autocheckpoint`, and checkpoints on a thread of their own (the WAL then never
+//! restarts under continuous writes, because only a checkpoint on the appending connection lets
+//! SQLite wrap it around: 1.1 GB in 12 s). `locking_mode=EXCLUSIVE` would drop the shared-memory
+//! locks but forbid the operator commands that open the database next to a running server.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;

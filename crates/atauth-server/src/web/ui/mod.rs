@@ -1,6 +1,10 @@
 //! The HTTP side of the sign-in and consent UI ([`crate::ui`], which describes the pages and their
 //! security): routes, handlers, the client address ([`ClientIp`]) and the CSRF check of every POST.
 //!
+//! Every POST answers 303 (post/redirect/get), except a failed sign-in, which re-renders the form
+//! with the error so the identifier stays filled in. Refusals are `UiError`s, turned into an error
+//! page (status, what happened, what to do, the error code) in one place.
+//!
 //! | route | what |
 //! |---|---|
 //! | `GET /oauth/authorize?client_id&request_uri[&account][&sign_in]` | the page for the pushed request: sign-in, account picker or consent; a 303 back to the client where `prompt` forbids interaction |
