@@ -5,7 +5,7 @@
 //! that parses, is a fixed point after at most two steps, and allows the same requests.
 #![no_main]
 
-use atauth_oauth::scope::{AccountAction, Access, Permission, RepoAction, Scope, ScopeSet, ScopeSyntax};
+use atauth_oauth::scope::{Access, AccountAction, Permission, RepoAction, Scope, ScopeSet, ScopeSyntax};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -72,7 +72,9 @@ fn accesses_for(p: &Permission) -> Vec<Access> {
             .map(|m| Access::rpc(m.as_str(), r.aud.to_string()))
             .chain([Access::rpc("com.example.other", "did:web:example.com#x")])
             .collect(),
-        Permission::Blob(b) => b.accept.iter().map(|a| Access::blob(a.replace('*', "x").to_lowercase())).collect(),
+        Permission::Blob(b) => {
+            b.accept.iter().map(|a| Access::blob(a.replace('*', "x").to_lowercase())).collect()
+        }
         Permission::Account(a) => {
             vec![Access::account(a.attr, AccountAction::Read), Access::account(a.attr, AccountAction::Manage)]
         }

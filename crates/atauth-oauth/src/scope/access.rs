@@ -234,3 +234,66 @@ impl fmt::Display for ScopeMissing {
 }
 
 impl std::error::Error for ScopeMissing {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::scope::ScopeSet;
+
+    const APPVIEW: &str = "did:web:api.bsky.app#bsky_appview";
+
+    #[test]
+    fn rs_scope_01_service_auth_and_proxying() {
+        // getServiceAuth without `lxm` asks for `*`: only an `rpc:*` grant at that audience (or
+        // transition:generic) covers it; a bare-DID audience only matches `aud=*`.
+        let one =
+            ScopeSet::parse("atproto rpc:app.bsky.feed.getTimeline?aud=did:web:api.bsky.app%23bsky_appview")
+                .unwrap();
+        assert!(one.allows(&Access::rpc("app.bsky.feed.getTimeline", APPVIEW)));
+        assert!(!one.allows(&Access::rpc("*", APPVIEW)));
+        assert!(!one.allows(&Access::rpc("app.bsky.feed.getTimeline", "did:web:api.bsky.app")));
+        let any_method = ScopeSet::parse("atproto rpc:*?aud=did:web:api.bsky.app%23bsky_appview").unwrap();
+        assert!(any_method.allows(&Access::rpc("*", APPVIEW)));
+        let any_aud = ScopeSet::parse("atproto rpc:app.bsky.feed.getTimeline?aud=*").unwrap();
+        assert!(any_aud.allows(&Access::rpc("app.bsky.feed.getTimeline", "did:web:api.bsky.app")));
+        let generic = ScopeSet::parse("atproto transition:generic").unwrap();
+        assert!(generic.allows(&Access::rpc("*", "did:web:x.example")));
+        assert_eq!(
+            one.check(&Access::rpc("*", APPVIEW)).unwrap_err().scope,
+            "rpc:*?aud=did:web:api.bsky.app%23bsky_appview"
+        );
+    }
+
+    #[test]
+    fn rs_scope_01_account_and_identity() {
+        let s = ScopeSet::parse("atproto account:email identity:handle").unwrap();
+        assert!(s.allows(&Access::email_read()));
+        assert!(!s.allows(&Access::email_manage()));
+        assert!(s.allows(&Access::handle()));
+        assert!(!s.allows(&Access::identity_full()));
+        assert!(!s.allows(&Access::repo_import()));
+        let m = ScopeSet::parse("atproto account:repo?action=manage identity:*").unwrap();
+        assert!(m.allows(&Access::repo_import()));
+        assert!(m.allows(&Access::account(AccountAttr::Repo, AccountAction::Read)), "manage implies read");
+        assert!(m.allows(&Access::handle()), "identity:* covers the handle");
+        assert!(!m.allows(&Access::status_manage()));
+        // SCOPE-03: transition:email reads the email, nothing more.
+        let e = ScopeSet::parse("atproto transition:email").unwrap();
+        assert!(e.allows(&Access::email_read()) && !e.allows(&Access::email_manage()));
+    }
+
+    #[test]
+    fn scope_missing_wire_shape() {
+        let err = ScopeMissing::for_access(&Access::blob("Image/PNG"));
+        assert_eq!(err.scope, "blob:image/png");
+        assert_eq!(err.to_string(), "Missing required scope \"blob:image/png\"");
+        assert_eq!((ScopeMissing::ERROR, ScopeMissing::STATUS), ("ScopeMissingError", 403));
+        assert_eq!(
+            Access::repo_update("app.bsky.feed.post").scope_needed(),
+            "repo:app.bsky.feed.post?action=update"
+        );
+        assert_eq!(Access::email_manage().scope_needed(), "account:email?action=manage");
+        assert_eq!(Access::identity_full().scope_needed(), "identity:*");
+    }
+}
