@@ -164,7 +164,7 @@ impl AuthServer {
         client_id: Option<&str>,
         request_uri: Option<&str>,
     ) -> Result<AuthorizeOutcome, AuthorizeError> {
-        self.load_authorization_for(client_id, request_uri, &[]).await
+        self.load_authorization_for(client_id, request_uri, &[], &[]).await
     }
 
     /// [`Self::load_authorization`] for a browser on which the `signed_in` accounts are signed in
@@ -173,8 +173,9 @@ impl AuthServer {
     /// AS-AUTHZ-03, as the reference decides:
     ///
     /// - `prompt=none`: no interaction allowed. None signed in → `login_required`; several →
-    ///   `account_selection_required`; one → `consent_required`, because consent is never
-    ///   remembered here (AS-AUTHZ-05 is not implemented), so it is always needed.
+    ///   `account_selection_required`; one → `consent_required` unless that account already
+    ///   granted this client the requested scope on this device (`remembered`, AS-AUTHZ-05), in
+    ///   which case the UI approves without a page.
     /// - `prompt=select_account` with nobody signed in → `account_selection_required`.
     ///
     /// Each of these consumes the request and redirects with the error, `state` and `iss`.
@@ -183,6 +184,7 @@ impl AuthServer {
         client_id: Option<&str>,
         request_uri: Option<&str>,
         signed_in: &[AccountRecord],
+        remembered: &[crate::store::DeviceAccount],
     ) -> Result<AuthorizeOutcome, AuthorizeError> {
         let now = self.now();
         let client_id = client_id.ok_or(AuthorizeError::MissingClientId)?;
@@ -201,15 +203,19 @@ impl AuthServer {
         }
         let client = self.inner.clients.resolve(client_id, now).await?;
         let hint = pending.request.login_hint.as_deref();
-        let usable = signed_in
+        let usable: Vec<&AccountRecord> = signed_in
             .iter()
             .filter(|a| a.status == AccountStatus::Active && login_hint_matches(hint, a))
-            .count();
-        let refusal = match (pending.request.prompt.as_deref(), usable) {
-            (Some("none"), 0) => Some(("login_required", "Login required")),
-            (Some("none"), 1) => Some(("consent_required", "Consent required")),
+            .collect();
+        let consented = |a: &AccountRecord| {
+            remembered.iter().any(|d| d.did == a.did && d.consent_covers(client_id, &pending.request.scope))
+        };
+        let refusal = match (pending.request.prompt.as_deref(), usable.as_slice()) {
+            (Some("none"), []) => Some(("login_required", "Login required")),
+            (Some("none"), [one]) if !consented(one) => Some(("consent_required", "Consent required")),
+            (Some("none"), [_]) => None,
             (Some("none"), _) => Some(("account_selection_required", "Account selection required")),
-            (Some("select_account"), 0) => Some(("account_selection_required", "No account to select")),
+            (Some("select_account"), []) => Some(("account_selection_required", "No account to select")),
             _ => None,
         };
         if let Some((error, description)) = refusal {

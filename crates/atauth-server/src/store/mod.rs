@@ -413,6 +413,33 @@ pub struct DeviceAccount {
     /// Whether the user asked to stay signed in on this device. An account signed in without it is
     /// kept only until the authorization request it was signed in for is decided.
     pub remember: bool,
+    /// What this account granted to which client on this device (AS-AUTHZ-05): a later request of
+    /// the same or a narrower scope skips the consent screen. Only kept for remembered sign-ins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consents: Vec<RememberedConsent>,
+}
+
+/// One remembered consent (AS-AUTHZ-05).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedConsent {
+    /// The client.
+    pub client_id: String,
+    /// The scope granted, as stored on the code (`include:` entries unexpanded).
+    pub scope: String,
+    /// Unix seconds of the approval.
+    pub granted_at: i64,
+}
+
+impl DeviceAccount {
+    /// Whether this account already granted `client_id` at least `requested` on this device.
+    pub fn consent_covers(&self, client_id: &str, requested: &str) -> bool {
+        let Ok(requested) = atauth_oauth::ScopeSet::parse(requested) else { return false };
+        self.consents.iter().any(|c| {
+            c.client_id == client_id
+                && atauth_oauth::ScopeSet::parse(&c.scope)
+                    .is_ok_and(|granted| requested.is_subset_of(&granted))
+        })
+    }
 }
 
 /// Browser device sessions.

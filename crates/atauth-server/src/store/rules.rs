@@ -98,8 +98,15 @@ pub(crate) fn apply_rotation(session: &mut SessionRecord, r: &Rotation) {
     session.updated_at = r.now;
 }
 
-/// Adds or replaces (moving it last) the entry for `account.did`. Shared by both backends.
-pub(crate) fn upsert_account(accounts: &mut Vec<DeviceAccount>, account: DeviceAccount) {
+/// Adds or replaces (moving it last) the entry for `account.did`. A new entry without consents
+/// keeps the old entry's (signing in again does not forget what was granted, AS-AUTHZ-05). Shared
+/// by every backend.
+pub(crate) fn upsert_account(accounts: &mut Vec<DeviceAccount>, mut account: DeviceAccount) {
+    if account.consents.is_empty()
+        && let Some(old) = accounts.iter().find(|a| a.did == account.did)
+    {
+        account.consents = old.consents.clone();
+    }
     accounts.retain(|a| a.did != account.did);
     accounts.push(account);
 }

@@ -153,7 +153,31 @@ pub async fn remember_sign_in(
     remember: bool,
 ) -> Result<bool, StoreError> {
     let now = server.now();
-    let entry = DeviceAccount { did: did.to_owned(), authenticated_at: now, remember };
+    let entry = DeviceAccount { did: did.to_owned(), authenticated_at: now, remember, consents: Vec::new() };
+    server
+        .stores()
+        .devices
+        .upsert_device_account(device, entry, now.saturating_add(device_lifetime(server)), now)
+        .await
+}
+
+/// Remembers that `account` (signed in on the device with "remember") granted `scope` to
+/// `client_id` (AS-AUTHZ-05), replacing what it granted that client before.
+pub async fn remember_consent(
+    server: &AuthServer,
+    device: &TokenHash,
+    account: &DeviceAccount,
+    client_id: &str,
+    scope: &str,
+) -> Result<bool, StoreError> {
+    let now = server.now();
+    let mut entry = account.clone();
+    entry.consents.retain(|c| c.client_id != client_id);
+    entry.consents.push(crate::store::RememberedConsent {
+        client_id: client_id.to_owned(),
+        scope: scope.to_owned(),
+        granted_at: now,
+    });
     server
         .stores()
         .devices

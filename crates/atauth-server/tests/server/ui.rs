@@ -615,8 +615,9 @@ async fn remembered_accounts_get_a_picker_and_unremembered_ones_are_forgotten() 
     let consent = signed_in_consent(&mut b, &page, "alice.test", true).await;
     assert!(consent.raw.contains(">Switch<"), "no hint: the account can be switched");
     client_redirect(&decide(&mut b, &consent, "allow", None).await);
-    // Next request: straight to consent for alice (one account, no prompt).
-    let uri = par(&h, &c, &[("login_hint", None), ("state", Some("s2"))]).await;
+    // Next request (prompt=consent, else her remembered consent would skip the page): straight to
+    // consent for alice (one account).
+    let uri = par(&h, &c, &[("login_hint", None), ("state", Some("s2")), ("prompt", Some("consent"))]).await;
     let page = b.open(&c.client_id, &uri).await;
     assert!(page.raw.contains("Allow access to your account?") && page.raw.contains("@alice.test"));
     // "Use another account": bob, remembered too.
@@ -647,10 +648,12 @@ async fn remembered_accounts_get_a_picker_and_unremembered_ones_are_forgotten() 
     let p = client_redirect(&decide(&mut b, &consent, "allow", None).await);
     let t = token(&h, &c, get(&p, "code").unwrap()).await;
     assert_eq!(t.body["sub"], BOB_DID);
-    // With a login_hint, only that account: straight to consent for alice.
+    // With a login_hint, only that account: alice, whose consent is remembered (AS-AUTHZ-05), so
+    // the request is approved for her without a page.
     let uri = par(&h, &c, &[("state", Some("s4"))]).await;
-    let page = b.open(&c.client_id, &uri).await;
-    assert!(page.raw.contains("@alice.test") && !page.raw.contains("@bob.test"));
+    let p = client_redirect(&b.open(&c.client_id, &uri).await);
+    let t = token(&h, &c, get(&p, "code").unwrap()).await;
+    assert_eq!(t.body["sub"], ALICE_DID);
 
     // Unremembered sign-ins last only for their request.
     let mut b2 = Browser::new(&h);
@@ -683,8 +686,14 @@ async fn as_authz_03_prompt_values() {
     let consent = signed_in_consent(&mut b, &page, "alice.test", true).await;
     client_redirect(&decide(&mut b, &consent, "allow", None).await);
 
-    // prompt=none, signed in: consent is never remembered, so consent_required.
+    // prompt=none, signed in, consent remembered (AS-AUTHZ-05): approved without interaction.
     let uri = par(&h, &c, &[("prompt", Some("none")), ("state", Some("p4"))]).await;
+    let p = client_redirect(&b.open(&c.client_id, &uri).await);
+    assert_eq!((get(&p, "error"), get(&p, "state")), (None, Some("p4")));
+    assert!(get(&p, "code").is_some_and(|c| c.starts_with("cod-")));
+    // prompt=none for a wider scope than was granted: consent_required.
+    let wider = "atproto transition:generic transition:email";
+    let uri = par(&h, &c, &[("prompt", Some("none")), ("state", Some("p4b")), ("scope", Some(wider))]).await;
     let p = client_redirect(&b.open(&c.client_id, &uri).await);
     assert_eq!(get(&p, "error"), Some("consent_required"));
     // prompt=select_account with one account: the picker anyway.
@@ -717,8 +726,12 @@ async fn as_authz_03_prompt_values() {
         (StatusCode::FORBIDDEN, "login_required"),
         "no approval without re-auth"
     );
-    let consent = signed_in_consent(&mut b, &page, "alice.test", true).await;
-    assert!(get(&client_redirect(&decide(&mut b, &consent, "allow", None).await), "code").is_some());
+    // Signed in again: her consent is remembered, so the code comes straight after the sign-in
+    // (prompt=login asks for the password again, not for consent).
+    let r = sign_in(&mut b, &page, "alice.test", PASSWORD, true).await;
+    let p = client_redirect(&follow(&mut b, &r).await);
+    assert_eq!(get(&p, "state"), Some("p7"));
+    assert!(get(&p, "code").is_some());
 }
 
 #[tokio::test]
@@ -853,4 +866,52 @@ async fn app_passwords_are_refused_on_the_sign_in_form() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "only the account password signs in here");
     assert!(r.raw.contains("Wrong handle, email or password."));
     assert!(b.open(&c.client_id, &uri).await.raw.contains("<h1>Sign in</h1>"), "nobody signed in");
+}
+
+/// AS-AUTHZ-05: consent given after a remembered sign-in is remembered for that client on this
+/// device; the same or a narrower request skips the page, a wider one asks again, what was
+/// unticked counts as not granted, `prompt=consent` always asks, and a sign-in without "remember"
+/// remembers nothing.
+#[tokio::test]
+async fn as_authz_05_remembered_consent() {
+    let h = Harness::new().await;
+    let c = TestClient::loopback();
+    let mut b = Browser::new(&h);
+    let uri = par(&h, &c, &[("state", Some("r1"))]).await;
+    let page = b.open(&c.client_id, &uri).await;
+    let consent = signed_in_consent(&mut b, &page, "alice.test", true).await;
+    // Alice unticks transition:generic: only atproto is granted (and remembered).
+    let p = client_redirect(&decide(&mut b, &consent, "allow", Some(&["atproto"])).await);
+    assert_eq!(token(&h, &c, get(&p, "code").unwrap()).await.body["scope"], "atproto");
+
+    // The same scope as before asks again: transition:generic was not granted.
+    let uri = par(&h, &c, &[("state", Some("r2"))]).await;
+    let consent = b.open(&c.client_id, &uri).await;
+    assert!(consent.raw.contains("Allow access to your account?"), "{}", consent.raw);
+    let p = client_redirect(&decide(&mut b, &consent, "allow", None).await);
+    assert_eq!(token(&h, &c, get(&p, "code").unwrap()).await.body["scope"], "atproto transition:generic");
+
+    // Now granted in full: the same request and a narrower one get a code without a page.
+    for (state, scope) in [("r3", "atproto transition:generic"), ("r4", "atproto")] {
+        let uri = par(&h, &c, &[("state", Some(state)), ("scope", Some(scope))]).await;
+        let p = client_redirect(&b.open(&c.client_id, &uri).await);
+        assert_eq!(get(&p, "state"), Some(state));
+        let t = token(&h, &c, get(&p, "code").unwrap()).await;
+        assert_eq!((t.body["sub"].as_str(), t.body["scope"].as_str()), (Some(ALICE_DID), Some(scope)));
+    }
+    // A wider request asks again; so does prompt=consent.
+    let wider = "atproto transition:generic transition:email";
+    let uri = par(&h, &c, &[("state", Some("r5")), ("scope", Some(wider))]).await;
+    assert!(b.open(&c.client_id, &uri).await.raw.contains("Allow access to your account?"));
+    let uri = par(&h, &c, &[("state", Some("r6")), ("prompt", Some("consent"))]).await;
+    assert!(b.open(&c.client_id, &uri).await.raw.contains("Allow access to your account?"));
+
+    // Another browser, sign-in not remembered: its approval is not remembered either.
+    let mut b2 = Browser::new(&h);
+    let uri = par(&h, &c, &[("state", Some("r7"))]).await;
+    let page = b2.open(&c.client_id, &uri).await;
+    let consent = signed_in_consent(&mut b2, &page, "alice.test", false).await;
+    client_redirect(&decide(&mut b2, &consent, "allow", None).await);
+    let uri = par(&h, &c, &[("state", Some("r8"))]).await;
+    assert!(b2.open(&c.client_id, &uri).await.raw.contains("<h1>Sign in</h1>"));
 }

@@ -475,11 +475,13 @@ pub async fn device_store_suite<S: DeviceStore + ?Sized>(s: &S) {
         did: "did:plc:conformancealice00000000".into(),
         authenticated_at: T0,
         remember: true,
+        consents: Vec::new(),
     };
     let bob = DeviceAccount {
         did: "did:plc:conformancebob0000000000".into(),
         authenticated_at: T0,
         remember: false,
+        consents: Vec::new(),
     };
     let d = DeviceSession {
         id: TokenHash::of("dev-cookie-1"),
@@ -516,6 +518,23 @@ pub async fn device_store_suite<S: DeviceStore + ?Sized>(s: &S) {
         "expired device"
     );
 
+    // AS-AUTHZ-05: a remembered consent is stored with the account, and signing in again (an
+    // entry without consents) keeps it.
+    let consent = crate::store::RememberedConsent {
+        client_id: "https://app.example.com/client-metadata.json".into(),
+        scope: "atproto transition:generic".into(),
+        granted_at: T0 + 6,
+    };
+    let alice3 = DeviceAccount { consents: vec![consent.clone()], ..alice2.clone() };
+    assert!(s.upsert_device_account(&d.id, alice3.clone(), T0 + 150, T0 + 6).await.expect("consent"));
+    assert!(s.upsert_device_account(&d.id, alice2.clone(), T0 + 150, T0 + 7).await.expect("re-sign-in"));
+    let got = s.get_device(&d.id, T0).await.expect("get").expect("device");
+    assert_eq!(got.accounts.last().map(|a| a.consents.clone()), Some(vec![consent]), "consent kept");
+    assert!(
+        got.accounts[got.accounts.len() - 1]
+            .consent_covers("https://app.example.com/client-metadata.json", "atproto")
+    );
+    let alice2 = got.accounts.last().cloned().expect("alice");
     assert_eq!(s.remove_device_accounts(&d.id, None).await.expect("forget unremembered"), 1);
     assert_eq!(s.get_device(&d.id, T0).await.expect("get").expect("device").accounts, vec![alice2.clone()]);
     assert_eq!(s.remove_device_accounts(&d.id, Some(&alice.did)).await.expect("sign out"), 1);

@@ -38,7 +38,7 @@ use crate::account::SignInError;
 use crate::authorize::{AuthorizeOutcome, login_hint_matches};
 use crate::params::Params;
 use crate::server::AuthServer;
-use crate::store::{AccountRecord, AccountStatus, DeviceSession};
+use crate::store::{AccountRecord, AccountStatus, DeviceAccount, DeviceSession};
 use crate::ui::device::{self, DeviceCookie};
 use crate::ui::{AUTHORIZE_PATH, CONSENT_PATH, SIGN_IN_PATH, Ui, UiError, pages, signed_in_accounts};
 
@@ -90,7 +90,8 @@ async fn authorize_inner(
     let signed_in =
         signed_in_accounts(server, existing.as_ref().map(|(_, d)| d)).await.map_err(|e| (e, None))?;
     let records: Vec<AccountRecord> = signed_in.iter().map(|s| s.account.clone()).collect();
-    let view = match server.load_authorization_for(client_id, request_uri, &records).await {
+    let remembered: Vec<DeviceAccount> = signed_in.iter().map(|s| s.device.clone()).collect();
+    let view = match server.load_authorization_for(client_id, request_uri, &records, &remembered).await {
         Ok(AuthorizeOutcome::Redirect(r)) => return Ok(redirect_303(&r.url)),
         Ok(AuthorizeOutcome::Interaction(v)) => v,
         Err(e) => return Err((e.into(), None)),
@@ -137,8 +138,9 @@ async fn open_post<'a>(
     let (cookie, device) = check_post(server, ui, headers, &form).await?;
     let signed_in = signed_in_accounts(server, Some(&device)).await?;
     let records: Vec<AccountRecord> = signed_in.iter().map(|s| s.account.clone()).collect();
+    let remembered: Vec<DeviceAccount> = signed_in.iter().map(|s| s.device.clone()).collect();
     let (client_id, request_uri) = (form.get("client_id")?, form.get("request_uri")?);
-    let view = match server.load_authorization_for(client_id, request_uri, &records).await? {
+    let view = match server.load_authorization_for(client_id, request_uri, &records, &remembered).await? {
         AuthorizeOutcome::Redirect(r) => return Ok(Err(redirect_303(&r.url))),
         AuthorizeOutcome::Interaction(v) => v,
     };
@@ -277,7 +279,19 @@ async fn consent_inner(
                 return Err(UiError::NotSignedIn);
             }
             let granted = form.scopes.join(" ");
-            server.approve(&page.view.request_id, did, Some(&granted), Some(&cookie.device_id())).await?
+            let redirect =
+                server.approve(&page.view.request_id, did, Some(&granted), Some(&cookie.device_id())).await?;
+            // AS-AUTHZ-05: a remembered sign-in remembers the consent too (what was granted, after
+            // any unticking), so the next request of the same or a narrower scope skips this page.
+            if let Some(s) = page.signed_in.iter().find(|s| s.account.did == did && s.device.remember) {
+                let client_id = &page.view.request.client_id;
+                if let Err(e) =
+                    device::remember_consent(server, &device.id, &s.device, client_id, &granted).await
+                {
+                    tracing::warn!(error = %e, "could not remember the consent");
+                }
+            }
+            redirect
         }
         _ => return Err(UiError::BadForm),
     };

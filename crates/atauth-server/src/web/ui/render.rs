@@ -94,6 +94,7 @@ pub(super) struct Page<'a> {
     client: ClientView,
     form: FormCtx,
     pub(super) signed_in: Vec<SignedIn>,
+    device_id: String,
 }
 
 impl<'a> Page<'a> {
@@ -115,7 +116,7 @@ impl<'a> Page<'a> {
             sign_in_action: SIGN_IN_PATH,
             consent_action: CONSENT_PATH,
         };
-        Self { server, ui, view, client, form, signed_in }
+        Self { server, ui, view, client, form, signed_in, device_id: cookie.device_id() }
     }
 
     pub(super) fn href(&self, extra: Option<(&str, &str)>) -> String {
@@ -205,6 +206,16 @@ impl<'a> Page<'a> {
         )
     }
 
+    /// Whether `account` granted this client the requested scope on this device before and the
+    /// request does not ask to be asked again (`prompt=consent`, AS-AUTHZ-05).
+    fn consent_remembered(&self, account: &AccountRecord) -> bool {
+        self.view.request.prompt.as_deref() != Some("consent")
+            && self.signed_in.iter().any(|s| {
+                s.account.did == account.did
+                    && s.device.consent_covers(&self.view.request.client_id, &self.view.request.scope)
+            })
+    }
+
     /// The page the request gets ([`crate::ui`] decides which).
     pub(super) async fn interaction(
         &self,
@@ -215,6 +226,15 @@ impl<'a> Page<'a> {
         match choose(&self.view, &self.usable(), account, want_sign_in, want_picker) {
             Screen::SignIn => self.sign_in_page(StatusCode::OK, None, None).await,
             Screen::Picker => Ok(self.picker()),
+            Screen::Consent(account) if self.consent_remembered(account) => {
+                // AS-AUTHZ-05: granted before on this device, same or wider: no page.
+                let redirect = self
+                    .server
+                    .approve(&self.view.request_id, &account.did, None, Some(&self.device_id))
+                    .await?;
+                tracing::info!(did = %account.did, "remembered consent: approved without the consent page");
+                Ok(redirect_303(&redirect.url))
+            }
             Screen::Consent(account) => Ok(self.consent(account).await),
         }
     }
