@@ -130,7 +130,11 @@ fn assert_granted_as_expected(who: &str, r: &Value) {
     for (lxm, allowed) in PROBES {
         let p = &info["probes"][lxm];
         if allowed {
-            assert_eq!((p["status"].as_u64(), p["token"].as_bool()), (Some(200), Some(true)), "{who}: {lxm}: {p}");
+            assert_eq!(
+                (p["status"].as_u64(), p["token"].as_bool()),
+                (Some(200), Some(true)),
+                "{who}: {lxm}: {p}"
+            );
         } else {
             let missing = format!("Missing required scope \"rpc:{lxm}?aud={}\"", AUD.replace('#', "%23"));
             assert_eq!(
@@ -192,11 +196,11 @@ async fn interop_permission_set_include_against_atauth_serve_and_the_reference_p
     let (dir2, issuer, plc) = (dir.clone(), serve.issuer.clone(), ready.plc_url.clone());
     let ours = tokio::task::spawn_blocking(move || ref_client(&dir2, &issuer, &plc, "carol.test", "atauth"))
         .await
-        .unwrap();
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let (dir2, pds, plc) = (dir.clone(), ready.pds_url.clone(), ready.plc_url.clone());
     let reference = tokio::task::spawn_blocking(move || ref_client(&dir2, &pds, &plc, "bob.test", "api"))
         .await
-        .unwrap();
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
 
     // The reference first, so a wrong expectation is told apart from an atauth bug.
     assert_granted_as_expected("reference PDS", &reference);
