@@ -121,8 +121,13 @@ pub fn start_plc(dir: &std::path::Path, ttl: Duration) -> (RefPeers, String) {
 
 /// Starts the reference PLC and PDS with the accounts `alice.test` and `bob.test`.
 pub fn start_ref_pds(dir: &std::path::Path, ttl: Duration) -> (RefPeers, RefPds) {
+    start_ref_pds_with(dir, ttl, &[])
+}
+
+/// [`start_ref_pds`] with more `ref-pds.mjs` options (e.g. `--lexicon-authority alice.test`).
+pub fn start_ref_pds_with(dir: &std::path::Path, ttl: Duration, extra: &[&str]) -> (RefPeers, RefPds) {
     let ttl = ttl.as_secs().to_string();
-    let (peers, line) = start(dir, &["--ttl", &ttl]);
+    let (peers, line) = start(dir, &[&["--ttl", ttl.as_str()], extra].concat());
     let ready: RefPds =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("unexpected ref-pds output {line:?}: {e}"));
     (peers, ready)

@@ -306,3 +306,87 @@ async fn consent_screen_shows_the_set_title_detail_and_what_it_grants() {
     assert!(consent.raw.contains("It allows: "), "what it grants, in words");
     assert!(consent.raw.contains("app.example.profile"), "the granted collections are named");
 }
+
+/// SCOPE-10 bad input: a `_lexicon` TXT record whose DID names a PDS on a private address. The
+/// resolver refuses to fetch from it (the production HTTP policy), and PAR answers `invalid_scope`
+/// naming the set and the refused destination, not a server error; nothing is recorded.
+#[tokio::test]
+async fn scope10_a_set_hosted_on_a_private_address_is_invalid_scope_not_a_server_error() {
+    let dns = TestDnsServer::start().await;
+    let did = "did:plc:ewvi7nxzyoun6zhxrhs64oiz";
+    dns.set_txt("_lexicon.example.app", &[&format!("did={did}")]);
+    let h = Harness::with(|b| {
+        let http = atauth_identity::SafeHttpClient::builder().build().unwrap();
+        let dids = atauth_identity::MemoryDidResolver::new().with(atauth_testkit::identity::did_doc(
+            did,
+            "publisher.example.app",
+            "https://10.0.0.7",
+        ));
+        let network = AtprotoLexiconResolver::new(Arc::new(dns.txt_lookup()), Arc::new(dids), http)
+            .tld_policy(atauth_identity::TldPolicy::development());
+        b.lexicon_resolver(Arc::new(network))
+    })
+    .await;
+    let (c, params) = client_with_scope(&format!("atproto include:{SET}"));
+    let r = c.par_with(&h, &params).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "invalid_scope");
+    let description = r.body["error_description"].as_str().unwrap();
+    assert!(description.contains(SET), "the description names the set: {description}");
+    assert!(description.contains("10.0.0.7"), "and the refused PDS: {description}");
+    assert_eq!(dns.queries(), ["_lexicon.example.app."]);
+    let plain = with(&params, "scope", Some("atproto"));
+    let ok = c.par_with(&h, &plain).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "nothing recorded: {}", ok.raw);
+}
+
+/// SCOPE-10: a set grants only NSIDs under its own authority (`app.example.*` for
+/// `app.example.authFull`). An entry naming another authority's NSID grants nothing, not even its
+/// own NSIDs listed beside it (as the reference's `IncludeScope.toScopes`); a look-alike prefix
+/// (`app.examplex`) and `*` are other authorities too. The token can then not use them (RS-SCOPE-01).
+#[tokio::test]
+async fn scope10_a_set_grants_nothing_of_another_authority() {
+    let dir = TempDir::new("lexicons");
+    let doc = json!({
+        "lexicon": 1,
+        "id": SET,
+        "defs": { "main": {
+            "type": "permission-set",
+            "permissions": [
+                { "type": "permission", "resource": "repo", "collection": ["app.bsky.feed.post"] },
+                { "type": "permission", "resource": "repo", "collection": ["app.example.post", "app.bsky.feed.like"] },
+                { "type": "permission", "resource": "repo", "collection": ["*"] },
+                { "type": "permission", "resource": "rpc", "lxm": ["app.examplex.getFeed"], "aud": "*" },
+                { "type": "permission", "resource": "rpc", "lxm": ["app.bsky.feed.getFeedSkeleton"], "inheritAud": true },
+                { "type": "permission", "resource": "rpc", "lxm": ["app.example.getFeed"], "inheritAud": true }
+            ]
+        } }
+    });
+    std::fs::write(dir.join("set.json"), doc.to_string()).unwrap();
+    let h = Harness::with(|b| b.lexicon_dir(dir.path())).await;
+    let carol = "did:plc:carol00000000000000000000";
+    let key = atauth_crypto::PrivateKey::generate(atauth_crypto::Algorithm::Es256k);
+    let record = atauth_server::store::AccountRecord {
+        signing_key_hex: Some(key.to_hex()),
+        ..account_record(carol, "carol.test", "carol@example.test")
+    };
+    h.server.stores().accounts.create_account(record).await.unwrap();
+    let feed = "did:web:feed.example.com%23bsky_fg";
+    let scope = format!("atproto include:{SET}?aud={feed}");
+    let (c, params) = client_with_scope(&scope);
+    let params = with(&params, "login_hint", Some("carol.test"));
+    let r = c.par_with(&h, &params).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    let code = get(&c.consent(&h, &r.s("request_uri"), "carol.test").await, "code").unwrap().to_owned();
+    let tokens = c.token_with(&h, &c.code_params(&code)).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.raw);
+    assert_eq!(tokens.s("scope"), format!("rpc:app.example.getFeed?aud={feed} atproto"));
+
+    let at = tokens.s("access_token");
+    let ok = get_service_auth(&h, &c, &at, &format!("aud={feed}&lxm=app.example.getFeed")).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.raw);
+    for lxm in ["app.bsky.feed.getFeedSkeleton", "app.examplex.getFeed"] {
+        get_service_auth(&h, &c, &at, &format!("aud={feed}&lxm={lxm}"))
+            .await
+            .assert_error(StatusCode::FORBIDDEN, "ScopeMissingError");
+    }
+}
