@@ -531,7 +531,7 @@ mod tests {
             None,
         ) {
             ApiError::ScopeMissing { needed } => {
-                assert_eq!(needed.as_deref(), Some("repo:app.bsky.feed.post?action=create"))
+                assert_eq!(needed.as_deref(), Some("repo:app.bsky.feed.post?action=create"));
             }
             e => panic!("{e:?}"),
         }
