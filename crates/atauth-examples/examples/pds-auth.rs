@@ -16,7 +16,7 @@
 //!
 //! ```sh
 //! interop/node22 interop/ref-pds.mjs --plc-only          # prints {"plcUrl": "http://127.0.0.1:…"}
-//! cargo run -p atauth-examples --example pds-auth -- --plc-url PLC [--port 2590]
+//! cargo run -p atauth-examples --example pds-auth -- --plc-url PLC [--port 2590]   # 0: any free port
 //! ```
 //!
 //! It creates `alice.test` with a random password and prints it; log in with the
@@ -197,7 +197,10 @@ async fn main() -> Result<(), Error> {
     }
     let plc =
         plc.ok_or("--plc-url is required (interop/node22 interop/ref-pds.mjs --plc-only prints one)")?;
-    let issuer = format!("http://localhost:{port}");
+    // Bind first: with --port 0 the issuer (and the PDS URL in alice's DID document) names the
+    // port the system chose.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let issuer = format!("http://localhost:{}", listener.local_addr()?.port());
 
     let mut stores = Stores::memory();
     stores.accounts = Arc::new(MyUsers::default());
@@ -224,7 +227,6 @@ async fn main() -> Result<(), Error> {
         .with_state(app);
     let router = atauth_server::web::router(auth).merge(resources);
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("PDS + authorization server on {issuer}");
     println!("account: handle alice.test, did {}, password {password}", alice.did);
     axum::serve(listener, router)

@@ -20,6 +20,8 @@
 //! cargo run -p atauth-examples --example service-auth -- \
 //!   --pds http://localhost:2583 --plc-url PLC --handle alice.test --password PASSWORD [--port 2600]
 //! ```
+//!
+//! `--port 0` takes any free port.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,14 +154,17 @@ async fn main() -> Result<(), Error> {
     let dids: Arc<dyn DidResolver> = Arc::new(
         AtprotoDidResolver::new(http.clone()).plc_directory(a.plc.clone()).allow_localhost_did_web(true),
     );
-    let did = format!("did:web:localhost%3A{}", a.port);
+    // Bind first: the DID names the port (with --port 0, the one the system chose).
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await?;
+    let port = listener.local_addr()?.port();
+    let did = format!("did:web:localhost%3A{port}");
     let verifier = ServiceAuthVerifier::new(
         format!("{did}#{SERVICE_ID}"),
         dids,
         Arc::new(MemoryStore::default()), // jti replay records; use a shared store with several instances
         Arc::new(SystemClock),
     );
-    let url = format!("http://localhost:{}", a.port);
+    let url = format!("http://localhost:{port}");
     let service = Service {
         did: did.clone(),
         url: url.clone(),
@@ -172,7 +177,6 @@ async fn main() -> Result<(), Error> {
         .route("/xrpc/com.example.hello", get(hello))
         .route("/xrpc/com.example.callback", get(callback))
         .with_state(service);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.port)).await?;
     tokio::spawn(async move { axum::serve(listener, app).await });
     println!("service {did} on {url}");
 
