@@ -111,7 +111,9 @@ fn proxy_value(target: &str) -> Result<HeaderValue, InvalidProxy> {
 /// [`PasswordSession`](atauth_client::PasswordSession).
 pub struct AtriumSession<S> {
     session: Arc<S>,
-    did: Did,
+    /// `None` only if atrium's DID syntax refused a DID atauth accepted (they implement the same
+    /// atproto rule); atrium's agent then reports no session instead of a panic here.
+    did: Option<Did>,
     base: String,
     /// An invalid target given through [`CloneWithProxy`] (which cannot fail) is kept as the error
     /// and fails each request, rather than silently sending none.
@@ -138,7 +140,7 @@ impl<S> Clone for AtriumSession<S> {
 impl<S> std::fmt::Debug for AtriumSession<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AtriumSession")
-            .field("did", &self.did.as_str())
+            .field("did", &self.did.as_ref().map(Did::as_str))
             .field("base", &self.base)
             .field("proxy", &self.proxy)
             .finish_non_exhaustive()
@@ -162,9 +164,7 @@ impl<S: XrpcSession + 'static> AtriumSession<S> {
     /// ```
     pub async fn new(session: S) -> Self {
         let base = session.pds_url().await.unwrap_or_else(|| UNKNOWN_PDS.to_owned());
-        // atauth DIDs are validated; atrium's syntax is the same, so this only fails on a bug.
-        let did = Did::new(session.did().as_str().to_owned())
-            .unwrap_or_else(|_| unreachable!("atauth DIDs satisfy atrium's DID syntax"));
+        let did = Did::new(session.did().as_str().to_owned()).ok();
         Self {
             session: Arc::new(session),
             did,
@@ -298,7 +298,7 @@ impl<S: XrpcSession + 'static> XrpcClient for AtriumSession<S> {
 
 impl<S: XrpcSession + 'static> SessionManager for AtriumSession<S> {
     async fn did(&self) -> Option<Did> {
-        Some(self.did.clone())
+        self.did.clone()
     }
 }
 

@@ -239,3 +239,34 @@ async fn scope_missing_is_403_and_tokens_never_leave_the_pds() {
     assert!(matches!(err.downcast_ref::<RequestError>(), Some(RequestError::InvalidRequest(_))), "{err}");
     assert_eq!(pds.repo.lock().unwrap().requests.len(), before);
 }
+
+/// CL-RES-02 without a server: URIs that merely start like the PDS URL are refused before any
+/// connection; a URI on the PDS is sent (and fails to connect: nothing listens on port 9).
+#[tokio::test]
+async fn uris_that_only_look_like_the_pds_are_refused_before_sending() {
+    let data: atauth_client::PasswordSessionData = serde_json::from_value(serde_json::json!({
+        "did": ALICE, "handle": "alice.test", "service": "http://127.0.0.1:9",
+        "access_jwt": "a", "refresh_jwt": "r"
+    }))
+    .unwrap();
+    let http = atauth_identity::http::SafeHttpClient::builder().allow_http_loopback(true).build().unwrap();
+    let xrpc = AtriumSession::new(atauth_client::PasswordSession::resume(http, data)).await;
+    assert_eq!(xrpc.base_uri(), "http://127.0.0.1:9");
+    let send = |uri: &'static str| {
+        let xrpc = xrpc.clone();
+        async move {
+            let req = Request::builder().uri(uri).body(Vec::new()).unwrap();
+            let err = xrpc.send_http(req).await.unwrap_err();
+            err.downcast::<RequestError>().map(|e| *e).unwrap()
+        }
+    };
+    for uri in [
+        "http://127.0.0.1:90/xrpc/com.atproto.server.getSession",
+        "http://127.0.0.1:9@evil.example/xrpc/com.atproto.server.getSession",
+        "https://127.0.0.1:9/xrpc/com.atproto.server.getSession",
+    ] {
+        assert!(matches!(send(uri).await, RequestError::InvalidRequest(_)), "{uri}");
+    }
+    let err = send("http://127.0.0.1:9/xrpc/com.atproto.server.getSession").await;
+    assert!(matches!(err, RequestError::Http(_)), "sent, and the connection was refused: {err:?}");
+}
