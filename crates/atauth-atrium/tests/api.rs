@@ -117,3 +117,20 @@ async fn a_token_refused_after_the_refresh_is_expired_token() {
     let err = agent.get_record(&post.uri).await.unwrap_err();
     assert!(matches!(err, ApiError::ExpiredToken), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_carries_the_reset_time() {
+    let pds = Pds::start().await;
+    let client = pds.client();
+    let agent = Agent::new(pds.login(&client, None).await);
+    pds.repo.lock().unwrap().write_limit = Some(2);
+    agent.post("one").await.unwrap();
+    agent.post("two").await.unwrap();
+    let now = pds.server.now();
+    match agent.post("three").await.unwrap_err() {
+        ApiError::RateLimited { reset } => assert_eq!(reset, Some(now + 60)),
+        e => panic!("{e:?}"),
+    }
+    let page = agent.list_records(ALICE, "app.bsky.feed.post", 10, None).await.unwrap();
+    assert_eq!(page.items.len(), 2, "the refused post was not written");
+}

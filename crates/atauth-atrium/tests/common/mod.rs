@@ -55,6 +55,9 @@ pub struct Repo {
     pub next_rkey: u64,
     /// `METHOD path` of every request, with its `atproto-proxy` header.
     pub requests: Vec<(String, Option<String>)>,
+    /// Writes allowed before `createRecord` answers 429 `RateLimitExceeded` with `ratelimit-*`
+    /// headers (the reference PDS limits repo writes the same way); `None`: no limit.
+    pub write_limit: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -111,6 +114,15 @@ async fn create_record(State(st): State<PdsState>, auth: SessionAuth, body: Byte
         return r;
     }
     let mut r = st.repo.lock().unwrap();
+    if r.write_limit.is_some_and(|limit| r.next_rkey as usize >= limit) {
+        let reset = st.server.now() + 60;
+        let mut res = xrpc(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", "Rate Limit Exceeded");
+        let h = res.headers_mut();
+        h.insert("ratelimit-limit", HeaderValue::from(r.write_limit.unwrap_or_default()));
+        h.insert("ratelimit-remaining", HeaderValue::from(0));
+        h.insert("ratelimit-reset", HeaderValue::from(reset));
+        return res;
+    }
     r.next_rkey += 1;
     let rkey = format!("3kaaaaaaaa{:03}", r.next_rkey);
     let cid = cid(0x71, record.to_string().as_bytes());
