@@ -89,7 +89,7 @@ fn classify(status: u16, body: Option<XrpcErrorBody>, reset: Option<i64>) -> Api
     let (error, message) = body.map_or((None, None), |b| (Some(b.error), b.message));
     match (status, error.as_deref()) {
         (429, _) => ApiError::RateLimited { reset },
-        (403, Some("ScopeMissingError" | "InsufficientScope")) => ApiError::ScopeMissing {
+        (403, Some("ScopeMissingError")) => ApiError::ScopeMissing {
             // `Missing required scope "repo:app.bsky.feed.post?action=create"` (reference and ours).
             needed: message.as_deref().and_then(|m| m.split('"').nth(1)).map(str::to_owned),
         },
