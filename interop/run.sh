@@ -69,6 +69,7 @@ PDS_URL="" PLC_URL="" REF_HANDLE="" REF_PASSWORD="" REF_DID="" REF_PDS_PROC=""
 
 cleanup() {
   local p
+  declare -F stop_examples >/dev/null && stop_examples
   for p in SERVE_PID PLC_PID; do
     if [ -n "${!p}" ]; then
       kill "${!p}" 2>/dev/null
@@ -321,6 +322,87 @@ case_atrium_vs_serve() {
   return $rc
 }
 
+# The four examples of crates/atauth-examples, run as the README says, offline: pds-auth (our
+# authorization server and resource extractor in an app of its own, accounts in the PLC), then
+# login-and-post against it (terminal login approved through the consent API, a typed post through
+# atauth-atrium, read back, sign-out), service-auth (a user's getServiceAuth token verified, a
+# call with the service's own JWT, the replay refused) and axum-web-app (sign in, post, logout).
+# Uses the binaries in ATAUTH_EXAMPLES_DIR, else those the test build left in the target
+# directory, else builds them (`cargo build --workspace --examples`, the workspace's features).
+EXAMPLES_PIDS=()
+free_port() { "$NODE22" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+stop_examples() {
+  local p
+  for p in "${EXAMPLES_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  EXAMPLES_PIDS=()
+}
+case_examples() {
+  local name=examples dir="${ATAUTH_EXAMPLES_DIR:-}" target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  [ "${target#/}" = "$target" ] && target="$ROOT/$target"
+  [ -n "$dir" ] || dir="$target/debug/examples"
+  if [ ! -x "$dir/pds-auth" ] || [ ! -x "$dir/login-and-post" ] || [ ! -x "$dir/service-auth" ] \
+      || [ ! -x "$dir/axum-web-app" ]; then
+    if ! (cd "$ROOT" && timeout 1200 cargo build -q --workspace --examples) >"$ART/$name.build.log" 2>&1; then
+      DETAIL="building the examples failed (see $ART/$name.build.log)"
+      return 1
+    fi
+    dir="$target/debug/examples"
+  fi
+  need_plc || { DETAIL="PLC did not start"; return 1; }
+  local line pds password
+  "$dir/pds-auth" --plc-url "$PLC_ONLY_URL" --port 0 >"$ART/$name.pds-auth.out" 2>"$ART/$name.pds-auth.log" &
+  EXAMPLES_PIDS+=($!)
+  line="$(wait_for_line "$ART/$name.pds-auth.out" '^account:' 60 "${EXAMPLES_PIDS[0]}")" \
+    || { DETAIL="pds-auth did not start (see $ART/$name.pds-auth.log)"; stop_examples; return 1; }
+  password="${line##* password }"
+  pds="$(sed -n 's/^PDS + authorization server on //p' "$ART/$name.pds-auth.out")"
+
+  # login-and-post: the printed URL is approved through the consent API (scripts/demo.sh approve).
+  ATAUTH_DEV_PLC_URL="$PLC_ONLY_URL" ATAUTH_DEV_HANDLE_RESOLVER="$pds" timeout 120 \
+    "$dir/login-and-post" alice.test "hello from the examples case" >"$ART/$name.login.out" 2>"$ART/$name.login.log" &
+  local login=$!
+  line="$(wait_for_line "$ART/$name.login.out" '/oauth/authorize\?' 60 "$login")" \
+    || { DETAIL="login-and-post printed no authorization URL (see $ART/$name.login.log)"; stop_examples; return 1; }
+  "$ROOT/scripts/demo.sh" approve --password "$password" "$(echo "$line" | tr -d ' ')" >"$ART/$name.approve.log" 2>&1 \
+    || { DETAIL="approving failed (see $ART/$name.approve.log)"; kill "$login" 2>/dev/null; stop_examples; return 1; }
+  wait "$login" || { DETAIL="login-and-post failed (see $ART/$name.login.*)"; stop_examples; return 1; }
+  grep -q '^read back: "hello from the examples case"' "$ART/$name.login.out" \
+    || { DETAIL="login-and-post did not read its post back (see $ART/$name.login.out)"; stop_examples; return 1; }
+
+  # service-auth: one call verified and answered with the service's own JWT, the replay refused.
+  timeout 60 "$dir/service-auth" --pds "$pds" --plc-url "$PLC_ONLY_URL" --handle alice.test --password "$password" \
+    --port 0 >"$ART/$name.service.out" 2>"$ART/$name.service.log"
+  if ! grep -q '^first call: 200 OK .*"verified_caller":"did:web:localhost' "$ART/$name.service.out" \
+      || ! grep -q '^same token again: 401 .*JwtReplayed' "$ART/$name.service.out"; then
+    DETAIL="service-auth: unexpected answers (see $ART/$name.service.*)"; stop_examples; return 1
+  fi
+
+  # axum-web-app: sign in (the consent API instead of a browser), post, logout.
+  local port web jar="$ART/$name.cookies" auth q loc
+  port="$(free_port)"; web="http://127.0.0.1:$port"
+  ATAUTH_DEV_PLC_URL="$PLC_ONLY_URL" ATAUTH_DEV_HANDLE_RESOLVER="$pds" ADDR="127.0.0.1:$port" \
+    DB="$ART/$name.web.sqlite" "$dir/axum-web-app" >"$ART/$name.web.out" 2>"$ART/$name.web.log" &
+  EXAMPLES_PIDS+=($!)
+  wait_for_line "$ART/$name.web.out" '^open ' 60 "${EXAMPLES_PIDS[1]}" >/dev/null \
+    || { DETAIL="axum-web-app did not start (see $ART/$name.web.log)"; stop_examples; return 1; }
+  auth="$(curl -sS -o /dev/null -w '%{redirect_url}' -d input=alice.test "$web/login")"
+  q="${auth#*\?}"
+  loc="$(curl -sS -o /dev/null -w '%{redirect_url}' \
+    --data "$(echo "$q" | tr '&' '\n' | grep -E '^(client_id|request_uri)=' | paste -sd'&')" \
+    --data-urlencode identifier=alice.test --data-urlencode "password=$password" \
+    "${auth%%/oauth/authorize*}/oauth/authorize/sign-in-and-approve")"
+  curl -sS -c "$jar" -o /dev/null "$loc"
+  if ! curl -sS -b "$jar" "$web/" | grep -q 'id=handle>alice.test<' \
+      || ! curl -sS -b "$jar" --data-urlencode 'text=hi @alice.test https://atproto.com' "$web/post" | grep -q 'Posted' \
+      || [ "$(curl -sS -b "$jar" -o /dev/null -w '%{http_code}' -X POST "$web/logout")" != 303 ] \
+      || ! curl -sS -b "$jar" "$web/" | grep -q 'Log in with'; then
+    DETAIL="axum-web-app: sign-in, post or logout failed (see $ART/$name.web.*)"; stop_examples; return 1
+  fi
+  stop_examples
+  DETAIL="pds-auth + login-and-post (typed post read back), service-auth (200, then 401 JwtReplayed), axum-web-app (sign-in, post, logout)"
+  return 0
+}
+
 # Planned (add them here when the code exists):
 #   client-vs-ref-pds    the atauth client (Rust) logs in to the reference PDS
 #                        (needs: XRPC handle resolver = PDS_URL, PLC URL = PLC_URL, http allowed)
@@ -330,6 +412,7 @@ add_case control-api     case_control_api     default "reference client -> refer
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
 add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"
 add_case atrium-vs-serve case_atrium_vs_serve default "atrium-oauth (Rust) -> atauth serve: login, then DPoP GETs with and without a query"
+add_case examples        case_examples        default "the four examples of crates/atauth-examples, run offline as the README says"
 
 # ------------------------------------------------------------------- runner ---
 if [ "$LIST" = 1 ]; then

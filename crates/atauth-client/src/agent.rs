@@ -6,6 +6,7 @@ use atauth_identity::http::HttpResponse;
 use atauth_identity::{Did, Nsid};
 use bytes::Bytes;
 use http::Method;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -28,6 +29,85 @@ pub trait XrpcSession: Send + Sync {
         body: Option<Bytes>,
         max_response_bytes: usize,
     ) -> Result<HttpResponse, RequestError>;
+
+    /// Like [`send_xrpc`](Self::send_xrpc), with extra request headers: `Content-Type`,
+    /// `atproto-proxy`, `atproto-accept-labelers`, `Accept`, … (typed-API adapters such as
+    /// `atauth-atrium` forward what their client sets). Headers that carry credentials or framing
+    /// (`Authorization`, `DPoP`, `Host`, `Content-Length`, …) are the session's own and refused
+    /// ([`check_extra_headers`]).
+    ///
+    /// The default implementation sends only `Content-Type` and refuses any other header, so a
+    /// session type written before this method existed never drops a header silently; both
+    /// sessions of this crate forward every allowed header.
+    async fn send_xrpc_with_headers(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        max_response_bytes: usize,
+    ) -> Result<HttpResponse, RequestError> {
+        check_extra_headers(&headers)?;
+        if headers.keys().any(|k| *k != header::CONTENT_TYPE) {
+            return Err(RequestError::InvalidRequest("this session type cannot send extra headers"));
+        }
+        let content_type = content_type(&headers)?;
+        self.send_xrpc(method, path_and_query, content_type.as_deref(), body, max_response_bytes).await
+    }
+
+    /// The URL of the PDS requests go to now, if the session knows it (it can change on refresh,
+    /// when the account's DID document names another PDS).
+    async fn pds_url(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Request headers a caller may not set: the session adds the credentials (`Authorization`,
+/// `DPoP`) itself, and the transport owns the framing and the connection.
+const RESERVED_HEADERS: [HeaderName; 7] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("dpop"),
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::CONNECTION,
+    header::COOKIE,
+];
+
+/// Refuses extra headers that would replace the session's credentials or the transport's framing
+/// ([`XrpcSession::send_xrpc_with_headers`]).
+pub fn check_extra_headers(headers: &HeaderMap) -> Result<(), RequestError> {
+    if RESERVED_HEADERS.iter().any(|h| headers.contains_key(h)) {
+        return Err(RequestError::InvalidRequest(
+            "Authorization, DPoP, Host, Cookie and framing headers are set by the session",
+        ));
+    }
+    Ok(())
+}
+
+/// The single `Content-Type` of `headers`, if any.
+fn content_type(headers: &HeaderMap) -> Result<Option<String>, RequestError> {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(RequestError::InvalidRequest("more than one Content-Type"));
+    }
+    first
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| RequestError::InvalidRequest("content type"))
+}
+
+/// `headers` with `Content-Type: content_type` added, for the sessions' `send_xrpc`.
+pub(crate) fn with_content_type(content_type: Option<&str>) -> Result<HeaderMap, RequestError> {
+    let mut headers = HeaderMap::new();
+    if let Some(ct) = content_type {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(ct).map_err(|_| RequestError::InvalidRequest("content type"))?,
+        );
+    }
+    Ok(headers)
 }
 
 #[async_trait::async_trait]
@@ -45,6 +125,21 @@ impl XrpcSession for OAuthSession {
         max_response_bytes: usize,
     ) -> Result<HttpResponse, RequestError> {
         self.send(method, path_and_query, content_type, body, max_response_bytes).await
+    }
+
+    async fn send_xrpc_with_headers(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        max_response_bytes: usize,
+    ) -> Result<HttpResponse, RequestError> {
+        self.send_with_headers(method, path_and_query, headers, body, max_response_bytes).await
+    }
+
+    async fn pds_url(&self) -> Option<String> {
+        Some(OAuthSession::pds_url(self).await)
     }
 }
 
@@ -118,6 +213,11 @@ impl<S: XrpcSession> Agent<S> {
     /// The account DID.
     pub fn did(&self) -> &Did {
         self.session.did()
+    }
+
+    /// The response-body cap.
+    pub(crate) fn response_cap(&self) -> usize {
+        self.max_response_bytes
     }
 
     /// `GET /xrpc/<nsid>?params` with a JSON response.

@@ -23,6 +23,10 @@
 //!   form (T-01 … T-04) — [`dpop`].
 //! - **Agent**: DPoP-bound XRPC queries and procedures, raw bodies for blobs, typed errors; the same
 //!   interface over a legacy app-password session ([`PasswordSession`], T-24) — [`Agent`].
+//! - **Common jobs** without a typed-API crate ([`api`]): post with link and mention facets, like,
+//!   follow, upload a blob, profile, timeline, records with cursors; typed [`api::ApiError`]s
+//!   (`ExpiredToken`, `RateLimited { reset }`, `ScopeMissing { needed }`). The whole typed API
+//!   (atrium-api) over the same sessions is the `atauth-atrium` crate.
 //! - **Sign-out**: revocation of refresh and access tokens (skipped cleanly without a revocation
 //!   endpoint) and removal from the store — [`OAuthSession::sign_out`].
 //! - **Stores**: memory ([`MemoryStore`]) and SQLite ([`SqliteStore`], feature `sqlite`, default),
@@ -94,6 +98,7 @@
 //! ```
 
 pub mod agent;
+pub mod api;
 #[cfg(feature = "axum")]
 pub mod axum_routes;
 pub mod client;

@@ -11,7 +11,7 @@ use atauth_identity::Did;
 use atauth_identity::http::{HttpRequest, HttpResponse, SafeHttpClient};
 use atauth_oauth::{AccessToken, RefreshToken};
 use bytes::Bytes;
-use http::{HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -206,6 +206,19 @@ impl XrpcSession for PasswordSession {
         body: Option<Bytes>,
         max_response_bytes: usize,
     ) -> Result<HttpResponse, RequestError> {
+        let headers = crate::agent::with_content_type(content_type)?;
+        self.send_xrpc_with_headers(method, path_and_query, headers, body, max_response_bytes).await
+    }
+
+    async fn send_xrpc_with_headers(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        max_response_bytes: usize,
+    ) -> Result<HttpResponse, RequestError> {
+        crate::agent::check_extra_headers(&headers)?;
         let mut refreshed = false;
         loop {
             let (service, token, generation) = {
@@ -222,11 +235,8 @@ impl XrpcSession for PasswordSession {
             let mut req = HttpRequest::new(method.clone(), url)
                 .header(http::header::AUTHORIZATION, bearer(&token)?)
                 .max_response_bytes(max_response_bytes);
-            if let Some(ct) = content_type {
-                req = req.header(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_str(ct).map_err(|_| RequestError::InvalidRequest("content type"))?,
-                );
+            for (name, value) in &headers {
+                req = req.header(name.clone(), value.clone());
             }
             if let Some(b) = &body {
                 req = req.body(b.clone());
@@ -239,5 +249,9 @@ impl XrpcSession for PasswordSession {
             }
             return Ok(res);
         }
+    }
+
+    async fn pds_url(&self) -> Option<String> {
+        Some(self.state.lock().await.data.service.clone())
     }
 }

@@ -20,7 +20,7 @@ use atauth_identity::Did;
 use atauth_identity::http::{HttpRequest, HttpResponse};
 use atauth_oauth::{OAuthErrorCode, TokenRequest};
 use bytes::Bytes;
-use http::{HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method};
 use url::Url;
 
 use crate::client::Inner;
@@ -269,6 +269,23 @@ impl OAuthSession {
         body: Option<Bytes>,
         max_response_bytes: usize,
     ) -> Result<HttpResponse, RequestError> {
+        let headers = crate::agent::with_content_type(content_type)?;
+        self.send_with_headers(method, url, headers, body, max_response_bytes).await
+    }
+
+    /// [`send`](Self::send) with extra request headers (`Content-Type`, `atproto-proxy`,
+    /// `atproto-accept-labelers`, …), sent on every attempt. Credential and framing headers are
+    /// refused ([`check_extra_headers`](crate::agent::check_extra_headers)): the session sets
+    /// `Authorization` and `DPoP` itself.
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        max_response_bytes: usize,
+    ) -> Result<HttpResponse, RequestError> {
+        crate::agent::check_extra_headers(&headers)?;
         let mut refreshed = false;
         loop {
             let (token, signer, generation, pds) = self.current().await?;
@@ -280,10 +297,6 @@ impl OAuthSession {
             }
             let auth = HeaderValue::from_str(&format!("DPoP {token}"))
                 .map_err(|_| RequestError::InvalidRequest("access token is not a valid header value"))?;
-            let ct = content_type
-                .map(HeaderValue::from_str)
-                .transpose()
-                .map_err(|_| RequestError::InvalidRequest("content type"))?;
             let res = self
                 .client
                 .sender
@@ -291,8 +304,8 @@ impl OAuthSession {
                     let mut req = HttpRequest::new(method.clone(), target.clone())
                         .header(http::header::AUTHORIZATION, auth.clone())
                         .max_response_bytes(max_response_bytes);
-                    if let Some(ct) = &ct {
-                        req = req.header(http::header::CONTENT_TYPE, ct.clone());
+                    for (name, value) in &headers {
+                        req = req.header(name.clone(), value.clone());
                     }
                     if let Some(b) = &body {
                         req = req.body(b.clone()); // CL-DPOP-06: buffered, so a retry can resend it

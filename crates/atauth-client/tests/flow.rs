@@ -621,3 +621,46 @@ async fn t11_issuer_change_ends_the_session_at_refresh() {
     assert_eq!(w.refreshes.load(Ordering::SeqCst), 0, "the old issuer was not asked");
     assert!(client.restore(s.key()).await.unwrap().is_none(), "session removed");
 }
+
+#[tokio::test]
+async fn extra_headers_reach_the_pds_on_the_retry_too_and_credentials_are_refused() {
+    use http::{HeaderMap, HeaderValue, Method};
+    let w = start(false).await;
+    let client = client(&w);
+    let session = login(&w, &client, HANDLE).await;
+    w.expire_access_tokens(); // the first attempt is refused: the header must survive the retry
+    let mut headers = HeaderMap::new();
+    headers.insert("atproto-proxy", HeaderValue::from_static("did:web:api.bsky.chat#bsky_chat"));
+    headers.insert("content-type", HeaderValue::from_static("text/plain"));
+    let res = session
+        .send_xrpc_with_headers(Method::POST, "/xrpc/com.example.echo", headers, Some("hi".into()), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(res.status, 200);
+    let out: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(out["proxy"], "did:web:api.bsky.chat#bsky_chat");
+    assert_eq!(out["contentType"], "text/plain");
+    assert_eq!(out["len"], 2);
+    assert_eq!(w.refreshes.load(Ordering::SeqCst), 1);
+    let pds = XrpcSession::pds_url(&session).await.unwrap();
+    assert_eq!(pds.trim_end_matches('/'), w.pds_origin);
+
+    // The session's own credentials cannot be replaced, and nothing is sent.
+    for name in ["authorization", "dpop", "host", "cookie"] {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static("x"));
+        let before = w.st().htus.len();
+        let err = session
+            .send_xrpc_with_headers(
+                Method::GET,
+                "/xrpc/com.atproto.server.getSession",
+                headers,
+                None,
+                1 << 20,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RequestError::InvalidRequest(_)), "{name}: {err:?}");
+        assert_eq!(w.st().htus.len(), before, "{name}: no request sent");
+    }
+}

@@ -106,3 +106,39 @@ async fn failed_refresh_is_returned_not_retried_forever() {
     let err = agent.query::<serde_json::Value>("com.atproto.server.getSession", &[]).await.unwrap_err();
     assert_eq!(err.xrpc_error(), Some("ExpiredToken"));
 }
+
+#[tokio::test]
+async fn extra_headers_are_forwarded_and_credentials_refused() {
+    use atauth_client::XrpcSession;
+    use http::{HeaderMap, HeaderValue, Method};
+    let server = MockServer::start().await;
+    Mock::given(path("/xrpc/com.atproto.server.createSession"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(session_body(1)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/xrpc/app.bsky.actor.getProfile"))
+        .and(header("atproto-proxy", "did:web:api.bsky.app#bsky_appview"))
+        .and(header("authorization", "Bearer access-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"did": DID})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let url = url::Url::parse(&server.uri()).unwrap();
+    let session = PasswordSession::login(http(), &url, "alice.test", "p", None).await.unwrap();
+    assert_eq!(session.pds_url().await.as_deref(), Some(url.as_str()));
+    let mut headers = HeaderMap::new();
+    headers.insert("atproto-proxy", HeaderValue::from_static("did:web:api.bsky.app#bsky_appview"));
+    let res = session
+        .send_xrpc_with_headers(Method::GET, "/xrpc/app.bsky.actor.getProfile?actor=x", headers, None, 4096)
+        .await
+        .unwrap();
+    assert_eq!(res.status, 200);
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", HeaderValue::from_static("Bearer stolen"));
+    let err = session
+        .send_xrpc_with_headers(Method::GET, "/xrpc/app.bsky.actor.getProfile?actor=x", headers, None, 4096)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RequestError::InvalidRequest(_)), "{err:?}");
+}

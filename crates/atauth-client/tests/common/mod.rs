@@ -401,6 +401,7 @@ async fn echo(State(w): W, headers: HeaderMap, body: Bytes) -> Response {
         Ok(_) => axum::Json(json!({
             "len": body.len(),
             "contentType": headers.get("content-type").and_then(|v| v.to_str().ok()),
+            "proxy": headers.get("atproto-proxy").and_then(|v| v.to_str().ok()),
         }))
         .into_response(),
         Err(r) => r,

@@ -1,28 +1,37 @@
-//! "Log in with Bluesky": a minimal web app on the atauth client.
+//! "Log in with atproto": a web app on the atauth client.
 //!
 //! `/` shows a sign-in form; `POST /login` starts the authorization and redirects to the user's
 //! authorization server; `/oauth/callback` finishes it and sets a session cookie; `/` then shows the
-//! DID and handle from an authenticated `com.atproto.server.getSession`; `POST /logout` revokes.
+//! DID and handle from an authenticated `com.atproto.server.getSession` and a form that posts
+//! (`atauth_client::Agent::post`: link and mention facets included); `POST /logout` revokes the
+//! tokens at the authorization server and deletes the session. Sessions (and pending
+//! authorizations) live in SQLite (`DB`, default `axum-web-app.sqlite`), so they survive restarts.
 //!
-//! Run it in development mode (a loopback client id, no public URL needed):
+//! In production set `PUBLIC_URL=https://app.example.com`: the app is then a **confidential client**
+//! (`private_key_jwt`): its client-metadata document is served at
+//! `<PUBLIC_URL>/oauth-client-metadata.json` and names `<PUBLIC_URL>/jwks.json`, where the public
+//! half of its ES256 key is served (`ATAUTH_CLIENT_KEY_HEX`, a P-256 scalar in hex; a new key is
+//! generated if unset, which invalidates the sessions on restart: they are bound to the key id).
+//!
+//! Without `PUBLIC_URL` (development, offline) it is a loopback client (`http://localhost?…`, no
+//! metadata document to host: authorization servers accept it from `127.0.0.1` redirect URIs):
 //!
 //! ```sh
-//! cargo run -p atauth-client --features axum --example web_app
+//! cargo run -p atauth-examples --example axum-web-app
 //! # then open http://127.0.0.1:8080 (not localhost: CL-MD-LOOP-05)
 //! ```
 //!
-//! Against the offline reference PDS of `interop/` (`interop/node22 interop/ref-pds.mjs` prints the
-//! URLs), add `ATAUTH_DEV_PLC_URL=http://127.0.0.1:<plc> ATAUTH_DEV_HANDLE_RESOLVER=http://localhost:<pds>`
-//! (both also allow plain http to loopback). In production set `PUBLIC_URL=https://app.example.com`:
-//! the app then is a web confidential client whose metadata is served at
-//! `<PUBLIC_URL>/oauth-client-metadata.json` with an ES256 key (`ATAUTH_CLIENT_KEY_HEX`, a P-256
-//! scalar in hex; a new key is generated if unset, which invalidates sessions on restart).
+//! Offline against `scripts/demo.sh` (sign-in and getSession) or the reference PDS of `interop/`
+//! (`interop/node22 interop/ref-pds.mjs` prints its URLs; posting works there too), add
+//! `ATAUTH_DEV_PLC_URL=<the PLC URL> ATAUTH_DEV_HANDLE_RESOLVER=<the server URL>` (both also allow
+//! plain http to loopback).
 //!
 //! The session cookie holds the DID and the random session id; real apps should sign or encrypt
 //! their cookies (e.g. `tower-cookies` with a private jar).
 
 use std::sync::Arc;
 
+use atauth_client::api::ApiError;
 use atauth_client::axum_routes::{ClientRoutes, router};
 use atauth_client::{
     Agent, AuthorizeOptions, CallbackResult, ClientConfig, DevOptions, Keyset, OAuthClient, SessionKey,
@@ -75,6 +84,8 @@ async fn home(State(app): State<AppState>, headers: HeaderMap) -> Response {
     match agent.query::<serde_json::Value>("com.atproto.server.getSession", &[]).await {
         Ok(me) => page(&format!(
             "<h1>Signed in</h1><p>DID: <code id=did>{}</code></p><p>Handle: <code id=handle>{}</code></p>\
+             <form method=post action=/post><input name=text size=50 required \
+             placeholder=\"hello @bob.test, see https://atproto.com\"> <button>Post</button></form>\
              <form method=post action=/logout><button>Sign out</button></form>",
             escape(me["did"].as_str().unwrap_or_default()),
             escape(me["handle"].as_str().unwrap_or_default()),
@@ -89,6 +100,26 @@ async fn home(State(app): State<AppState>, headers: HeaderMap) -> Response {
 #[derive(serde::Deserialize)]
 struct LoginForm {
     input: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PostForm {
+    text: String,
+}
+
+/// Posts for the signed-in user; the typed errors say what to do (sign in again, wait, …).
+async fn post_text(State(app): State<AppState>, headers: HeaderMap, Form(form): Form<PostForm>) -> Response {
+    let Some(key) = session_key(&headers) else { return Redirect::to("/").into_response() };
+    let Ok(Some(session)) = app.client.restore(&key).await else { return Redirect::to("/").into_response() };
+    let message = match Agent::new(session).post(&form.text).await {
+        Ok(post) => format!("Posted <code>{}</code>", escape(&post.uri)),
+        Err(ApiError::ScopeMissing { needed }) => {
+            format!("Sign in again and grant {}", escape(needed.as_deref().unwrap_or("the permission")))
+        }
+        Err(ApiError::RateLimited { reset }) => format!("Rate limited until {reset:?}; try later"),
+        Err(e) => format!("Could not post: {}", escape(&e.to_string())),
+    };
+    page(&format!("<p>{message}</p><p><a href=/>Back</a></p>")).into_response()
 }
 
 async fn login(State(app): State<AppState>, Form(form): Form<LoginForm>) -> Response {
@@ -131,6 +162,7 @@ fn app(client: OAuthClient) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))
+        .route("/post", post(post_text))
         .route("/logout", post(logout))
         .with_state(state)
         .merge(router(client, &routes, logged_in))
@@ -151,7 +183,9 @@ fn config(addr: &str) -> Result<ClientConfig, Box<dyn std::error::Error>> {
                 &[&format!("{public}/oauth/callback")],
                 scope,
                 Keyset::new().with_key("key-1", key)?,
-                None,
+                // Publish the keys at jwks_uri (served by ClientRoutes) rather than inline, so a
+                // key rotation does not change the metadata document.
+                Some(format!("{public}/jwks.json").parse()?),
             )?
             .with_display(Some("atauth example"), Some(public))?
         }
@@ -172,8 +206,9 @@ fn config(addr: &str) -> Result<ClientConfig, Box<dyn std::error::Error>> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
-    let store =
-        Arc::new(SqliteStore::open(std::env::var("DB").unwrap_or_else(|_| "web_app.sqlite".into())).await?);
+    let store = Arc::new(
+        SqliteStore::open(std::env::var("DB").unwrap_or_else(|_| "axum-web-app.sqlite".into())).await?,
+    );
     let client = OAuthClient::builder(config(&addr)?)
         .state_store(store.clone())
         .session_store(store.clone())
