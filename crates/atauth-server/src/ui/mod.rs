@@ -14,9 +14,10 @@
 //! after the request was made. `&sign_in=1` (the "use another account" link) → sign-in;
 //! `&account=<did>` of a usable account → consent for it; `prompt=select_account` → picker; one
 //! usable account → consent; several → picker; none → sign-in, with the `login_hint` pre-filled
-//! and locked (a DID hint of a local account is shown as its handle). Consent is always asked
-//! (AS-AUTHZ-03/05: nothing is remembered, so `prompt=consent` changes nothing and untrusted public
-//! clients always see it). `prompt=create` shows the sign-in page (there is no sign-up here).
+//! and locked (a DID hint of a local account is shown as its handle). Consent is remembered per
+//! device, account and client after a remembered sign-in (AS-AUTHZ-05): a request of the same or a
+//! narrower scope is approved without the page, a wider one or `prompt=consent` shows it again.
+//! `prompt=create` shows the sign-in page (there is no sign-up here).
 //!
 //! **Security.** A device session cookie (`HttpOnly; SameSite=Lax`, `Secure` + `__Host-` over
 //! https) identifies the browser; a pushed request is bound to the first device that opens it
