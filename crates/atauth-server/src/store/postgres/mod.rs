@@ -39,6 +39,7 @@ mod tokens;
 
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use self::legacy::PostgresLegacyStore;
@@ -147,6 +148,12 @@ impl PostgresStore {
             connect.get_port(),
             connect.get_database().unwrap_or("(default)")
         );
+        // One plain connection first: the pool would retry a refused connection until its timeout
+        // and then report only that; this reports the cause (refused, bad password, no database).
+        let probe = sqlx::PgConnection::connect_with(&connect)
+            .await
+            .map_err(|source| ConnectError::Connect { target: target.clone(), source })?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
