@@ -209,52 +209,40 @@ impl TokenStore for PostgresStore {
     }
 
     async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
+        // Five round trips: BEGIN, lock the family, read the token's state, one write, COMMIT.
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let sid: Option<String> = sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE hash = $1")
-            .bind(&old.0[..])
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-        let Some(sid) = sid else { return Ok(RotateOutcome::NotFound) };
-        // Lock the family first, then read the presented token's state: every rotation, retry and
-        // revocation of one family (on any instance) runs one after the other, and each sees what
-        // the one before committed (AS-REF-01: of two racing uses of one token, the second is a
-        // replay, or the lost-response retry when the grace allows it).
-        let Some(mut session) = load_session(&mut tx, &sid, true).await? else {
-            sqlx::query("DELETE FROM refresh_tokens WHERE session_id = $1")
-                .bind(&sid)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            tx.commit().await.map_err(backend)?;
+        // Lock the family first (the token → family link never changes, so the subquery may read
+        // an older snapshot), then read the presented token's state in a new statement, which sees
+        // what the previous holder of the lock committed: every rotation, retry and revocation of
+        // one family (on any instance) runs one after the other (AS-REF-01: of two racing uses of
+        // one token, the second is a replay, or the lost-response retry when the grace allows it).
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_cols!(),
+            " FROM sessions WHERE id = (SELECT session_id FROM refresh_tokens WHERE hash = $1) FOR UPDATE"
+        ))
+        .bind(&old.0[..])
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let Some(mut session) = row.as_ref().map(session_row).transpose()? else {
             return Ok(RotateOutcome::NotFound);
         };
-        let rotated_at: Option<i64> =
-            sqlx::query_scalar("SELECT rotated FROM refresh_tokens WHERE hash = $1")
-                .bind(&old.0[..])
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
-        // A revocation between the two reads deletes the family too (caught above); a token row
-        // missing under a live family is answered as unknown.
-        let Some(rotated_at) = rotated_at else { return Ok(RotateOutcome::NotFound) };
+        let sid = session.id.clone();
+        // The token's state, and whether no other token of the family was rotated at or after it
+        // (it was replaced by the family's latest rotation).
+        let state: Option<(i64, bool)> = sqlx::query_as(
+            "SELECT t.rotated, NOT EXISTS (SELECT 1 FROM refresh_tokens o WHERE o.session_id = t.session_id \
+             AND o.rotated >= t.rotated AND o.hash <> t.hash) FROM refresh_tokens t WHERE t.hash = $1",
+        )
+        .bind(&old.0[..])
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+        // A revocation between the two reads deletes the family too (no row above).
+        let Some((rotated_at, no_later)) = state else { return Ok(RotateOutcome::NotFound) };
         let in_window = r.retry_grace > 0 && r.now - rotated_at <= r.retry_grace;
-        let is_latest = if rotated_at > ROTATED_AT_NO_RETRY && in_window {
-            // Was this token replaced by the family's latest rotation (no other token of the
-            // family rotated at or after it)?
-            let later: Option<i32> = sqlx::query_scalar(
-                "SELECT 1 FROM refresh_tokens WHERE session_id = $1 AND rotated >= $2 AND hash <> $3 LIMIT 1",
-            )
-            .bind(&sid)
-            .bind(rotated_at)
-            .bind(&old.0[..])
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?;
-            later.is_none()
-        } else {
-            false
-        };
+        let is_latest = rotated_at > ROTATED_AT_NO_RETRY && in_window && no_later;
         let presented = Presented::from_rotated_at(rotated_at, || is_latest);
         let retry = match judge_rotation(&session, presented, &r) {
             Verdict::Refuse(refusal) => {
@@ -265,39 +253,25 @@ impl TokenStore for PostgresStore {
             Verdict::Rotate => false,
             Verdict::Retry => true,
         };
-        let mark = "UPDATE refresh_tokens SET rotated = $2 WHERE hash = $1";
-        if retry {
-            // The undelivered successor and this token's one retry are both spent.
-            for h in [old, &session.refresh_hash] {
-                sqlx::query(mark)
-                    .bind(&h.0[..])
-                    .bind(ROTATED_AT_NO_RETRY)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            }
-        } else {
-            sqlx::query(mark)
-                .bind(&old.0[..])
-                .bind(rotated_at_marker(r.now))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
+        // On a retry the undelivered successor (the current token) and this token's one retry are
+        // both spent; otherwise this token records its rotation time.
+        let (mark, also_current) =
+            if retry { (ROTATED_AT_NO_RETRY, true) } else { (rotated_at_marker(r.now), false) };
+        let current = session.refresh_hash;
         apply_rotation(&mut session, &r);
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES ($1, $2, $3)")
-            .bind(&session.refresh_hash.0[..])
-            .bind(&sid)
-            .bind(ROTATED_AT_CURRENT)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict_or_backend(e, "refresh token"))?;
         sqlx::query(
-            "UPDATE sessions SET refresh_hash = $2, refresh_expires_at = $3, access_jti = $4, \
-             access_expires_at = $5, client_auth = $6, updated_at = $7 WHERE id = $1",
+            "WITH mark AS (UPDATE refresh_tokens SET rotated = $3 WHERE hash = $2 OR ($5 AND hash = $4)), \
+             successor AS (INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES ($6, $1, $7)) \
+             UPDATE sessions SET refresh_hash = $6, refresh_expires_at = $8, access_jti = $9, \
+             access_expires_at = $10, client_auth = $11, updated_at = $12 WHERE id = $1",
         )
         .bind(&sid)
+        .bind(&old.0[..])
+        .bind(mark)
+        .bind(&current.0[..])
+        .bind(also_current)
         .bind(&session.refresh_hash.0[..])
+        .bind(ROTATED_AT_CURRENT)
         .bind(session.refresh_expires_at)
         .bind(&session.access_jti)
         .bind(session.access_expires_at)
@@ -305,7 +279,7 @@ impl TokenStore for PostgresStore {
         .bind(session.updated_at)
         .execute(&mut *tx)
         .await
-        .map_err(|e| conflict_or_backend(e, "access token id"))?;
+        .map_err(|e| conflict_or_backend(e, "refresh token or access token id"))?;
         tx.commit().await.map_err(backend)?;
         Ok(if retry { RotateOutcome::Retried(session) } else { RotateOutcome::Rotated(session) })
     }
