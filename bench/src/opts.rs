@@ -23,7 +23,8 @@ pub(crate) struct Opts {
     pub(crate) port: u16,
     /// `--dir` of `serve` (default: a temporary directory, removed at the end).
     pub(crate) dir: Option<String>,
-    /// `--store`: `sqlite` or `memory`.
+    /// `--store`: `sqlite`, `memory`, `postgres` (a fresh database on `ATAUTH_TEST_POSTGRES_URL`'s
+    /// server, dropped at the end) or `postgres+redis` (replay records on `redis://127.0.0.1:6379`).
     pub(crate) store: String,
     /// `--seed-sessions`: extra live token families written into the SQLite file first.
     pub(crate) seed_sessions: u64,
@@ -64,7 +65,9 @@ impl Opts {
                 "--dir" => o.dir = Some(v.clone()),
                 "--atauth" if v == "cli" || v == "builder" => o.server = v.clone(),
                 "--seed-sessions" => o.seed_sessions = v.parse()?,
-                "--store" if v == "sqlite" || v == "memory" => o.store = v.clone(),
+                "--store" if ["sqlite", "memory", "postgres", "postgres+redis"].contains(&v.as_str()) => {
+                    o.store = v.clone();
+                }
                 _ => return Err(format!("unknown option {k}").into()),
             }
         }

@@ -32,17 +32,43 @@ pub(crate) async fn serve(o: &Opts) -> Result<(), BoxError> {
     // The sign-in throttle is per identifier and per IP; a benchmark signs one account in from one
     // address thousands of times, so its buckets are made large. Every other check is unchanged.
     let unthrottled = RateLimit { burst: 1_000_000, refill_every: Duration::from_millis(1) };
-    let server = AuthServer::builder(&issuer)
-        .dev_mode(true)
-        .data_dir(&dir)
-        .stores(if o.store == "memory" {
-            Stores::memory()
-        } else {
+    // Postgres: a database of its own, dropped when `serve` ends (the guard lives to the end).
+    let mut _database = None;
+    let mut legacy = atauth_server::legacy::LegacyOptions::default();
+    let mut redis_keys = None;
+    let stores = match o.store.as_str() {
+        "memory" => Stores::memory(),
+        "postgres" | "postgres+redis" => {
+            use atauth_server::store::postgres::testing::TestDatabase;
+            use atauth_server::store::{PostgresLegacyStore, PostgresStore};
+            let db = TestDatabase::create().await;
+            let store = PostgresStore::connect(db.url()).await?;
+            _database = Some(db);
+            legacy.store = Some(std::sync::Arc::new(PostgresLegacyStore::in_store(&store)));
+            let mut stores = Stores::single(store);
+            if o.store == "postgres+redis" {
+                let mut ro = atauth_server::store::redis::RedisOptions::default();
+                ro.prefix = format!("atauth-bench-{}:", std::process::id());
+                let url = std::env::var("ATAUTH_TEST_REDIS_URL")
+                    .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+                let redis = atauth_server::store::redis::RedisReplayStore::connect_with(&url, ro).await?;
+                redis_keys = Some(redis.clone());
+                stores.replay = std::sync::Arc::new(redis);
+            }
+            stores
+        }
+        _ => {
             let db = dir.join("bench.sqlite");
             let store = SqliteStore::open(&db)?;
             seed_sessions(&db, o.seed_sessions)?;
             Stores::single(store)
-        })
+        }
+    };
+    let server = AuthServer::builder(&issuer)
+        .dev_mode(true)
+        .data_dir(&dir)
+        .stores(stores)
+        .legacy(legacy)
         .handle_domains([".test"])
         .sign_in_limits(SignInLimits {
             per_identifier_and_ip: unthrottled,
@@ -60,6 +86,9 @@ pub(crate) async fn serve(o: &Opts) -> Result<(), BoxError> {
         }
     };
     atauth_server::web::serve(server, listener, None, shutdown).await?;
+    if let Some(redis) = redis_keys {
+        redis.delete_all().await?;
+    }
     if o.dir.is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -42,7 +42,7 @@ async fn create_cmd(args: AccountCreateArgs) -> Result<(), CliError> {
 }
 
 async fn show_cmd(args: AccountShowArgs) -> Result<(), CliError> {
-    let stores = open_stores(&args.data)?;
+    let stores = open_stores(&args.data).await?;
     let account = find_account(&stores, &args.account).await?;
     if args.json {
         let v = serde_json::json!({
@@ -134,8 +134,13 @@ pub(crate) async fn ensure_demo_account(
     Ok(())
 }
 
-/// Opens the server's SQLite store in a data directory (without building a server).
-pub(crate) fn open_stores(args: &DataDirArgs) -> Result<Stores, CliError> {
+/// Opens the server's stores without building a server: the Postgres database of `--database-url`,
+/// or the SQLite file in the data directory.
+pub(crate) async fn open_stores(args: &DataDirArgs) -> Result<Stores, CliError> {
+    if let Some(url) = &args.database_url {
+        let store = crate::server_args::connect_postgres(url, false).await?;
+        return Ok(Stores::single(store));
+    }
     let dir = match &args.data_dir {
         Some(d) => d.clone(),
         None => paths::default_server_dir()?,

@@ -186,6 +186,10 @@ pub(crate) struct DataDirArgs {
     /// Default: `$XDG_DATA_HOME/atauth/server`, i.e. `~/.local/share/atauth/server`.
     #[arg(long, env = "ATAUTH_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// The Postgres database of `atauth serve --database-url`, instead of the data directory's
+    /// SQLite file.
+    #[arg(long, env = "ATAUTH_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
 }
 
 /// `atauth account …`.

@@ -4,11 +4,16 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use atauth_crypto::SecretBytes;
 use atauth_oauth::{Issuer, IssuerPolicy};
 use atauth_server::keys::{SIGNING_KEYS_FILE, SigningKeys};
 use atauth_server::legacy::LegacyOptions;
+use atauth_server::store::postgres::{ConnectError, PostgresOptions, PostgresStore};
+use atauth_server::store::redis::{RedisConnectError, RedisReplayStore};
+use atauth_server::store::{PostgresLegacyStore, Stores};
 use atauth_server::{AuthServer, Branding, Lifetimes, RateLimit, SignInLimits};
 use clap::{ArgAction, Args};
 use url::Url;
@@ -43,6 +48,35 @@ pub(crate) struct ServerArgs {
     /// Default: `$XDG_DATA_HOME/atauth/server`, i.e. `~/.local/share/atauth/server`.
     #[arg(long, env = "ATAUTH_DATA_DIR", value_name = "DIR", help_heading = "Server")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Postgres instead of the SQLite file, e.g. `postgres://atauth@db.internal/atauth`: several
+    /// `atauth serve` instances on one database act as one server. The data directory then holds
+    /// only the key files; share them (`--signing-key`, `ATAUTH_JWT_SECRET`,
+    /// `ATAUTH_DPOP_NONCE_SECRET`) between the instances. An empty database is set up on first start.
+    #[arg(
+        long,
+        env = "ATAUTH_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Server"
+    )]
+    pub(crate) database_url: Option<String>,
+    /// Upgrade a `--database-url` database of an older schema version at start (without it such a
+    /// database is refused, untouched). Run it on one instance, before starting the others.
+    #[arg(long, env = "ATAUTH_MIGRATE", requires = "database_url", help_heading = "Server")]
+    pub(crate) migrate: bool,
+    /// Redis for the replay records (DPoP and client-assertion `jti`s, PKCE challenges), shared by
+    /// the instances, e.g. `redis://127.0.0.1:6379`. Needs `--database-url`; without it those
+    /// records live in Postgres. While Redis is unreachable the requests that need the check fail
+    /// with `server_error` (fail closed) and recover by themselves.
+    #[arg(
+        long,
+        env = "ATAUTH_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        requires = "database_url",
+        help_heading = "Server"
+    )]
+    pub(crate) redis_url: Option<String>,
     /// The token-signing key set (a private JWKS). Generated on first start (one ES256 key, mode
     /// 0600) if the file does not exist. Default: `<data-dir>/oauth-signing-keys.json`.
     #[arg(long, env = "ATAUTH_SIGNING_KEY", value_name = "FILE", help_heading = "Server")]
@@ -312,14 +346,28 @@ impl ServerArgs {
             CliError::Config(format!("invalid issuer {issuer:?}: {err}{hint}"))
         };
         Issuer::parse_with(&issuer, policy).map_err(invalid_issuer)?;
+        // Postgres and Redis first: a wrong URL, an old schema or a refused login stops the start
+        // before anything is written (no data directory, no key).
+        let nonce_secret = nonce_secret_from_env()?;
+        let rt = tokio::runtime::Handle::current();
+        let redis = match &self.redis_url {
+            Some(url) => Some(rt.block_on(connect_redis(url))?),
+            None => None,
+        };
+        let postgres = match &self.database_url {
+            Some(url) => Some(rt.block_on(connect_postgres(url, self.migrate))?),
+            None => None,
+        };
         let data_dir = self.data_dir()?;
         paths::create_private_dir(&data_dir).map_err(|e| {
             CliError::failed(format!("could not create the data directory {}", data_dir.display()), e)
         })?;
-        // The database holds password hashes and the accounts' repo signing keys.
-        let db = data_dir.join(atauth_server::server::DATABASE_FILE);
-        paths::precreate_private(&db)
-            .map_err(|e| CliError::failed(format!("could not create {}", db.display()), e))?;
+        if postgres.is_none() {
+            // The database holds password hashes and the accounts' repo signing keys.
+            let db = data_dir.join(atauth_server::server::DATABASE_FILE);
+            paths::precreate_private(&db)
+                .map_err(|e| CliError::failed(format!("could not create {}", db.display()), e))?;
+        }
         let signing_key_path = self.signing_key.clone().unwrap_or_else(|| data_dir.join(SIGNING_KEYS_FILE));
         let (keys, generated_key) = load_or_generate_keys(&signing_key_path)?;
         let signing_kid = keys.current_kid().to_owned();
@@ -373,7 +421,19 @@ impl ServerArgs {
         if !self.trusted_clients.is_empty() {
             b = b.trusted_clients(self.trusted_clients.iter().map(|c| c.trim()).filter(|c| !c.is_empty()));
         }
-        b = b.legacy(self.legacy_options()?);
+        let mut legacy = self.legacy_options()?;
+        if let Some(pg) = &postgres {
+            let mut stores = Stores::single(pg.clone());
+            if let Some(r) = redis {
+                stores.replay = Arc::new(r);
+            }
+            b = b.stores(stores);
+            legacy.store = Some(Arc::new(PostgresLegacyStore::in_store(pg)));
+        }
+        if let Some(secret) = nonce_secret {
+            b = b.nonce_secret(secret);
+        }
+        b = b.legacy(legacy);
         if let Some(dir) = &self.lexicon_dir {
             b = b.lexicon_dir(dir);
         }
@@ -406,6 +466,46 @@ impl ServerArgs {
         })?;
         Ok(Built { server, data_dir, signing_key_path, generated_key, signing_kid, plc_url })
     }
+}
+
+/// Connects to the Postgres database of `--database-url` (migrating an older schema with
+/// `migrate`), with one error message per way it can fail.
+pub(crate) async fn connect_postgres(url: &str, migrate: bool) -> Result<PostgresStore, CliError> {
+    let mut options = PostgresOptions::default();
+    options.migrate = migrate;
+    PostgresStore::connect_with(url, options).await.map_err(|e| match e {
+        ConnectError::Url(_) => CliError::Config(format!(
+            "{e} (--database-url / ATAUTH_DATABASE_URL wants postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)"
+        )),
+        ConnectError::NeedsMigration { .. } | ConnectError::TooNew { .. } => CliError::Config(e.to_string()),
+        other => CliError::failed("could not open the database", other),
+    })
+}
+
+/// Connects to the Redis of `--redis-url`.
+pub(crate) async fn connect_redis(url: &str) -> Result<RedisReplayStore, CliError> {
+    RedisReplayStore::connect(url).await.map_err(|e| match e {
+        RedisConnectError::Url(_) => CliError::Config(format!(
+            "{e} (--redis-url / ATAUTH_REDIS_URL wants redis://[USER:PASSWORD@]HOST[:PORT][/DB])"
+        )),
+        other => CliError::failed("could not open Redis", other),
+    })
+}
+
+/// Environment variable with the DPoP nonce secret (hex, at least 32 bytes), for instances that
+/// must hand out nonces each other accepts. Default: `dpop-nonce.secret` in the data directory.
+pub(crate) const NONCE_SECRET_ENV: &str = "ATAUTH_DPOP_NONCE_SECRET";
+
+fn nonce_secret_from_env() -> Result<Option<SecretBytes>, CliError> {
+    let Some(v) = std::env::var_os(NONCE_SECRET_ENV) else { return Ok(None) };
+    let bytes = hex::decode(v.to_string_lossy().trim())
+        .map_err(|_| CliError::Config(format!("{NONCE_SECRET_ENV} must be hex")))?;
+    if bytes.len() < 32 {
+        return Err(CliError::Config(format!(
+            "{NONCE_SECRET_ENV} must hold at least 32 bytes (64 hex digits)"
+        )));
+    }
+    Ok(Some(SecretBytes::new(bytes)))
 }
 
 /// What to do about a refused `http://` issuer: `--dev` helps only for a loopback host.

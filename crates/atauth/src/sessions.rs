@@ -22,7 +22,7 @@ fn now() -> i64 {
 }
 
 async fn list(args: SessionsListArgs) -> Result<(), CliError> {
-    let stores = open_stores(&args.data)?;
+    let stores = open_stores(&args.data).await?;
     let account = find_account(&stores, &args.account).await?;
     let sessions = stores
         .tokens
@@ -64,7 +64,7 @@ async fn list(args: SessionsListArgs) -> Result<(), CliError> {
 }
 
 async fn revoke(args: SessionsRevokeArgs) -> Result<(), CliError> {
-    let stores = open_stores(&args.data)?;
+    let stores = open_stores(&args.data).await?;
     let ids: Vec<String> = match &args.all {
         Some(who) => {
             let account = find_account(&stores, who).await?;

@@ -18,14 +18,18 @@
 //! Secrets are never stored in the clear where a hash suffices: codes and refresh tokens are kept
 //! as SHA-256 digests ([`TokenHash`]); access tokens are identified by their `jti`.
 //!
-//! Room for more backends: implement the traits (Postgres with the same transactions; Redis for
-//! [`ReplayStore`] with `SET NX EX`) in `store/<backend>/` beside `memory/` and `sqlite/`, one file per
-//! concern, and run `conformance::run_all` and `conformance::legacy::run_all` against them.
+//! Backends live in `store/<backend>/`, one file per concern: `memory/`, `sqlite/` and (cargo
+//! feature `postgres`) `postgres/`, for several instances sharing one database; (feature `redis`)
+//! `redis/` holds the [`ReplayStore`] only. Each runs the conformance suites of what it implements.
 
 #[cfg(feature = "testing")]
 pub mod conformance;
 pub mod legacy;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub(crate) mod rules;
 pub mod sqlite;
 
@@ -36,6 +40,8 @@ use serde::{Deserialize, Serialize};
 
 pub use legacy::{AppPasswordRecord, LegacyRefreshRecord, LegacyStore};
 pub use memory::{MemoryLegacyStore, MemoryStore};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresLegacyStore, PostgresStore};
 pub use sqlite::{SqliteLegacyStore, SqliteStore};
 
 /// A store operation failed for an internal reason (I/O, SQL, corrupted row). Answered to clients as

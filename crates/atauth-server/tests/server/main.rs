@@ -6,6 +6,7 @@ mod common;
 
 mod client_auth;
 mod flow;
+mod instances;
 mod par;
 mod permissions;
 mod resource;

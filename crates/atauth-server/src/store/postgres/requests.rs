@@ -1,0 +1,92 @@
+//! [`RequestStore`] on Postgres: table `par_requests` (pending PAR requests, AS-PAR-08).
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
+
+use super::{PostgresStore, backend, conflict_or_backend, from_json, to_json};
+use crate::store::{PendingRequest, RequestStore, StoreError};
+
+macro_rules! request_cols {
+    () => {
+        "id, request, dpop_jkt, client_auth, created_at, expires_at, device_id"
+    };
+}
+
+fn request_row(r: &PgRow) -> Result<PendingRequest, StoreError> {
+    Ok(PendingRequest {
+        id: r.try_get(0).map_err(backend)?,
+        request: from_json(r.try_get::<&str, _>(1).map_err(backend)?)?,
+        dpop_jkt: r.try_get(2).map_err(backend)?,
+        client_auth: from_json(r.try_get::<&str, _>(3).map_err(backend)?)?,
+        created_at: r.try_get(4).map_err(backend)?,
+        expires_at: r.try_get(5).map_err(backend)?,
+        device_id: r.try_get(6).map_err(backend)?,
+    })
+}
+
+#[async_trait]
+impl RequestStore for PostgresStore {
+    async fn put_request(&self, r: PendingRequest) -> Result<(), StoreError> {
+        sqlx::query(concat!(
+            "INSERT INTO par_requests (",
+            request_cols!(),
+            ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
+        ))
+        .bind(&r.id)
+        .bind(to_json(&r.request)?)
+        .bind(&r.dpop_jkt)
+        .bind(to_json(&r.client_auth)?)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(&r.device_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "request id"))?;
+        Ok(())
+    }
+
+    async fn get_request(&self, id: &str, now: i64) -> Result<Option<PendingRequest>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            request_cols!(),
+            " FROM par_requests WHERE id = $1 AND expires_at > $2"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(request_row).transpose()
+    }
+
+    async fn bind_request_device(&self, id: &str, device_id: &str, now: i64) -> Result<bool, StoreError> {
+        // One conditional statement: of two devices binding an unbound request at once, the row lock
+        // lets one in; the other re-evaluates the condition against its write and matches nothing.
+        let r = sqlx::query(
+            "UPDATE par_requests SET device_id = $2 WHERE id = $1 AND expires_at > $3 \
+             AND (device_id IS NULL OR device_id = $2)",
+        )
+        .bind(id)
+        .bind(device_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn take_request(&self, id: &str, now: i64) -> Result<Option<PendingRequest>, StoreError> {
+        // Single use (AS-AUTHZ-01): one `DELETE … RETURNING`, so only one caller, on any instance,
+        // gets the row. An expired one is deleted too and answers `None`.
+        let row = sqlx::query(concat!("DELETE FROM par_requests WHERE id = $1 RETURNING ", request_cols!()))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        match row.as_ref().map(request_row).transpose()? {
+            Some(r) if r.expires_at > now => Ok(Some(r)),
+            _ => Ok(None),
+        }
+    }
+}
