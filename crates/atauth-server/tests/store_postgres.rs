@@ -341,7 +341,12 @@ async fn racing_device_sign_ins_keep_both_accounts() {
         })
         .await
         .unwrap();
-        let acct = |did: &str| DeviceAccount { did: did.into(), authenticated_at: T0, remember: true };
+        let acct = |did: &str| DeviceAccount {
+            did: did.into(),
+            authenticated_at: T0,
+            remember: true,
+            consents: Vec::new(),
+        };
         let (ra, rb, x, y) = (a.clone(), b.clone(), acct("did:plc:x"), acct("did:plc:y"));
         let (ua, ub) =
             race(async move { ra.upsert_device_account(&id, x, T0 + 200, T0).await.unwrap() }, async move {
