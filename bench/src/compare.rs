@@ -55,6 +55,11 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
         for _ in 0..5 {
             t.par(&f.signer).await?;
         }
+        if t.name == "atauth" && o.phases.iter().any(|p| p.starts_with("par-include")) {
+            for _ in 0..5 {
+                t.par_include(&f.signer).await?;
+            }
+        }
     }
     let mut results = Vec::new();
     for spec in &o.phases {
