@@ -244,9 +244,11 @@ async function main() {
         // Every permission line is labelled (screen readers read the label with its checkbox).
         const unlabelled = await page.locator('.perm input[type=checkbox]:not([id])').count()
         expect(unlabelled === 0, `${unlabelled} checkboxes without a label`)
+        // The page's own column (brand, card, footer), not the empty background around it.
         const file = path.join(o.out, `consent-${req.name}.png`)
-        await page.screenshot({ path: file, fullPage: true })
-        result.files.push(path.relative(process.cwd(), file))
+        await page.locator('main').screenshot({ path: file })
+        const { size } = await fs.stat(file)
+        result.files.push({ file: path.relative(process.cwd(), file), kib: Math.round(size / 1024) })
         const titles = await page.locator('.perm label strong').allInnerTexts()
         return { scope: req.scope, titles }
       })

@@ -363,7 +363,10 @@ mod tests {
         assert_eq!(describe("repo:*").title, "Create, update and delete records of any type");
         assert!(describe("rpc:app.bsky.feed.getFeed?aud=*").sensitive);
         assert!(describe("rpc:*?aud=did:web:api.bsky.app%23bsky_appview").detail.contains("any method"));
-        assert!(describe("rpc:*?aud=did:web:api.bsky.app%23bsky_appview").sensitive, "anything at one service");
+        assert!(
+            describe("rpc:*?aud=did:web:api.bsky.app%23bsky_appview").sensitive,
+            "anything at one service"
+        );
         assert_eq!(describe("blob:image/*").title, "Upload images");
         assert!(describe("blob:image/*").detail.ends_with(": image/*."));
         assert!(describe("identity:*").sensitive);
@@ -401,7 +404,8 @@ mod tests {
             "rpc?lxm=app.bsky.feed.getFeed&lxm=app.bsky.feed.getPostThread&lxm=app.bsky.actor.getProfile&{appview}"
         ));
         assert_eq!(many.title, "Bluesky app view: get profile, feed and post thread");
-        let mixed = describe("rpc?lxm=com.example.getThing&lxm=com.example.putThing&aud=did:web:svc.example.com%23x");
+        let mixed =
+            describe("rpc?lxm=com.example.getThing&lxm=com.example.putThing&aud=did:web:svc.example.com%23x");
         assert_eq!(mixed.title, "svc.example.com: get thing and put thing", "no shared verb");
         assert!(mixed.detail.contains("svc.example.com (did:web:svc.example.com#x)"));
         let port = describe("rpc:com.example.getThing?aud=did:web:localhost%253A8080%23x");
@@ -424,7 +428,8 @@ mod tests {
     }
 
     fn cookbook_set() -> PermissionSet {
-        let nsid = atauth_identity::Nsid::new("com.example.cookbook.authFull").unwrap_or_else(|e| panic!("{e}"));
+        let nsid =
+            atauth_identity::Nsid::new("com.example.cookbook.authFull").unwrap_or_else(|e| panic!("{e}"));
         let doc = serde_json::json!({
             "lexicon": 1,
             "id": "com.example.cookbook.authFull",
@@ -446,7 +451,8 @@ mod tests {
     /// words with its NSIDs, the `rpc` ones at the `include:`'s audience.
     #[test]
     fn scope10_permission_set_title_detail_and_grants() {
-        let scope = "include:com.example.cookbook.authFull?aud=did:web:api.cookbook.example%23appview atproto";
+        let scope =
+            "include:com.example.cookbook.authFull?aud=did:web:api.cookbook.example%23appview atproto";
         let l = describe_all_with_sets(scope, &[cookbook_set()]);
         assert_eq!(l[0].scope, "atproto");
         assert_eq!(l[1].title, "Share recipes");
