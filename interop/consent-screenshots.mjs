@@ -67,7 +67,7 @@ const SET = {
         {
           type: 'permission',
           resource: 'repo',
-          collection: ['com.example.cookbook.save'],
+          collection: ['com.example.cookbook.savedRecipe'],
           action: ['create', 'delete'],
         },
         {

@@ -27,9 +27,15 @@ pub(crate) const BENCH_SET: &str = "com.example.bench.authFull";
 const INCLUDE_SCOPE: &str =
     "atproto include:com.example.bench.authFull?aud=did:web:api.bench.example%23bench_appview";
 
-/// The loopback client id of `par-include`: it declares [`INCLUDE_SCOPE`].
-fn include_client_id() -> String {
-    let query = form(&[("redirect_uri", REDIRECT_URI), ("scope", INCLUDE_SCOPE)]).replace('+', "%20");
+/// The `par-expanded` scope: what [`INCLUDE_SCOPE`] grants, written out (the control that
+/// separates resolving the set from handling a longer scope).
+const EXPANDED_SCOPE: &str = "atproto repo?collection=com.example.bench.like&collection=com.example.bench.post \
+    repo:com.example.bench.profile?action=update \
+    rpc?lxm=com.example.bench.getFeed&lxm=com.example.bench.getThread&aud=did:web:api.bench.example%23bench_appview";
+
+/// A loopback client id that declares `scope`.
+fn loopback_client_id(scope: &str) -> String {
+    let query = form(&[("redirect_uri", REDIRECT_URI), ("scope", scope)]).replace('+', "%20");
     format!("http://localhost?{query}")
 }
 
@@ -185,7 +191,13 @@ impl Target {
     /// (`par-include`): the server resolves the set (pinned file, then its cache) and checks it
     /// on every request.
     pub(crate) async fn par_include(&self, signer: &DpopSigner) -> Result<(), BoxError> {
-        self.par_for(signer, &include_client_id(), INCLUDE_SCOPE).await.map(drop)
+        self.par_for(signer, &loopback_client_id(INCLUDE_SCOPE), INCLUDE_SCOPE).await.map(drop)
+    }
+
+    /// One pushed authorization request for what the bench set grants, written out
+    /// (`par-expanded`): no set to resolve, a scope as long.
+    pub(crate) async fn par_expanded(&self, signer: &DpopSigner) -> Result<(), BoxError> {
+        self.par_for(signer, &loopback_client_id(EXPANDED_SCOPE), EXPANDED_SCOPE).await.map(drop)
     }
 
     async fn par_for(

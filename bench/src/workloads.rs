@@ -1,4 +1,4 @@
-//! The workloads: what each phase (`par`, `par-include`, `refresh`, `getsession`, `login`,
+//! The workloads: what each phase (`par`, `par-include`, `par-expanded`, `refresh`, `getsession`, `login`,
 //! `legacy-create`, `legacy-refresh`, with an optional `@N` worker count) sends, and the per-worker
 //! state it keeps.
 
@@ -57,6 +57,15 @@ pub(crate) async fn run_one(t: &Arc<Target>, spec: &str, o: &Opts) -> Result<Pha
             run_phase(t, spec, workers, o, none(), move |t, s| {
                 let signer = signer.clone();
                 async move { (s, t.par_include(&signer).await) }
+            })
+            .await
+        }
+        // The control of `par-include`: the set's permissions written out, nothing to resolve.
+        "par-expanded" => {
+            let signer = Arc::new(DpopSigner::generate());
+            run_phase(t, spec, workers, o, none(), move |t, s| {
+                let signer = signer.clone();
+                async move { (s, t.par_expanded(&signer).await) }
             })
             .await
         }
