@@ -242,8 +242,11 @@ async function main() {
         const h1 = await page.locator('h1').innerText()
         expect(h1 === 'Allow access to your account?', `consent heading: ${h1}`)
         // Every permission line is labelled (screen readers read the label with its checkbox).
-        const unlabelled = await page.locator('.perm input[type=checkbox]:not([id])').count()
+        const unlabelled = await page
+          .locator('.perm input[type=checkbox]')
+          .evaluateAll((boxes) => boxes.filter((b) => !b.labels?.length || !b.labels[0].innerText.trim()).length)
         expect(unlabelled === 0, `${unlabelled} checkboxes without a label`)
+        expect((await page.getByRole('heading', { level: 2 }).allInnerTexts()).length > 0, 'the list has a heading')
         // The page's own column (brand, card, footer), not the empty background around it.
         const file = path.join(o.out, `consent-${req.name}.png`)
         await page.locator('main').screenshot({ path: file })
