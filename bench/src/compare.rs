@@ -55,6 +55,12 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
         for _ in 0..5 {
             t.par(&f.signer).await?;
         }
+        if t.name == "atauth" && o.phases.iter().any(|p| p.starts_with("par-")) {
+            for _ in 0..5 {
+                t.par_include(&f.signer).await?;
+                t.par_expanded(&f.signer).await?;
+            }
+        }
     }
     let mut results = Vec::new();
     for spec in &o.phases {

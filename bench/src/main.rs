@@ -11,7 +11,10 @@
 //! Options of `compare`: `--workers 8` (concurrent workers, each on its own connection from a
 //! keep-alive pool and its own token family), `--count 2000` and `--seconds 10` (every phase stops at
 //! whichever comes first), `--phases par,refresh,refresh@1,getsession,login,legacy-create,legacy-refresh`
-//! (`name@N` overrides the worker count), `--targets atauth,reference`, `--md FILE`, `--store sqlite`
+//! (`name@N` overrides the worker count; `par-include`, atauth only: PAR whose scope includes a
+//! permission set pinned in the server's `--lexicon-dir`, compared with `par` under the table;
+//! `par-expanded`: the same permissions written out, the control),
+//! `--targets atauth,reference`, `--md FILE`, `--store sqlite`
 //! (`memory`: atauth's in-memory stores instead of SQLite, to separate the store's cost from the rest),
 //! `--seed-sessions N` (N extra live token families written straight into atauth's SQLite file before
 //! it starts: the growth runs).

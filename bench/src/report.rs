@@ -53,6 +53,10 @@ pub(crate) fn markdown(results: &[PhaseResult], o: &Opts) -> String {
             err(b),
         ));
     }
+    if let Some(note) = include_overhead(results) {
+        s.push('\n');
+        s.push_str(&note);
+    }
     s.push_str(
         "\nreq/s ratio = atauth / reference; CPU ratio = reference / atauth (both: higher is better for \
          atauth). Server CPU/req: utime+stime of the server process over the phase / successful \
@@ -60,4 +64,76 @@ pub(crate) fn markdown(results: &[PhaseResult], o: &Opts) -> String {
          `/proc/<pid>/clear_refs`).\n",
     );
     s
+}
+
+/// The cost of `include:` at PAR (issue 13: at most 10 % over `par`), from atauth's `par` and
+/// `par-include` runs of this run. Phases may be repeated (`par,par-include,par,par-include`): the
+/// n-th `par` is paired with the n-th `par-include`, and every pair is listed so the noise shows.
+pub(crate) fn include_overhead(results: &[PhaseResult]) -> Option<String> {
+    let runs = |name: &str| -> Vec<&PhaseResult> {
+        results.iter().filter(|r| r.target == "atauth" && r.phase.split('@').next() == Some(name)).collect()
+    };
+    let (plain, include) = (runs("par"), runs("par-include"));
+    let pairs: Vec<(f64, f64, f64, f64)> = plain
+        .iter()
+        .zip(&include)
+        .filter_map(|(p, i)| Some((p.server_cpu_us?, i.server_cpu_us?, p.req_per_s(), i.req_per_s())))
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let pct = |base: f64, x: f64| (x / base - 1.0) * 100.0;
+    let mut cpu: Vec<f64> = pairs.iter().map(|&(p, i, _, _)| pct(p, i)).collect();
+    cpu.sort_by(f64::total_cmp);
+    let mid = cpu.len() / 2;
+    let median = if cpu.len().is_multiple_of(2) { f64::midpoint(cpu[mid - 1], cpu[mid]) } else { cpu[mid] };
+    let listed: Vec<String> = pairs
+        .iter()
+        .map(|&(p, i, pr, ir)| format!("{p:.0} → {i:.0} µs ({:+.1} %), {pr:.0} → {ir:.0} req/s", pct(p, i)))
+        .collect();
+    Some(format!(
+        "`include:` at PAR (atauth, `par` → `par-include`, server CPU per request): {}; median {median:+.1} % \
+         (goal: at most +10 %).\n",
+        listed.join("; ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Latency;
+
+    fn run(target: &str, phase: &str, cpu: f64, ok: usize) -> PhaseResult {
+        PhaseResult {
+            target: target.into(),
+            phase: phase.into(),
+            workers: 4,
+            ok,
+            errors: 0,
+            seconds: 1.0,
+            latency: Latency::of(&mut []),
+            server_cpu_us: Some(cpu),
+            gen_cpu_us: None,
+            server_rss_mib: None,
+            server_peak_rss_mib: None,
+            nonce_retries: 0,
+            first_error: None,
+        }
+    }
+
+    #[test]
+    fn include_overhead_pairs_runs_in_order_and_takes_the_median() {
+        let results = [
+            run("atauth", "par", 200.0, 1000),
+            run("reference", "par", 2000.0, 100),
+            run("atauth", "par-include", 210.0, 950),
+            run("atauth", "par", 220.0, 900),
+            run("atauth", "par-include@2", 209.0, 900),
+        ];
+        let note = include_overhead(&results).unwrap_or_default();
+        assert!(note.contains("200 → 210 µs (+5.0 %), 1000 → 950 req/s"), "{note}");
+        assert!(note.contains("220 → 209 µs (-5.0 %)"), "{note}");
+        assert!(note.contains("median +0.0 %"), "{note}");
+        assert_eq!(include_overhead(&results[..2]), None, "no par-include run: no note");
+    }
 }

@@ -70,6 +70,7 @@ pub(crate) async fn serve(o: &Opts) -> Result<(), BoxError> {
         .stores(stores)
         .legacy(legacy)
         .handle_domains([".test"])
+        .lexicon_dir(write_bench_lexicons(&dir)?)
         .sign_in_limits(SignInLimits {
             per_identifier_and_ip: unthrottled,
             per_identifier: unthrottled,
@@ -93,6 +94,35 @@ pub(crate) async fn serve(o: &Opts) -> Result<(), BoxError> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// Writes the permission set of the `par-include` phase ([`crate::target::BENCH_SET`]) into
+/// `dir/lexicons` and returns that directory, for the server's `--lexicon-dir`.
+pub(crate) fn write_bench_lexicons(dir: &std::path::Path) -> Result<std::path::PathBuf, BoxError> {
+    let set = crate::target::BENCH_SET;
+    let authority = set.rsplit_once('.').map_or(set, |(a, _)| a);
+    let doc = json!({
+        "lexicon": 1,
+        "id": set,
+        "defs": { "main": {
+            "type": "permission-set",
+            "title": "Bench app",
+            "detail": "What a typical app asks for: its records, and reads from its app view.",
+            "permissions": [
+                { "type": "permission", "resource": "repo",
+                  "collection": [format!("{authority}.post"), format!("{authority}.like")] },
+                { "type": "permission", "resource": "repo",
+                  "collection": [format!("{authority}.profile")], "action": ["update"] },
+                { "type": "permission", "resource": "rpc",
+                  "lxm": [format!("{authority}.getFeed"), format!("{authority}.getThread")],
+                  "inheritAud": true },
+            ]
+        } }
+    });
+    let lexicons = dir.join("lexicons");
+    std::fs::create_dir_all(&lexicons)?;
+    std::fs::write(lexicons.join(format!("{set}.json")), serde_json::to_vec_pretty(&doc)?)?;
+    Ok(lexicons)
 }
 
 /// Creates the bench account (`bench.test`) unless it exists.
@@ -215,12 +245,15 @@ pub(crate) async fn start_atauth_cli(seed: u64) -> Result<(ServeChild, Value), B
         ensure_bench_account(&store).await?;
     }
     seed_sessions(&db, seed)?;
+    let lexicons = write_bench_lexicons(&dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     // The sign-in throttle is raised for the same reason as in `serve` (one account, one address).
     let mut child = Command::new(&exe)
         .args(["serve", "--dev", "--bind", "127.0.0.1", "--port", &port.to_string(), "--no-metrics"])
         .arg("--data-dir")
         .arg(&dir)
+        .arg("--lexicon-dir")
+        .arg(&lexicons)
         .args([
             "--sign-in-limit-identifier-ip",
             "1000000/1s",

@@ -20,6 +20,25 @@ const CLIENT_ID: &str =
     "http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto%20transition%3Ageneric";
 const SCOPE: &str = "atproto transition:generic";
 
+/// The permission set of the `par-include` phase, pinned in the server's `--lexicon-dir`
+/// ([`crate::server::write_bench_lexicons`]).
+pub(crate) const BENCH_SET: &str = "com.example.bench.authFull";
+/// The `par-include` scope: `atproto` and the bench set for an app view (SCOPE-10).
+const INCLUDE_SCOPE: &str =
+    "atproto include:com.example.bench.authFull?aud=did:web:api.bench.example%23bench_appview";
+
+/// The `par-expanded` scope: what [`INCLUDE_SCOPE`] grants, written out (the control that
+/// separates resolving the set from handling a longer scope).
+const EXPANDED_SCOPE: &str = "atproto repo?collection=com.example.bench.like&collection=com.example.bench.post \
+    repo:com.example.bench.profile?action=update \
+    rpc?lxm=com.example.bench.getFeed&lxm=com.example.bench.getThread&aud=did:web:api.bench.example%23bench_appview";
+
+/// A loopback client id that declares `scope`.
+fn loopback_client_id(scope: &str) -> String {
+    let query = form(&[("redirect_uri", REDIRECT_URI), ("scope", scope)]).replace('+', "%20");
+    format!("http://localhost?{query}")
+}
+
 /// One authorization server under test.
 pub(crate) struct Target {
     /// `atauth` or `reference`.
@@ -165,13 +184,35 @@ impl Target {
 
     /// One pushed authorization request: the `request_uri`, the PKCE verifier and the state.
     pub(crate) async fn par(&self, signer: &DpopSigner) -> Result<(String, PkceVerifier, String), BoxError> {
+        self.par_for(signer, CLIENT_ID, SCOPE).await
+    }
+
+    /// One pushed authorization request whose scope includes the pinned bench permission set
+    /// (`par-include`): the server resolves the set (pinned file, then its cache) and checks it
+    /// on every request.
+    pub(crate) async fn par_include(&self, signer: &DpopSigner) -> Result<(), BoxError> {
+        self.par_for(signer, &loopback_client_id(INCLUDE_SCOPE), INCLUDE_SCOPE).await.map(drop)
+    }
+
+    /// One pushed authorization request for what the bench set grants, written out
+    /// (`par-expanded`): no set to resolve, a scope as long.
+    pub(crate) async fn par_expanded(&self, signer: &DpopSigner) -> Result<(), BoxError> {
+        self.par_for(signer, &loopback_client_id(EXPANDED_SCOPE), EXPANDED_SCOPE).await.map(drop)
+    }
+
+    async fn par_for(
+        &self,
+        signer: &DpopSigner,
+        client_id: &str,
+        scope: &str,
+    ) -> Result<(String, PkceVerifier, String), BoxError> {
         let pkce = PkceVerifier::generate();
         let state = PkceVerifier::generate().expose_secret()[..16].to_owned();
         let body = form(&[
-            ("client_id", CLIENT_ID),
+            ("client_id", client_id),
             ("response_type", "code"),
             ("redirect_uri", REDIRECT_URI),
-            ("scope", SCOPE),
+            ("scope", scope),
             ("state", &state),
             ("code_challenge", &pkce.challenge()),
             ("code_challenge_method", "S256"),

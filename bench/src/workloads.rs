@@ -1,5 +1,6 @@
-//! The workloads: what each phase (`par`, `refresh`, `getsession`, `login`, `legacy-create`,
-//! `legacy-refresh`, with an optional `@N` worker count) sends, and the per-worker state it keeps.
+//! The workloads: what each phase (`par`, `par-include`, `par-expanded`, `refresh`, `getsession`, `login`,
+//! `legacy-create`, `legacy-refresh`, with an optional `@N` worker count) sends, and the per-worker
+//! state it keeps.
 
 use std::sync::Arc;
 
@@ -41,6 +42,30 @@ pub(crate) async fn run_one(t: &Arc<Target>, spec: &str, o: &Opts) -> Result<Pha
             run_phase(t, spec, workers, o, none(), move |t, s| {
                 let signer = signer.clone();
                 async move { (s, t.par(&signer).await.map(drop)) }
+            })
+            .await
+        }
+        // `par` with a scope that includes a permission set pinned in atauth's `--lexicon-dir`
+        // (issue 13: at most 10 % over `par`). The reference resolves sets over the network only.
+        "par-include" if t.name == "reference" => {
+            return Err(
+                "par-include runs against atauth only (the set is pinned in its --lexicon-dir)".into()
+            );
+        }
+        "par-include" => {
+            let signer = Arc::new(DpopSigner::generate());
+            run_phase(t, spec, workers, o, none(), move |t, s| {
+                let signer = signer.clone();
+                async move { (s, t.par_include(&signer).await) }
+            })
+            .await
+        }
+        // The control of `par-include`: the set's permissions written out, nothing to resolve.
+        "par-expanded" => {
+            let signer = Arc::new(DpopSigner::generate());
+            run_phase(t, spec, workers, o, none(), move |t, s| {
+                let signer = signer.clone();
+                async move { (s, t.par_expanded(&signer).await) }
             })
             .await
         }

@@ -27,18 +27,31 @@ pub struct ScopeLine {
     pub sensitive: bool,
 }
 
-fn nsid_list(items: &[NsidOrWildcard], any: &str) -> String {
-    if items.iter().any(|i| matches!(i, NsidOrWildcard::Any)) {
-        return any.to_owned();
-    }
-    let names: Vec<&str> = items
+fn nsids(items: &[NsidOrWildcard]) -> Vec<&str> {
+    items
         .iter()
         .filter_map(|i| match i {
             NsidOrWildcard::Nsid(n) => Some(n.as_str()),
             NsidOrWildcard::Any => None,
         })
-        .collect();
-    names.join(", ")
+        .collect()
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [init @ .., last] => {
+            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", init.join(", "), last.as_ref())
+        }
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 fn actions(list: &[RepoAction]) -> String {
@@ -50,15 +63,101 @@ fn actions(list: &[RepoAction]) -> String {
             RepoAction::Delete => "delete",
         })
         .collect();
-    let mut s = match words.as_slice() {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    };
-    if let Some(first) = s.get(..1) {
-        s = first.to_uppercase() + &s[1..];
+    capitalized(&and_list(&words))
+}
+
+/// The last segment of an NSID in words: `getPostThread` → `get post thread`.
+fn name_words(nsid: &str) -> String {
+    let name = nsid.rsplit('.').next().unwrap_or(nsid);
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
     }
-    s
+    out
+}
+
+/// Record types people know by name (the Bluesky app's); others are named from their NSID.
+fn known_collection(nsid: &str) -> Option<&'static str> {
+    Some(match nsid {
+        "app.bsky.feed.post" => "Bluesky posts",
+        "app.bsky.feed.like" => "Bluesky likes",
+        "app.bsky.feed.repost" => "Bluesky reposts",
+        "app.bsky.feed.threadgate" => "who may reply to your Bluesky posts",
+        "app.bsky.feed.postgate" => "who may quote your Bluesky posts",
+        "app.bsky.feed.generator" => "Bluesky custom feeds",
+        "app.bsky.graph.follow" => "Bluesky follows",
+        "app.bsky.graph.block" => "Bluesky blocks",
+        "app.bsky.graph.list" => "Bluesky lists",
+        "app.bsky.graph.listitem" => "Bluesky list members",
+        "app.bsky.graph.starterpack" => "Bluesky starter packs",
+        "app.bsky.actor.profile" => "your Bluesky profile",
+        _ => return None,
+    })
+}
+
+/// What a `repo` permission covers, in words: `Bluesky posts`, `recipe records`.
+fn collections_words(items: &[NsidOrWildcard]) -> String {
+    if items.iter().any(|i| matches!(i, NsidOrWildcard::Any)) {
+        return "records of any type".to_owned();
+    }
+    let words: Vec<String> = nsids(items)
+        .into_iter()
+        .map(|n| known_collection(n).map_or_else(|| format!("{} records", name_words(n)), str::to_owned))
+        .collect();
+    and_list(&words)
+}
+
+/// Services people know by name, else the `did:web` host, else the DID (with its fragment).
+fn service_name(aud: &Audience) -> (String, String) {
+    match aud {
+        Audience::Any => ("Any service".to_owned(), "any service, not only the ones you know".to_owned()),
+        Audience::Service { did, fragment } => {
+            let full = format!("{did}#{fragment}");
+            let name = match (did.as_str(), fragment.as_str()) {
+                ("did:web:api.bsky.app", "bsky_appview") => "Bluesky app view".to_owned(),
+                ("did:web:api.bsky.chat", "bsky_chat") => "Bluesky chat".to_owned(),
+                _ if did.is_web() => did.identifier().replace("%3A", ":"),
+                _ => return (full.clone(), full),
+            };
+            let article = if name.starts_with("Bluesky") { "the " } else { "" };
+            (name.clone(), format!("{article}{name} ({full})"))
+        }
+    }
+}
+
+/// The methods of an `rpc` permission in words, one verb shared where it can be:
+/// `get feed, post thread and profile`.
+fn methods_words(items: &[NsidOrWildcard]) -> String {
+    if items.iter().any(|i| matches!(i, NsidOrWildcard::Any)) {
+        return "any request".to_owned();
+    }
+    let words: Vec<String> = nsids(items).into_iter().map(name_words).collect();
+    let verb = words.first().and_then(|w| w.split_once(' ')).map(|(v, _)| v.to_owned());
+    match verb {
+        Some(v) if words.len() > 1 && words.iter().all(|w| w.starts_with(&format!("{v} "))) => {
+            let rest: Vec<&str> = words.iter().map(|w| &w[v.len() + 1..]).collect();
+            format!("{v} {}", and_list(&rest))
+        }
+        _ => and_list(&words),
+    }
+}
+
+/// MIME types in words where they are whole families: `image/*` → images.
+fn media_words(accept: &[String]) -> Option<String> {
+    let words: Option<Vec<&str>> = accept
+        .iter()
+        .map(|a| match a.as_str() {
+            "image/*" => Some("images"),
+            "video/*" => Some("videos"),
+            "audio/*" => Some("audio"),
+            "text/*" => Some("text files"),
+            _ => None,
+        })
+        .collect();
+    words.map(|w| and_list(&w))
 }
 
 fn line(scope: &str, title: impl Into<String>, detail: impl Into<String>) -> ScopeLine {
@@ -100,31 +199,37 @@ pub fn describe(scope: &str) -> ScopeLine {
             line(scope, "See your email address", "Your email address and whether it is confirmed.")
         }
         Permission::Repo(p) => {
-            let what = nsid_list(&p.collections, "records of any type");
-            line(scope, format!("{} records", actions(&p.actions)), format!("In your repository: {what}."))
+            // The NSIDs are in the scope string shown under every line.
+            let detail = if nsids(&p.collections).is_empty() {
+                "Any record in your repository, where your posts, likes, follows and profile are kept \
+                 in public."
+            } else {
+                "These records are public and kept in your repository."
+            };
+            line(scope, format!("{} {}", actions(&p.actions), collections_words(&p.collections)), detail)
         }
         Permission::Rpc(p) => {
-            let methods = nsid_list(&p.lxm, "any method");
-            let (aud, any) = match &p.aud {
-                Audience::Any => ("any service".to_owned(), true),
-                Audience::Service { did, fragment } => (format!("{did}#{fragment}"), false),
+            let (name, full) = service_name(&p.aud);
+            let any_method = nsids(&p.lxm).is_empty();
+            let detail = if any_method {
+                format!("Any request the app makes in your name to {full}, of any kind.")
+            } else {
+                format!("Requests the app makes in your name to {full}.")
             };
             ScopeLine {
-                sensitive: any,
-                ..line(
-                    scope,
-                    "Call services for you",
-                    format!("Make requests in your name: {methods}, at {aud}."),
-                )
+                // Any service, or anything at all at one: worth a second look.
+                sensitive: p.aud == Audience::Any || any_method,
+                ..line(scope, format!("{name}: {}", methods_words(&p.lxm)), detail)
             }
         }
         Permission::Blob(p) => {
-            let types = if p.accept.iter().any(|a| a == "*/*") {
-                "files of any type".to_owned()
+            let types = p.accept.join(", ");
+            let title = if p.accept.iter().any(|a| a == "*/*") {
+                "Upload files of any type".to_owned()
             } else {
-                p.accept.join(", ")
+                media_words(&p.accept).map_or_else(|| "Upload files".to_owned(), |w| format!("Upload {w}"))
             };
-            line(scope, "Upload files", format!("Upload media to your account: {types}."))
+            line(scope, title, format!("Files kept in your account for the app to use in records: {types}."))
         }
         Permission::Account(p) => {
             let (title, detail) = match (p.attr, p.action) {
@@ -195,18 +300,10 @@ pub fn describe_all_with_sets(scope: &str, sets: &[PermissionSet]) -> Vec<ScopeL
 }
 
 /// One `include:` line: the author's title (or the NSID), then their detail and the granted
-/// permissions' titles, so a person sees both what the app says and what it gets.
+/// permissions in words with their NSIDs, so a person sees both what the app says and what it gets.
 fn describe_set(scope: &str, include: &IncludePermission, set: &PermissionSet) -> ScopeLine {
     let title = set.title.clone().unwrap_or_else(|| format!("Permissions of “{}”", set.nsid.as_str()));
-    let granted: Vec<String> = include
-        .expand(set)
-        .permissions
-        .iter()
-        .map(|p| {
-            let l = describe(&p.to_string());
-            format!("{} ({})", l.title, l.detail.trim_end_matches('.'))
-        })
-        .collect();
+    let granted: Vec<String> = include.expand(set).permissions.iter().map(granted_words).collect();
     let mut detail = set.detail.clone().unwrap_or_default();
     if !granted.is_empty() {
         if !detail.is_empty() && !detail.ends_with('.') {
@@ -220,6 +317,25 @@ fn describe_set(scope: &str, include: &IncludePermission, set: &PermissionSet) -
         detail.push('.');
     }
     ScopeLine { sensitive: granted.is_empty(), ..line(scope, title, detail) }
+}
+
+/// One permission a set grants, for the set's line: its title in words and the NSIDs it names
+/// (`create and delete Bluesky posts (app.bsky.feed.post)`).
+fn granted_words(p: &Permission) -> String {
+    let l = describe(&p.to_string());
+    let (title, names) = match p {
+        // A repo title starts with its verbs, lowercased inside the sentence.
+        Permission::Repo(r) => {
+            let mut t = l.title;
+            if let Some(first) = t.get(..1) {
+                t = first.to_lowercase() + &t[1..];
+            }
+            (t, nsids(&r.collections))
+        }
+        Permission::Rpc(r) => (l.title, nsids(&r.lxm)),
+        _ => return l.title,
+    };
+    if names.is_empty() { title } else { format!("{title} ({})", names.join(", ")) }
 }
 
 #[cfg(test)]
@@ -240,16 +356,112 @@ mod tests {
     #[test]
     fn granular_permissions() {
         let r = describe("repo:app.bsky.feed.post?action=create&action=delete");
-        assert_eq!(r.title, "Create and delete records");
-        assert_eq!(r.detail, "In your repository: app.bsky.feed.post.");
-        assert_eq!(describe("repo:*").title, "Create, update and delete records");
+        assert_eq!(r.title, "Create and delete Bluesky posts");
+        assert_eq!(r.detail, "These records are public and kept in your repository.");
+        assert_eq!(describe("repo:*").title, "Create, update and delete records of any type");
         assert!(describe("rpc:app.bsky.feed.getFeed?aud=*").sensitive);
-        assert!(describe("rpc:*?aud=did:web:api.bsky.app%23bsky_appview").detail.contains("any method"));
-        assert_eq!(describe("blob:image/*").detail, "Upload media to your account: image/*.");
+        assert!(describe("rpc:*?aud=did:web:api.bsky.app%23bsky_appview").detail.contains("of any kind"));
+        assert!(
+            describe("rpc:*?aud=did:web:api.bsky.app%23bsky_appview").sensitive,
+            "anything at one service"
+        );
+        assert_eq!(describe("blob:image/*").title, "Upload images");
+        assert!(describe("blob:image/*").detail.ends_with(": image/*."));
         assert!(describe("identity:*").sensitive);
         assert!(describe("account:repo?action=manage").sensitive);
         assert!(!describe("account:email").sensitive);
         assert!(describe("include:com.example.authBasic").title.contains("com.example.authBasic"));
         assert_eq!(describe("nonsense:").title, "Another permission");
+    }
+
+    /// SCOPE-05: records are named as people know them (the scope string under each line keeps
+    /// the NSIDs).
+    #[test]
+    fn scope05_repo_collections_in_words() {
+        let l = describe("repo?collection=app.bsky.feed.like&collection=app.bsky.graph.follow&action=create");
+        assert_eq!(l.title, "Create Bluesky likes and Bluesky follows");
+        let l = describe("repo:com.example.cookbook.recipeCard?action=update");
+        assert_eq!(l.title, "Update recipe card records", "an unknown type is named from its NSID");
+        assert!(describe("repo:*?action=delete").detail.starts_with("Any record"));
+    }
+
+    /// SCOPE-06: the service is named (the Bluesky app view, a did:web host, else the DID) and the
+    /// methods are put in words sharing their verb; two rpc lines never read the same.
+    #[test]
+    fn scope06_rpc_service_and_methods_in_words() {
+        let appview = "aud=did:web:api.bsky.app%23bsky_appview";
+        let one = describe(&format!("rpc:app.bsky.feed.getTimeline?{appview}"));
+        assert_eq!(one.title, "Bluesky app view: get timeline");
+        assert_eq!(
+            one.detail,
+            "Requests the app makes in your name to the Bluesky app view (did:web:api.bsky.app#bsky_appview)."
+        );
+        assert!(!one.sensitive);
+        let many = describe(&format!(
+            "rpc?lxm=app.bsky.feed.getFeed&lxm=app.bsky.feed.getPostThread&lxm=app.bsky.actor.getProfile&{appview}"
+        ));
+        assert_eq!(many.title, "Bluesky app view: get profile, feed and post thread");
+        let mixed =
+            describe("rpc?lxm=com.example.getThing&lxm=com.example.putThing&aud=did:web:svc.example.com%23x");
+        assert_eq!(mixed.title, "svc.example.com: get thing and put thing", "no shared verb");
+        assert!(mixed.detail.contains("svc.example.com (did:web:svc.example.com#x)"));
+        let port = describe("rpc:com.example.getThing?aud=did:web:localhost%253A8080%23x");
+        assert!(port.title.starts_with("localhost:8080: "), "{}", port.title);
+        let plc = describe("rpc:com.example.getThing?aud=did:plc:abcdefghijklmnopqrstuvwx%23svc");
+        assert_eq!(plc.title, "did:plc:abcdefghijklmnopqrstuvwx#svc: get thing");
+        let any = describe("rpc:app.bsky.feed.getTimeline?aud=*");
+        assert_eq!(any.title, "Any service: get timeline");
+        assert!(any.detail.contains("any service, not only the ones you know"));
+    }
+
+    /// SCOPE-07: whole MIME families in words, other types as written.
+    #[test]
+    fn scope07_blob_types_in_words() {
+        assert_eq!(describe("blob?accept=image/*&accept=video/*").title, "Upload images and videos");
+        assert_eq!(describe("blob:*/*").title, "Upload files of any type");
+        let png = describe("blob:image/png");
+        assert_eq!(png.title, "Upload files");
+        assert!(png.detail.ends_with(": image/png."), "{}", png.detail);
+    }
+
+    fn cookbook_set() -> PermissionSet {
+        let nsid =
+            atauth_identity::Nsid::new("com.example.cookbook.authFull").unwrap_or_else(|e| panic!("{e}"));
+        let doc = serde_json::json!({
+            "lexicon": 1,
+            "id": "com.example.cookbook.authFull",
+            "defs": { "main": {
+                "type": "permission-set",
+                "title": "Share recipes",
+                "detail": "Publish and read recipes",
+                "permissions": [
+                    { "type": "permission", "resource": "repo", "collection": ["com.example.cookbook.recipe"] },
+                    { "type": "permission", "resource": "rpc",
+                      "lxm": ["com.example.cookbook.getFeed", "com.example.cookbook.getRecipe"], "inheritAud": true }
+                ]
+            } }
+        });
+        PermissionSet::from_document(&nsid, &doc).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// SCOPE-10: a resolved set is shown with its author's title and detail, then every grant in
+    /// words with its NSIDs, the `rpc` ones at the `include:`'s audience.
+    #[test]
+    fn scope10_permission_set_title_detail_and_grants() {
+        let scope =
+            "include:com.example.cookbook.authFull?aud=did:web:api.cookbook.example%23appview atproto";
+        let l = describe_all_with_sets(scope, &[cookbook_set()]);
+        assert_eq!(l[0].scope, "atproto");
+        assert_eq!(l[1].title, "Share recipes");
+        assert_eq!(
+            l[1].detail,
+            "Publish and read recipes. It allows: create, update and delete recipe records \
+             (com.example.cookbook.recipe); api.cookbook.example: get feed and recipe \
+             (com.example.cookbook.getFeed, com.example.cookbook.getRecipe)."
+        );
+        assert!(!l[1].sensitive);
+        // Without the set (not resolved), the NSID names it.
+        let l = describe_all_with_sets(scope, &[]);
+        assert!(l[1].title.contains("com.example.cookbook.authFull"));
     }
 }
