@@ -84,28 +84,38 @@ say "$(cargo nextest --version | head -1)"
 end_ok
 
 # ------------------------------------------------------------------- services ---
-# Postgres and Redis run on every machine of this kind; start them if they are
-# down. Best effort: no test needs them yet, so this stage never fails the run.
+# Postgres and Redis run on every machine of this kind; the store tests need both (each test makes
+# its own database / key prefix). Start them if they are down; install them from Debian's packages
+# if they are missing (needs root); fail here, clearly, if neither works.
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+wait_port() { for _ in $(seq 1 30); do port_open "$1" && return 0; sleep 1; done; return 1; }
 begin services
+if ! port_open 5432 && ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  say "postgres: not installed; apt-get install postgresql"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+    || fail "postgres is not running on 127.0.0.1:5432 and could not be installed (needs root)"
+fi
 if port_open 5432; then
   say "postgres: 127.0.0.1:5432 answers"
-elif command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+else
   say "postgres: not answering; starting it"
   # shellcheck disable=SC2012
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || say "postgres: start failed (continuing)"
-else
-  say "postgres: not answering and not installed (continuing)"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  wait_port 5432 || fail "postgres does not answer on 127.0.0.1:5432"
+fi
+if ! command -v redis-server >/dev/null 2>&1; then
+  say "redis: redis-server not installed (a test starts its own); apt-get install redis-server"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+    || fail "redis-server is missing and could not be installed (needs root)"
 fi
 if port_open 6379; then
   say "redis: 127.0.0.1:6379 answers"
-elif command -v redis-server >/dev/null 2>&1; then
+else
   say "redis: not answering; starting it"
   mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/ci.log || say "redis: start failed (continuing)"
-else
-  say "redis: not answering and not installed (continuing)"
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  wait_port 6379 || fail "redis does not answer on 127.0.0.1:6379"
 fi
 end_ok
 
