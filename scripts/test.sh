@@ -120,7 +120,8 @@ fi
 # ------------------------------------------------------------- interop setup ---
 # Before nextest: some Rust tests start the reference PLC/PDS through interop/node22.
 if [ "$INTEROP" = 1 ]; then
-  # --with-chromium: Debian's chromium for the browser cases (installed only when missing).
+  # --with-chromium: Debian's chromium for the browser cases, installed only when /usr/bin/chromium
+  # is missing, which needs root (README: what a machine needs).
   run_stage interop-setup interop/setup.sh --with-chromium
 fi
 export ATAUTH_INTEROP_DIR="$ROOT/interop"
