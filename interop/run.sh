@@ -359,8 +359,16 @@ case_first_screen() {
   line="$(wait_for_line "$ART/$name.login.out" '/oauth/authorize\?' 60 "$login")" \
     || { DETAIL="login-and-post printed no authorization URL (see $ART/$name.login.log)"; kill "$demo" 2>/dev/null; return 1; }
   local ok=1
-  "$ROOT/scripts/demo.sh" approve --password "$password" "$(echo "$line" | tr -d ' ')" >"$ART/$name.approve.log" 2>&1 \
-    || { DETAIL="approving failed (see $ART/$name.approve.log)"; kill "$login" 2>/dev/null; ok=0; }
+  # A wrong password first: approve says what the server answered, and the request stays usable.
+  if "$ROOT/scripts/demo.sh" approve --password "not-$password" "$(echo "$line" | tr -d ' ')" \
+      >"$ART/$name.approve-wrong.log" 2>&1 \
+      || ! grep -q 'the server answered 401 without a redirect: Invalid identifier or password' \
+        "$ART/$name.approve-wrong.log"; then
+    DETAIL="approve with a wrong password did not report the server's 401 (see $ART/$name.approve-wrong.log)"
+    kill "$login" 2>/dev/null; ok=0
+  fi
+  [ "$ok" = 1 ] && { "$ROOT/scripts/demo.sh" approve --password "$password" "$(echo "$line" | tr -d ' ')" >"$ART/$name.approve.log" 2>&1 \
+    || { DETAIL="approving failed (see $ART/$name.approve.log)"; kill "$login" 2>/dev/null; ok=0; }; }
   if [ "$ok" = 1 ]; then
     wait "$login" || { DETAIL="login-and-post failed (see $ART/$name.login.*)"; ok=0; }
   fi
