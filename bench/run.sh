@@ -4,9 +4,12 @@
 # the same run, and rewrites the "Load generator" section of docs/BENCHMARKS.md (everything above
 # that section, e.g. the crypto figures, is kept). The JSON lines (one per phase and target) are
 # kept in bench/results/latest.jsonl (git-ignored). Notes written by hand below the generated table
-# (goals, growth runs) are replaced too: redo them after a run.
+# (goals, growth runs) are replaced too: redo them after a run. A run of some phases or targets only
+# (--phases, --targets) leaves docs/BENCHMARKS.md alone and writes its section to
+# bench/results/latest.md instead, so the rows and notes of what it did not run survive; add
+# --update-doc to replace the section with it anyway.
 #
-# Usage: bench/run.sh [atauth-bench compare options]
+# Usage: bench/run.sh [--update-doc] [atauth-bench compare options]
 #   --workers 8 --count 2000 --seconds 10
 #   --phases par,refresh,refresh@1,getsession,login,legacy-create,legacy-refresh
 #   --targets atauth,reference
@@ -16,11 +19,20 @@
 # ATAUTH_BENCH_NO_BUILD=1 skips the cargo build (uses the release binary already built).
 set -euo pipefail
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 cd "$(dirname "$0")/.."
 root=$PWD
+args=() subset=0 update_doc=0
+for a in "$@"; do
+  case "$a" in
+    --update-doc) update_doc=1; continue ;;
+    --phases|--phases=*|--targets|--targets=*) subset=1 ;;
+  esac
+  args+=("$a")
+done
+set -- ${args[@]+"${args[@]}"}
 export ATAUTH_INTEROP_DIR="${ATAUTH_INTEROP_DIR:-$root/interop}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 
@@ -40,10 +52,17 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
-cmd="bench/run.sh${*:+ $*}"
+cmd="bench/run.sh"
+[[ "$update_doc" == 1 ]] && cmd="$cmd --update-doc"
+cmd="$cmd${*:+ $*}"
 [[ "${ATAUTH_BENCH_NO_BUILD:-0}" == 1 ]] && cmd="ATAUTH_BENCH_NO_BUILD=1 $cmd"
 marker='## Load generator: atauth vs the reference PDS'
 doc=docs/BENCHMARKS.md
+if [[ "$subset" == 1 && "$update_doc" == 0 ]]; then
+  # Only some phases or targets ran: the section would lose the others' rows and the notes.
+  doc=bench/results/latest.md
+  : > "$doc"
+fi
 # Only this section is replaced: from the marker to the next "## " heading; the rest is kept.
 awk -v m="$marker" '$0 == m {found = 1; skip = 1; next} skip && /^## / {skip = 0; after = 1}
   !skip && !after {print > "/dev/stdout"} after {print > "/dev/stderr"}' "$doc" > "$tmp/before.md" 2> "$tmp/after.md"
@@ -85,3 +104,6 @@ MD
 } > "$tmp/doc.md"
 mv "$tmp/doc.md" "$doc"
 echo "[bench] wrote $doc" >&2
+if [[ "$doc" != docs/BENCHMARKS.md ]]; then
+  echo "[bench] a subset of phases or targets: docs/BENCHMARKS.md unchanged (--update-doc replaces its section)" >&2
+fi

@@ -336,6 +336,52 @@ stop_examples() {
   for p in "${EXAMPLES_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   EXAMPLES_PIDS=()
 }
+# The README's first screen as written, on free ports instead of 2583/2582 and with the examples
+# the test build made (ATAUTH_EXAMPLES_DIR) instead of `cargo run`: scripts/demo.sh --pds, then
+# login-and-post with the two variables, approved with `scripts/demo.sh approve` and the password
+# the banner printed; the post is read back; TERM stops the demo and its PLC directory.
+case_first_screen() {
+  local name=first-screen dir="${ATAUTH_EXAMPLES_DIR:-}" target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  [ "${target#/}" = "$target" ] && target="$ROOT/$target"
+  [ -n "$dir" ] || dir="$target/debug/examples"
+  [ -x "$dir/pds-auth" ] && [ -x "$dir/login-and-post" ] || dir=""   # demo.sh builds them then
+  local port plc demo login line password
+  port="$(free_port)"; plc="$(free_port)"
+  ATAUTH_EXAMPLES_DIR="$dir" "$ROOT/scripts/demo.sh" --pds --port "$port" --plc-port "$plc" \
+    >"$ART/$name.demo.out" 2>"$ART/$name.demo.log" &
+  demo=$!
+  line="$(wait_for_line "$ART/$name.demo.out" '^  password: ' 600 "$demo")" \
+    || { DETAIL="demo.sh --pds printed no password (see $ART/$name.demo.*)"; kill "$demo" 2>/dev/null; return 1; }
+  password="${line##* }"
+  ATAUTH_DEV_PLC_URL="http://127.0.0.1:$plc" ATAUTH_DEV_HANDLE_RESOLVER="http://localhost:$port" timeout 120 \
+    "${dir:-$target/debug/examples}/login-and-post" alice.test "hello" >"$ART/$name.login.out" 2>"$ART/$name.login.log" &
+  login=$!
+  line="$(wait_for_line "$ART/$name.login.out" '/oauth/authorize\?' 60 "$login")" \
+    || { DETAIL="login-and-post printed no authorization URL (see $ART/$name.login.log)"; kill "$demo" 2>/dev/null; return 1; }
+  local ok=1
+  # A wrong password first: approve says what the server answered, and the request stays usable.
+  if "$ROOT/scripts/demo.sh" approve --password "not-$password" "$(echo "$line" | tr -d ' ')" \
+      >"$ART/$name.approve-wrong.log" 2>&1 \
+      || ! grep -q 'the server answered 401 without a redirect: Invalid identifier or password' \
+        "$ART/$name.approve-wrong.log"; then
+    DETAIL="approve with a wrong password did not report the server's 401 (see $ART/$name.approve-wrong.log)"
+    kill "$login" 2>/dev/null; ok=0
+  fi
+  [ "$ok" = 1 ] && { "$ROOT/scripts/demo.sh" approve --password "$password" "$(echo "$line" | tr -d ' ')" >"$ART/$name.approve.log" 2>&1 \
+    || { DETAIL="approving failed (see $ART/$name.approve.log)"; kill "$login" 2>/dev/null; ok=0; }; }
+  if [ "$ok" = 1 ]; then
+    wait "$login" || { DETAIL="login-and-post failed (see $ART/$name.login.*)"; ok=0; }
+  fi
+  [ "$ok" = 1 ] && ! grep -q '^read back: "hello"' "$ART/$name.login.out" \
+    && { DETAIL="login-and-post did not read its post back (see $ART/$name.login.out)"; ok=0; }
+  kill -TERM "$demo" 2>/dev/null; wait "$demo" 2>/dev/null
+  [ "$ok" = 1 ] || return 1
+  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+    DETAIL="the PDS still listens after the demo stopped"; return 1
+  fi
+  DETAIL="logged in, posted and read back as the first screen says (ports $port/$plc)"
+}
+
 case_examples() {
   local name=examples dir="${ATAUTH_EXAMPLES_DIR:-}" target="${CARGO_TARGET_DIR:-$ROOT/target}"
   [ "${target#/}" = "$target" ] && target="$ROOT/$target"
@@ -412,6 +458,7 @@ add_case control-api     case_control_api     default "reference client -> refer
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
 add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"
 add_case atrium-vs-serve case_atrium_vs_serve default "atrium-oauth (Rust) -> atauth serve: login, then DPoP GETs with and without a query"
+add_case first-screen    case_first_screen    default "the README's first screen: scripts/demo.sh --pds, login-and-post, demo.sh approve"
 add_case examples        case_examples        default "the four examples of crates/atauth-examples, run offline as the README says"
 
 # ------------------------------------------------------------------- runner ---

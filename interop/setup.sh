@@ -107,6 +107,12 @@ fi
 if [ "$CHROMIUM" = 1 ]; then
   if [ -x /usr/bin/chromium ]; then
     echo "[setup] chromium present: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+  elif [ "$(id -u)" != 0 ]; then
+    # Only root can apt-get install; say what helps instead of failing inside apt.
+    other=$(command -v chromium chromium-browser google-chrome 2>/dev/null | head -1 || true)
+    echo "[setup] the browser cases need Chromium at /usr/bin/chromium${other:+ (found $other)}:" \
+      "as root, run apt-get install chromium${other:+, or ln -s $other /usr/bin/chromium}" >&2
+    exit 1
   else
     echo "[setup] apt-get update && apt-get install chromium"
     apt-get update -qq

@@ -7,14 +7,21 @@
 #                                   Ctrl-C stops both and deletes the demo's data
 #   scripts/demo.sh --debug         the same with a debug build (faster to build)
 #   scripts/demo.sh --port N        serve on N instead of 2583 (env ATAUTH_DEMO_PORT)
+#   scripts/demo.sh --plc-port N    the PLC directory on N instead of 2582 (env ATAUTH_DEMO_PLC_PORT;
+#                                   0: any free port)
+#   scripts/demo.sh --pds           serve the `pds-auth` example instead (crates/atauth-examples,
+#                                   debug build): the same authorization server inside an app that
+#                                   also serves createRecord/getRecord, so `login-and-post` can post
+#                                   (ATAUTH_EXAMPLES_DIR: use the examples built there)
 #   scripts/demo.sh approve [--handle H] --password P 'AUTHORIZE-URL'
 #                                   approve a login without a browser, through the server's
 #                                   headless consent API, and deliver the redirect to the client
 #
-# What runs: `interop/node22 interop/ref-pds.mjs --plc-only` (the reference PLC directory, in
-# memory: every run gets new DIDs, so the data directory is fresh each time too), then
+# What runs: `interop/node22 interop/ref-pds.mjs --plc-only --plc-port PLC_PORT` (the reference PLC
+# directory, in memory: every run gets new DIDs, so the data directory is fresh each time too), then
 #   atauth serve --dev --port PORT --data-dir TMP/data --plc-url PLC --handle-domains .test \
 #                --demo-account alice.test
+# or, with --pds, `pds-auth --plc-url PLC --port PORT` (accounts in memory).
 # whose issuer is http://localhost:PORT (the reference client accepts plain http only for the
 # `localhost` hostname). Everything listens on 127.0.0.1 and nothing leaves the machine.
 set -euo pipefail
@@ -71,20 +78,37 @@ fi
 
 # ---------------------------------------------------------------------- demo ---
 PORT=${ATAUTH_DEMO_PORT:-2583}
+PLC_PORT=${ATAUTH_DEMO_PLC_PORT:-2582}
 PROFILE=release
+PDS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) PORT=$2; shift 2 ;;
+    --plc-port) PLC_PORT=$2; shift 2 ;;
     --debug) PROFILE=debug; shift ;;
+    --pds) PDS=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
 
-say "building atauth ($PROFILE)"
-if [ "$PROFILE" = release ]; then cargo build --release -p atauth; else cargo build -p atauth; fi
-ATAUTH="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/atauth"
-[ -x "$ATAUTH" ] || die "no binary at $ATAUTH"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+[ "${TARGET#/}" = "$TARGET" ] && TARGET="$ROOT/$TARGET"
+if [ "$PDS" = 1 ] && [ -n "${ATAUTH_EXAMPLES_DIR:-}" ]; then
+  EXAMPLES=$ATAUTH_EXAMPLES_DIR   # already built (interop/run.sh passes the test build's)
+  [ -x "$EXAMPLES/pds-auth" ] || die "no binary at $EXAMPLES/pds-auth"
+elif [ "$PDS" = 1 ]; then
+  # Debug, as `cargo run -p atauth-examples --example login-and-post` builds it: one build for both.
+  say "building the pds-auth and login-and-post examples (debug)"
+  cargo build -p atauth-examples --example pds-auth --example login-and-post
+  EXAMPLES="$TARGET/debug/examples"
+  [ -x "$EXAMPLES/pds-auth" ] || die "no binary at $EXAMPLES/pds-auth"
+else
+  say "building atauth ($PROFILE)"
+  if [ "$PROFILE" = release ]; then cargo build --release -p atauth; else cargo build -p atauth; fi
+  ATAUTH="$TARGET/$PROFILE/atauth"
+  [ -x "$ATAUTH" ] || die "no binary at $ATAUTH"
+fi
 
 say "installing the interop harness (reference PLC directory)"
 interop/setup.sh >&2
@@ -112,17 +136,55 @@ wait_for() {
   die "$4 did not start within 60 s"
 }
 
-(cd interop && exec ./node22 ref-pds.mjs --plc-only) >"$WORK/plc.json" 2>"$WORK/plc.log" &
+(cd interop && exec ./node22 ref-pds.mjs --plc-only --plc-port "$PLC_PORT") >"$WORK/plc.json" 2>"$WORK/plc.log" &
 PLC_PID=$!
 wait_for "$WORK/plc.json" '"plcUrl"' "$PLC_PID" "the PLC directory"
 PLC_URL=$(grep -o '"plcUrl":"[^"]*"' "$WORK/plc.json" | cut -d'"' -f4)
 say "PLC directory on $PLC_URL"
 
+ISSUER="http://localhost:$PORT"
+if [ "$PDS" = 1 ]; then
+  "$EXAMPLES/pds-auth" --plc-url "$PLC_URL" --port "$PORT" >"$WORK/serve.out" 2>"$WORK/serve.log" &
+  SERVE_PID=$!
+  wait_for "$WORK/serve.out" '^account:' "$SERVE_PID" "the pds-auth example"
+  # "account: handle alice.test, did DID, password PASSWORD"
+  DID=$(sed -n 's/^account:.*, did \([^,]*\),.*/\1/p' "$WORK/serve.out")
+  PASSWORD=$(sed -n 's/^account:.*, password \(.*\)$/\1/p' "$WORK/serve.out")
+  rm -f "$WORK/serve.out"   # the only copy of the password on disk
+  cat <<EOF
+
+================================ atauth demo ================================
+$(printf 'PDS      %s   (the pds-auth example; logs below)\nPLC      %s\n' "$ISSUER" "$PLC_URL")
+
+Demo account (a DEMO credential, valid only while this demo runs):
+  handle:   alice.test
+  did:      $DID
+  password: $PASSWORD
+
+Log in and post with the login-and-post example, in another terminal (from any directory):
+
+  ATAUTH_DEV_PLC_URL=$PLC_URL ATAUTH_DEV_HANDLE_RESOLVER=$ISSUER $EXAMPLES/login-and-post alice.test "hello"
+
+(in the repository, \`cargo run -p atauth-examples --example login-and-post -- alice.test "hello"\`
+with the same two variables does the same). It prints an authorization URL: open it in a browser
+and sign in as alice.test with the password above, or approve it without one, in a third terminal:
+
+  $ROOT/scripts/demo.sh approve --password $PASSWORD 'AUTHORIZE-URL'
+
+Ctrl-C here stops the PDS and the PLC directory.
+=============================================================================
+
+EOF
+  tail -n +1 -f "$WORK/serve.log" &
+  TAIL_PID=$!
+  wait "$SERVE_PID"
+  exit 0
+fi
+
 "$ATAUTH" serve --dev --port "$PORT" --data-dir "$WORK/data" --plc-url "$PLC_URL" \
   --handle-domains .test --demo-account alice.test >"$WORK/serve.out" 2>"$WORK/serve.log" &
 SERVE_PID=$!
 wait_for "$WORK/serve.out" 'listening on' "$SERVE_PID" "atauth serve"
-ISSUER="http://localhost:$PORT"
 DID=$(awk '$1 == "did:" { print $2 }' "$WORK/serve.out")
 PASSWORD=$(awk '$1 == "password:" { print $2 }' "$WORK/serve.out")
 rm -f "$WORK/serve.out"   # the only copy of the password on disk

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # THE test command of atauth: everything CI runs, in order, failing fast.
 #
-#   ./scripts/test.sh               toolchain check, services, fmt, clippy, interop setup
+#   ./scripts/test.sh               toolchain check, services, fmt, clippy, rustdoc, interop setup
 #                                   (with Debian's chromium), nextest, doctests, fuzz smoke
 #                                   (each fuzz target ~5 s over its seeds), interop suite
 #                                   (including the headless-Chromium cases)
 #   ./scripts/test.sh --no-interop  skip interop/setup.sh and interop/run.sh
-#   ./scripts/test.sh --quick       fmt, clippy and nextest only (no doctests, no fuzz, no interop)
+#   ./scripts/test.sh --quick       fmt, clippy and nextest only (no rustdoc, doctests, fuzz, interop)
 #
 # Every stage prints its elapsed seconds; the first failing stage stops the run
 # with "FAILED at stage '<name>'". The last line is "N passed, N failed" over
@@ -122,11 +122,16 @@ end_ok
 # ----------------------------------------------------------------- lint stages ---
 run_stage fmt cargo fmt --all --check
 run_stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+if [ "$DOCTESTS" = 1 ]; then
+  # Broken or private intra-doc links fail the run (~20 s after a change low in the tree, warm).
+  run_stage rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+fi
 
 # ------------------------------------------------------------- interop setup ---
 # Before nextest: some Rust tests start the reference PLC/PDS through interop/node22.
 if [ "$INTEROP" = 1 ]; then
-  # --with-chromium: Debian's chromium for the browser cases (installed only when missing).
+  # --with-chromium: Debian's chromium for the browser cases, installed only when /usr/bin/chromium
+  # is missing, which needs root (README: what a machine needs).
   run_stage interop-setup interop/setup.sh --with-chromium
 fi
 export ATAUTH_INTEROP_DIR="$ROOT/interop"

@@ -16,7 +16,7 @@
 //! - **Sessions** keyed by DID + session id, DPoP private key stored with the session (T-13), tokens
 //!   opaque (CL-TOK-03) — [`SessionStore`], [`OAuthSession`].
 //! - **Refresh** ahead of expiry with jitter and on `invalid_token`, single-flight across tasks and
-//!   processes via a [`SessionLock`] (in-process [`MemoryLock`], cross-process [`SqliteStore`]),
+//!   processes via a [`SessionLock`] (in-process [`MemoryLock`], cross-process `SqliteStore`),
 //!   re-reading the store under the lock and persisting before use (T-12); `invalid_grant` ends the
 //!   session with [`RefreshError::SessionEnded`].
 //! - **DPoP nonces** per origin, updated from every response, exactly one retry on either challenge
@@ -29,7 +29,7 @@
 //!   (atrium-api) over the same sessions is the `atauth-atrium` crate.
 //! - **Sign-out**: revocation of refresh and access tokens (skipped cleanly without a revocation
 //!   endpoint) and removal from the store — [`OAuthSession::sign_out`].
-//! - **Stores**: memory ([`MemoryStore`]) and SQLite ([`SqliteStore`], feature `sqlite`, default),
+//! - **Stores**: memory ([`MemoryStore`]) and SQLite (`SqliteStore`, feature `sqlite`, default),
 //!   both passing one conformance suite. Web apps: feature `axum` (module `axum_routes`).
 //!
 //! No panics and no hangs against hostile servers: every outbound request goes through the

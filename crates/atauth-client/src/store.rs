@@ -4,7 +4,7 @@
 //! The traits are small and record-oriented (JSON-serialisable records), so Postgres and Redis
 //! backends fit: `take` must be atomic (single use, CL-STATE-01), `put` is an upsert (T-12), and a
 //! lock must exclude other holders across every process that shares the store (CL-REF-02).
-//! [`crate::sqlite::SqliteStore`] implements all three on one SQLite file.
+//! `SqliteStore` (feature `sqlite`) implements all three on one SQLite file.
 //!
 //! A lock's guard is released explicitly (async); dropping it frees an in-process lock at once and a
 //! store lock through a spawned task, or by its time-to-live if the process died. A Redis lock would

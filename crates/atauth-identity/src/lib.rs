@@ -55,7 +55,7 @@
 //!
 //! - [`syntax`]: [`Did`], [`Handle`], [`Nsid`], [`AtIdentifier`] (ID-HANDLE-01/02/03, ID-DID-01), re-exported
 //!   from the atauth-syntax crate.
-//! - [`http`]: [`SafeHttpClient`](http::SafeHttpClient), the one outbound HTTP layer (CL-DISC-07).
+//! - [`http`]: [`SafeHttpClient`], the one outbound HTTP layer (CL-DISC-07).
 //! - [`handle`]: [`HandleResolver`] with DNS TXT, HTTPS well-known, both in parallel, and XRPC
 //!   (ID-HANDLE-04/05/06, ID-DID-08).
 //! - [`did`]: [`DidResolver`] for `did:plc` and `did:web`, and [`DidDocument`] with the PDS endpoint,

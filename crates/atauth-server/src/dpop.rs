@@ -1,7 +1,7 @@
 //! DPoP at this server (AS-DPOP-01 … 07, RS-DPOP-01 … 03): every check of
 //! [`atauth_crypto::dpop::DpopVerifier`], the server's rotating nonces (an HMAC over a 60 s time
 //! bucket; the previous, current and next bucket are accepted, so instances sharing the secret agree
-//! without talking), and `jti` replay through the [`ReplayStore`](crate::store::ReplayStore).
+//! without talking), and `jti` replay through the [`ReplayStore`].
 //!
 //! `htu` is compared with the URL built from the configured public URL and the request path, never
 //! from `Host` or forwarded headers (T-05). Nonce problems are decided before the `jti` is recorded, so

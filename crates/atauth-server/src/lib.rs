@@ -48,6 +48,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+
+// Without the `web` feature the docs still name the axum adapter (`crate::web`), which is then
+// absent; those links resolve in the default build, which CI documents with `-D warnings`.
+#![cfg_attr(not(feature = "web"), allow(rustdoc::broken_intra_doc_links))]
+
 pub mod account;
 pub mod authorize;
 pub mod client;

@@ -37,7 +37,7 @@ pub enum PermissionSetFailure {
         error: PermissionSetError,
     },
     /// A set the scope names was not among those resolved (cannot happen through
-    /// [`PermissionSets::resolve_all`], which resolves them all).
+    /// `PermissionSets::resolve_all`, which resolves them all).
     #[error("permission set {0} is not resolved")]
     NotResolved(Nsid),
 }

@@ -16,7 +16,7 @@
 //! - [`consent`]: approving an authorization request programmatically: through the reference
 //!   provider's UI API (what `interop/lib.mjs`'s `api` driver does) and through atauth-server's
 //!   interim consent API.
-//! - [`server`] (feature `server`): an in-process atauth-server with two accounts, a DPoP-signing
+//! - `server` (feature `server`): an in-process atauth-server with two accounts, a DPoP-signing
 //!   OAuth client and a browser for the sign-in UI.
 //!
 

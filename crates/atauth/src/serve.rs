@@ -1,8 +1,9 @@
 //! `atauth serve`: the authorization server on a socket.
 //!
 //! Startup: bind the listener (so `--port 0` and a `--dev` issuer of `http://localhost:PORT` agree),
-//! build the server from [`ServerArgs`] (SQLite database and keys in the data directory; the signing
-//! key is generated on first start, mode 0600), create the `--demo-account` if asked and missing,
+//! build the server from [`ServerArgs`](crate::server_args::ServerArgs) (SQLite database and keys
+//! in the data directory; the signing key is generated on first start, mode 0600), create the
+//! `--demo-account` if asked and missing,
 //! install the Prometheus recorder for `/metrics`, then print one line on stdout,
 //! `atauth serve: listening on http://ADDR (issuer URL)`, and serve until SIGINT or SIGTERM, when it
 //! stops accepting, finishes in-flight requests and exits 0.

@@ -1,21 +1,5 @@
-//! Permission-set caching with the SCOPE-11 lifetimes (permission spec §Resolution and Caching).
-//!
-//! - **Stale after** ([`LexiconCachePolicy::stale_after`], default [`DEFAULT_LEXICON_STALE_AFTER`] = 1 h):
-//!   a cached document younger than this is used without asking the network. SCOPE-11 bounds it: at
-//!   most 24 h ([`MAX_LEXICON_STALE_AFTER`], the spec's firm maximum) and at least the access-token
-//!   lifetime. The default is shorter than the spec's recommended 24 h because `_lexicon` DNS changes
-//!   are not announced anywhere (Lexicon spec: "resolving services should not cache DNS resolution
-//!   results for long time periods") and the reference refreshes every 5 minutes.
-//! - **Refresh failure**: a stale document is refreshed; if that fails, the stale document keeps being
-//!   served, and the network is not asked again for [`LexiconCachePolicy::retry_after_failure`]
-//!   (default 5 min), so an authority outage does not add a timeout to every authorization request.
-//! - **Maximum age** ([`LexiconCachePolicy::max_age`], default [`DEFAULT_LEXICON_MAX_AGE`] = 90 days,
-//!   the spec's recommended "expiration"): for a *new* authorization request, a document last fetched
-//!   longer ago than this is not used; the request fails if the refresh fails. Existing sessions (token
-//!   refresh, [`LexiconResolver::resolve_lexicon_for_existing_session`]) are not affected by it.
-//! - Pinned documents ([`LexiconDir`]) are never cached and never refreshed.
-//! - Concurrent requests needing the network for one NSID share a single resolution (and its
-//!   result, success or failure).
+//! Permission-set caching with the SCOPE-11 lifetimes (permission spec §Resolution and Caching), set
+//! by [`LexiconCachePolicy`].
 //!
 //! The cache is a [`LexiconCache`] trait so the server can keep entries in its persistent store; its
 //! errors are logged and treated as a miss (the network is asked), never as a resolution failure.
@@ -80,7 +64,24 @@ pub enum LexiconCachePolicyError {
     },
 }
 
-/// The lifetimes of cached permission sets (SCOPE-11). See the [module documentation](self).
+/// The lifetimes of cached permission sets (SCOPE-11):
+///
+/// - **Stale after** ([`LexiconCachePolicy::stale_after`], default [`DEFAULT_LEXICON_STALE_AFTER`] = 1 h):
+///   a cached document younger than this is used without asking the network. SCOPE-11 bounds it: at
+///   most 24 h ([`MAX_LEXICON_STALE_AFTER`], the spec's firm maximum) and at least the access-token
+///   lifetime. The default is shorter than the spec's recommended 24 h because `_lexicon` DNS changes
+///   are not announced anywhere (Lexicon spec: "resolving services should not cache DNS resolution
+///   results for long time periods") and the reference refreshes every 5 minutes.
+/// - **Refresh failure**: a stale document is refreshed; if that fails, the stale document keeps being
+///   served, and the network is not asked again for [`LexiconCachePolicy::retry_after_failure`]
+///   (default 5 min), so an authority outage does not add a timeout to every authorization request.
+/// - **Maximum age** ([`LexiconCachePolicy::max_age`], default [`DEFAULT_LEXICON_MAX_AGE`] = 90 days,
+///   the spec's recommended "expiration"): for a *new* authorization request, a document last fetched
+///   longer ago than this is not used; the request fails if the refresh fails. Existing sessions (token
+///   refresh, [`LexiconResolver::resolve_lexicon_for_existing_session`]) are not affected by it.
+/// - Pinned documents ([`LexiconDir`]) are never cached and never refreshed.
+/// - Concurrent requests needing the network for one NSID share a single resolution (and its
+///   result, success or failure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LexiconCachePolicy {
     stale_after: Duration,

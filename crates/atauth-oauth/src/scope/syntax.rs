@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use super::{ATPROTO_SCOPE, Permission, PermissionError};
 
-/// The longest scope string [`ScopeSet::parse`] accepts (bounded parsing of untrusted input).
+/// The longest scope string [`ScopeSet::parse`](super::ScopeSet::parse) accepts (bounded parsing of untrusted input).
 pub const MAX_SCOPE_STRING_LEN: usize = 16 * 1024;
 
 /// Why a scope string does not parse (SCOPE-02, SCOPE-04).

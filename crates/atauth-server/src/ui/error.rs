@@ -7,7 +7,7 @@ use crate::params::DuplicateParam;
 use crate::store::StoreError;
 
 /// Why a UI step failed in a way shown as an error page (sign-in failures are shown on the sign-in
-/// page instead). One variant per check; [`UiError::page`] is the one place that words them.
+/// page instead). One variant per check; `UiError::page` is the one place that words them.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UiError {

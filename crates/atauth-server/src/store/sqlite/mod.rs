@@ -2,9 +2,9 @@
 //! `synchronous=NORMAL`, cached prepared statements. Calls run on the store's own threads, never on
 //! the async workers: one writer that group-commits concurrent writes (each write in its own
 //! savepoint, so every read-then-write operation stays atomic and a failed one is undone alone),
-//! and a few readers (see [`threads`]).
+//! and a few readers (see the private `threads` module).
 //!
-//! One file per concern: [`schema`] (tables and migrations), then one per store trait. The
+//! One file per concern: `schema` (tables and migrations), then one per store trait. The
 //! transactions live in the trait impls; row mapping sits beside the impl that uses it.
 
 mod accounts;
