@@ -3,7 +3,7 @@
 //! Each migration runs once, in order, inside one transaction that also holds a transaction-level
 //! advisory lock ([`MIGRATION_LOCK`]): instances starting at the same moment wait for each other
 //! instead of applying a migration twice, and a failed migration leaves the database as it was
-//! (Postgres DDL is transactional). Add a migration by appending to [`MIGRATIONS`]; never edit one
+//! (Postgres DDL is transactional). Add a migration by appending to `MIGRATIONS`; never edit one
 //! that has shipped.
 
 use sqlx::postgres::PgPool;
