@@ -10,6 +10,13 @@ use atauth_server::store::postgres::testing::TestDatabase;
 use atauth_server::store::postgres::{ConnectError, PostgresStore};
 use common::*;
 
+/// `atauth serve --dev` on a free port with `data` as its data directory and these store flags,
+/// run to completion (for starts that must be refused).
+fn serve_refused(home: &std::path::Path, data: &std::path::Path, flags: &[&str]) -> std::process::Output {
+    let data = data.to_str().unwrap();
+    run(home, &[&["serve", "--dev", "--port", "0", "--data-dir", data], flags].concat())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_postgres_starts_and_admin_commands_use_the_same_database() {
     let db = TestDatabase::create().await;
@@ -36,49 +43,20 @@ async fn serve_on_postgres_starts_and_admin_commands_use_the_same_database() {
 fn a_bad_database_url_is_one_clear_error_and_writes_nothing() {
     let home = TempDir::new("serve-pg-bad");
     let data = home.join("d");
-    let out = run(
-        &home.0,
-        &[
-            "serve",
-            "--dev",
-            "--port",
-            "0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--database-url",
-            "mysql://x/y",
-        ],
-    );
+    let out = serve_refused(&home.0, &data, &["--database-url", "mysql://x/y"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("postgres://"), "says what a URL looks like: {}", stderr(&out));
-    let out = run(
-        &home.0,
-        &[
-            "serve",
-            "--dev",
-            "--port",
-            "0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--database-url",
-            "postgres://postgres@127.0.0.1:1/atauth",
-        ],
-    );
+    let out = serve_refused(&home.0, &data, &["--database-url", "postgres://postgres@127.0.0.1:1/atauth"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("127.0.0.1:1/atauth"), "names the target: {}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert!(!data.exists(), "a refused start creates no data directory");
 
     // A Redis that refuses the credentials (the test server has no password).
-    let out = run(
+    let out = serve_refused(
         &home.0,
+        &data,
         &[
-            "serve",
-            "--dev",
-            "--port",
-            "0",
-            "--data-dir",
-            data.to_str().unwrap(),
             "--database-url",
             "postgres://postgres@127.0.0.1:1/atauth",
             "--redis-url",
@@ -96,10 +74,7 @@ async fn an_older_schema_is_refused_without_migrate_and_upgraded_with_it() {
     db.set_up_old_version(1).await;
     let home = TempDir::new("serve-pg-old");
     let data = home.join("d");
-    let out = run(
-        &home.0,
-        &["serve", "--dev", "--port", "0", "--data-dir", data.to_str().unwrap(), "--database-url", db.url()],
-    );
+    let out = serve_refused(&home.0, &data, &["--database-url", db.url()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--migrate"), "{}", stderr(&out));
     assert!(!data.exists(), "nothing written");
