@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -78,6 +79,8 @@ impl Drop for ChildGuard {
 pub struct Lines {
     rx: mpsc::Receiver<String>,
     all: Arc<Mutex<Vec<String>>>,
+    /// Set once the reader thread saw the end of the pipe: every line is in `all`.
+    closed: Arc<AtomicBool>,
 }
 
 impl Lines {
@@ -87,6 +90,8 @@ impl Lines {
         let (tx, rx) = mpsc::channel();
         let all = Arc::new(Mutex::new(Vec::new()));
         let keep = Arc::clone(&all);
+        let closed = Arc::new(AtomicBool::new(false));
+        let closed_by_reader = Arc::clone(&closed);
         let prefix = echo.map(str::to_owned);
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
@@ -100,8 +105,23 @@ impl Lines {
                 // When nobody waits any more, keep draining so the child never blocks on a full pipe.
                 let _ = tx.send(line);
             }
+            closed_by_reader.store(true, Ordering::Release);
         });
-        Self { rx, all }
+        Self { rx, all, closed }
+    }
+
+    /// Waits (at most `timeout`) until the pipe has closed and every line has been read. A child that
+    /// has exited may still have lines in the pipe that the reader thread has not taken yet; call
+    /// this after the exit before asserting on [`Lines::text`]. `false` on timeout.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.closed.load(Ordering::Acquire) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
     }
 
     /// Waits for the next line that satisfies `pred`, at most `timeout`. Lines that do not match are

@@ -29,10 +29,11 @@ async fn serve_answers_health_metadata_and_metrics_and_stops_cleanly_on_sigterm(
     assert!(body.contains("atauth_http_requests_total"), "{body}");
     assert!(body.contains("route=\"/_health\""), "{body}");
 
-    let stderr = serve.stderr.text();
+    let starting =
+        serve.stderr.wait_for(std::time::Duration::from_secs(5), |l| l.contains("atauth serve starting"));
+    assert!(starting.is_some(), "{}", serve.stderr.text());
     let status = serve.stop();
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
-    assert!(stderr.contains("atauth serve starting"), "{stderr}");
 }
 
 #[cfg(unix)]

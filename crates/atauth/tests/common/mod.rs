@@ -185,10 +185,15 @@ impl Login {
         redirect.port().unwrap()
     }
 
-    /// Waits for the exit status (at most `secs`).
+    /// Waits for the exit status (at most `secs`), then for both pipes to drain, so that
+    /// `stdout.text()` and `stderr.text()` hold everything the process printed.
     pub fn wait(&mut self, secs: u64) -> std::process::ExitStatus {
-        self.proc
+        let status = self
+            .proc
             .wait_timeout(Duration::from_secs(secs))
-            .unwrap_or_else(|| panic!("atauth login did not exit; stderr:\n{}", self.stderr.text()))
+            .unwrap_or_else(|| panic!("atauth login did not exit; stderr:\n{}", self.stderr.text()));
+        assert!(self.stdout.wait_closed(Duration::from_secs(5)), "atauth login's stdout stayed open");
+        assert!(self.stderr.wait_closed(Duration::from_secs(5)), "atauth login's stderr stayed open");
+        status
     }
 }
