@@ -17,6 +17,7 @@
 //! - [`CachedLexiconResolver`]: local directory, then a [`LexiconCache`] with the SCOPE-11 lifetimes
 //!   ([`LexiconCachePolicy`]), then the network; a stale entry is served when a refresh fails.
 //!   [`MemoryLexiconCache`] is the in-process backend; persistent backends implement the same trait.
+//!   [`LayeredLexiconCache`] keeps a memory copy in front of a persistent one.
 //! - [`DevOnlyTxtOverride`]: fixed TXT answers for `--dev` servers and tests (never in production).
 //!
 //! Every failure is a [`LexiconResolveError`] variant whose `Display` text is written to be shown to an
@@ -67,8 +68,9 @@ use crate::syntax::{Did, HandleSyntaxError, Nsid, UnresolvableHandle};
 
 pub use cache::{
     CachedLexicon, CachedLexiconResolver, DEFAULT_LEXICON_CACHE_CAPACITY, DEFAULT_LEXICON_MAX_AGE,
-    DEFAULT_LEXICON_RETRY_AFTER_FAILURE, DEFAULT_LEXICON_STALE_AFTER, LexiconCache, LexiconCacheError,
-    LexiconCachePolicy, LexiconCachePolicyError, MAX_LEXICON_STALE_AFTER, MemoryLexiconCache,
+    DEFAULT_LEXICON_RETRY_AFTER_FAILURE, DEFAULT_LEXICON_STALE_AFTER, LayeredLexiconCache, LexiconCache,
+    LexiconCacheError, LexiconCachePolicy, LexiconCachePolicyError, MAX_LEXICON_STALE_AFTER,
+    MemoryLexiconCache,
 };
 pub use dev::DevOnlyTxtOverride;
 pub use dir::{LexiconDir, LexiconDirError};
@@ -140,8 +142,9 @@ pub struct ResolvedLexicon {
     /// The Lexicon document, unmodified: the record `value` for network results (with `$type`
     /// `com.atproto.lexicon.schema`), the file's JSON object for pinned files. Always a JSON object
     /// with `"lexicon": 1` and `"id"` = [`nsid`](Self::nsid); everything else is for the caller to
-    /// validate.
-    pub document: serde_json::Value,
+    /// validate. Shared, so that handing a cached document out costs a reference count, and so that
+    /// a caller can tell by pointer ([`Arc::ptr_eq`]) that it is the same document it already checked.
+    pub document: Arc<serde_json::Value>,
     /// Where it came from.
     pub origin: LexiconOrigin,
 }

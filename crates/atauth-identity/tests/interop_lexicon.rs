@@ -111,7 +111,7 @@ async fn interop_permission_set_published_on_the_reference_pds_resolves() {
 
     let nsid = Nsid::new(NSID).expect("nsid");
     let got = resolver.resolve_lexicon(&nsid).await.expect("the published set resolves");
-    assert_eq!(got.document, record, "the record comes back exactly as written");
+    assert_eq!(*got.document, record, "the record comes back exactly as written");
     match &got.origin {
         LexiconOrigin::Network { did, uri: got_uri, cid, pds: got_pds } => {
             assert_eq!(did.as_str(), ready.did);

@@ -10,8 +10,9 @@ use std::time::Duration;
 use atauth_crypto::ManualClock;
 use atauth_identity::http::SafeHttpClient;
 use atauth_identity::lexicon::{
-    AtprotoLexiconResolver, CachedLexicon, CachedLexiconResolver, LexiconCache, LexiconCacheError,
-    LexiconCachePolicy, LexiconDir, LexiconOrigin, LexiconResolveError, LexiconResolver, MemoryLexiconCache,
+    AtprotoLexiconResolver, CachedLexicon, CachedLexiconResolver, LayeredLexiconCache, LexiconCache,
+    LexiconCacheError, LexiconCachePolicy, LexiconDir, LexiconOrigin, LexiconResolveError, LexiconResolver,
+    MemoryLexiconCache,
 };
 use atauth_identity::{AtprotoDidResolver, Nsid};
 use atauth_testkit::dns::TestDnsServer;
@@ -234,7 +235,7 @@ async fn pinned_files_are_used_before_cache_and_network() {
             .local_dir(LexiconDir::load(dir.path()).expect("load"))
             .network(publ.network());
     let got = resolver.resolve_lexicon(&nsid()).await.expect("pinned");
-    assert_eq!(got.document, pinned);
+    assert_eq!(*got.document, pinned);
     assert!(matches!(&got.origin, LexiconOrigin::LocalFile { path } if path.ends_with("basic.json")));
     assert!(publ.dns.queries().is_empty(), "no DNS for a pinned set");
     assert_eq!(publ.fetches().await, 0);
@@ -335,4 +336,57 @@ async fn memory_cache_evicts_the_oldest_entry_when_full() {
     cache.put(&b).await.expect("put");
     assert_eq!(cache.len(), 2);
     assert!(cache.get(&c.lexicon.nsid).await.expect("get").is_some());
+}
+
+#[tokio::test]
+async fn layered_cache_passes_the_conformance_suite() {
+    let durable = Arc::new(MemoryLexiconCache::new());
+    atauth_testkit::lexicon::lexicon_cache_suite(&LayeredLexiconCache::new(durable.clone())).await;
+    assert!(durable.is_empty(), "removals reach the durable cache");
+}
+
+#[tokio::test]
+async fn layered_cache_reads_the_durable_cache_once_then_answers_from_memory() {
+    let durable = Arc::new(MemoryLexiconCache::new());
+    let layered = LayeredLexiconCache::new(durable.clone());
+    let entry = atauth_testkit::lexicon::entry("com.example.a.set", 1_000, "a");
+    let nsid = entry.lexicon.nsid.clone();
+    // Written by another process sharing the durable cache.
+    durable.put(&entry).await.expect("put");
+    let first = layered.get(&nsid).await.expect("get").expect("found in the durable cache");
+    assert_eq!(first, entry);
+    // Gone from the durable cache behind this layer's back: the memory copy still answers, and it is
+    // the same shared document, not a copy.
+    durable.remove(&nsid).await.expect("remove");
+    let second = layered.get(&nsid).await.expect("get").expect("served from memory");
+    assert!(Arc::ptr_eq(&first.lexicon.document, &second.lexicon.document));
+    // Writes reach both layers.
+    let newer = atauth_testkit::lexicon::entry("com.example.a.set", 2_000, "a2");
+    layered.put(&newer).await.expect("put");
+    assert_eq!(durable.get(&nsid).await.expect("get"), Some(newer.clone()));
+    assert_eq!(layered.get(&nsid).await.expect("get"), Some(newer));
+}
+
+/// A durable cache whose writes fail.
+struct FailingWrites(MemoryLexiconCache);
+
+#[async_trait::async_trait]
+impl LexiconCache for FailingWrites {
+    async fn get(&self, nsid: &Nsid) -> Result<Option<CachedLexicon>, LexiconCacheError> {
+        self.0.get(nsid).await
+    }
+    async fn put(&self, _: &CachedLexicon) -> Result<(), LexiconCacheError> {
+        Err(LexiconCacheError::new(std::io::Error::other("disk full")))
+    }
+    async fn remove(&self, nsid: &Nsid) -> Result<(), LexiconCacheError> {
+        self.0.remove(nsid).await
+    }
+}
+
+#[tokio::test]
+async fn layered_cache_does_not_run_ahead_of_a_failing_durable_cache() {
+    let layered = LayeredLexiconCache::new(Arc::new(FailingWrites(MemoryLexiconCache::new())));
+    let entry = atauth_testkit::lexicon::entry("com.example.a.set", 1_000, "a");
+    assert!(layered.put(&entry).await.is_err(), "the durable failure is reported");
+    assert_eq!(layered.get(&entry.lexicon.nsid).await.expect("get"), None, "memory did not keep it");
 }

@@ -155,7 +155,7 @@ async fn published_permission_set_resolves_through_dns_did_and_pds() {
 
     let got = auth.resolver().resolve_lexicon(&nsid()).await.expect("resolved");
     assert_eq!(got.nsid, nsid());
-    assert_eq!(got.document, set, "the record value, unmodified");
+    assert_eq!(*got.document, set, "the record value, unmodified");
     match &got.origin {
         LexiconOrigin::Network { did, uri, cid, pds } => {
             assert_eq!(did.as_str(), auth.did);
@@ -180,7 +180,7 @@ async fn record_just_under_the_cap_is_accepted() {
     assert!(body.len() <= DEFAULT_MAX_LEXICON_BYTES && body.len() > DEFAULT_MAX_LEXICON_BYTES - 200);
     auth.serve_record(NSID, ResponseTemplate::new(200).set_body_raw(body, "application/json")).await;
     let got = auth.resolver().resolve_lexicon(&nsid()).await.expect("under the cap");
-    assert_eq!(got.document, set);
+    assert_eq!(*got.document, set);
 }
 
 // ------------------------------------------------------------------------------ DNS failures ---

@@ -9,7 +9,8 @@
 //! resolution for a new session and from the cache (stale values allowed) at refresh, so a set that
 //! changes takes effect at the next refresh and never mid-token (SCOPE-11).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use atauth_identity::Nsid;
 use atauth_identity::lexicon::{LexiconResolveError, LexiconResolver};
@@ -46,11 +47,45 @@ pub enum PermissionSetFailure {
 #[derive(Clone)]
 pub(crate) struct PermissionSets {
     resolver: Arc<dyn LexiconResolver>,
+    checked: Arc<Mutex<HashMap<Nsid, CheckedSet>>>,
 }
+
+/// A document already checked by [`PermissionSet::from_document`], and the result. The resolver
+/// hands out the same `Arc` for as long as it serves the same cached or pinned document, so a pointer
+/// comparison tells that the check need not run again; a refreshed document is a new `Arc`.
+struct CheckedSet {
+    document: Arc<serde_json::Value>,
+    set: Arc<PermissionSet>,
+}
+
+/// Bound on remembered checks; past it the map starts over (the resolver's cache is the real store).
+const MAX_CHECKED_SETS: usize = 1_000;
 
 impl PermissionSets {
     pub(crate) fn new(resolver: Arc<dyn LexiconResolver>) -> Self {
-        Self { resolver }
+        Self { resolver, checked: Arc::default() }
+    }
+
+    /// `document` checked as the permission set `nsid`, from memory when this very document was
+    /// checked before.
+    fn check(
+        &self,
+        nsid: &Nsid,
+        document: &Arc<serde_json::Value>,
+    ) -> Result<Arc<PermissionSet>, PermissionSetFailure> {
+        let lock = || self.checked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(known) = lock().get(nsid).filter(|c| Arc::ptr_eq(&c.document, document)) {
+            return Ok(Arc::clone(&known.set));
+        }
+        let set = PermissionSet::from_document(nsid, document)
+            .map(Arc::new)
+            .map_err(|error| PermissionSetFailure::Invalid { nsid: nsid.clone(), error })?;
+        let mut checked = lock();
+        if checked.len() >= MAX_CHECKED_SETS {
+            checked.clear();
+        }
+        checked.insert(nsid.clone(), CheckedSet { document: Arc::clone(document), set: Arc::clone(&set) });
+        Ok(set)
     }
 
     /// Every set `scope` includes, resolved and checked, in order. `existing_session`: a refresh may
@@ -59,7 +94,7 @@ impl PermissionSets {
         &self,
         scope: &ScopeSet,
         existing_session: bool,
-    ) -> Result<Vec<PermissionSet>, PermissionSetFailure> {
+    ) -> Result<Vec<Arc<PermissionSet>>, PermissionSetFailure> {
         let mut sets = Vec::new();
         for nsid in scope.included_sets() {
             let resolved = if existing_session {
@@ -68,9 +103,7 @@ impl PermissionSets {
                 self.resolver.resolve_lexicon(&nsid).await
             }
             .map_err(PermissionSetFailure::Resolve)?;
-            let set = PermissionSet::from_document(&nsid, &resolved.document)
-                .map_err(|error| PermissionSetFailure::Invalid { nsid: nsid.clone(), error })?;
-            sets.push(set);
+            sets.push(self.check(&nsid, &resolved.document)?);
         }
         Ok(sets)
     }
@@ -96,7 +129,7 @@ impl AuthServer {
         let set = ScopeSet::parse(granted).unwrap_or_default();
         let sets = self.inner.permission_sets.resolve_all(&set, existing_session).await?;
         let expanded = set
-            .token_scope(|nsid| sets.iter().find(|s| &s.nsid == nsid))
+            .token_scope(|nsid| sets.iter().find(|s| &s.nsid == nsid).map(|s| &**s))
             .map_err(|missing| PermissionSetFailure::NotResolved(missing.nsid))?;
         Ok(expanded.to_string())
     }
@@ -105,7 +138,7 @@ impl AuthServer {
     pub async fn permission_sets(
         &self,
         scope: &ScopeSet,
-    ) -> Result<Vec<PermissionSet>, PermissionSetFailure> {
+    ) -> Result<Vec<Arc<PermissionSet>>, PermissionSetFailure> {
         self.inner.permission_sets.resolve_all(scope, false).await
     }
 }
@@ -124,5 +157,65 @@ impl TxtLookup for SystemTxtLookup {
             Ok(resolver) => resolver.txt(name).await,
             Err(e) => Err(e.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use atauth_identity::lexicon::{CachedLexiconResolver, LexiconCachePolicy, MemoryLexiconCache};
+
+    use super::*;
+
+    fn sets() -> PermissionSets {
+        let cache = Arc::new(MemoryLexiconCache::new());
+        PermissionSets::new(Arc::new(CachedLexiconResolver::new(cache, LexiconCachePolicy::default())))
+    }
+
+    fn nsid() -> Nsid {
+        Nsid::new("com.example.cookbook.authFull").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn document(collection: &str) -> Arc<serde_json::Value> {
+        Arc::new(serde_json::json!({
+            "lexicon": 1,
+            "id": "com.example.cookbook.authFull",
+            "defs": { "main": { "type": "permission-set", "permissions": [
+                { "type": "permission", "resource": "repo", "collection": [collection] }
+            ] } }
+        }))
+    }
+
+    /// SCOPE-10's check runs once per document the resolver hands out, not once per request.
+    #[test]
+    fn the_same_document_is_checked_once_and_a_new_one_again() {
+        let sets = sets();
+        let doc = document("com.example.cookbook.recipe");
+        let first = sets.check(&nsid(), &doc).unwrap_or_else(|e| panic!("{e}"));
+        let again = sets.check(&nsid(), &Arc::clone(&doc)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(Arc::ptr_eq(&first, &again), "the remembered check is used");
+
+        // A refreshed document (a new Arc) is checked again, and its grants are the new ones.
+        let refreshed = document("com.example.cookbook.review");
+        let second = sets.check(&nsid(), &refreshed).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_ne!(*first, *second);
+    }
+
+    /// SCOPE-10: a document that is not a permission set is refused every time, and a refused
+    /// document does not replace the remembered good one.
+    #[test]
+    fn an_invalid_document_is_refused_and_not_remembered() {
+        let sets = sets();
+        let good = document("com.example.cookbook.recipe");
+        let checked = sets.check(&nsid(), &good).unwrap_or_else(|e| panic!("{e}"));
+        let bad = Arc::new(serde_json::json!({
+            "lexicon": 1, "id": "com.example.cookbook.authFull", "defs": { "main": { "type": "query" } }
+        }));
+        for _ in 0..2 {
+            let err = sets.check(&nsid(), &bad).map(|_| ()).expect_err("not a permission set");
+            assert!(matches!(err, PermissionSetFailure::Invalid { .. }), "{err}");
+        }
+        let still = sets.check(&nsid(), &good).unwrap_or_else(|e| panic!("{e}"));
+        assert!(Arc::ptr_eq(&checked, &still));
     }
 }

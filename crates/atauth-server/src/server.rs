@@ -608,7 +608,8 @@ fn default_lexicon_resolver(
     dns_override: Option<atauth_identity::lexicon::DevOnlyTxtOverride>,
 ) -> Result<Arc<dyn atauth_identity::lexicon::LexiconResolver>, BuildError> {
     use atauth_identity::lexicon::{
-        AtprotoLexiconResolver, CachedLexiconResolver, LexiconCachePolicy, LexiconDir, MemoryLexiconCache,
+        AtprotoLexiconResolver, CachedLexiconResolver, LayeredLexiconCache, LexiconCachePolicy, LexiconDir,
+        MemoryLexiconCache,
     };
     use atauth_identity::{AtprotoDidResolver, TldPolicy, TxtLookup};
     let system: Arc<dyn TxtLookup> = Arc::new(crate::permission_sets::SystemTxtLookup::default());
@@ -634,7 +635,8 @@ fn default_lexicon_resolver(
         )?,
     };
     let cache: Arc<dyn atauth_identity::lexicon::LexiconCache> = match sqlite {
-        Some(store) => Arc::new(store.clone()),
+        // Memory in front of the database: a set in use costs no read or parse per request.
+        Some(store) => Arc::new(LayeredLexiconCache::new(Arc::new(store.clone()))),
         None => Arc::new(MemoryLexiconCache::new()),
     };
     let mut resolver =

@@ -17,14 +17,14 @@ pub fn entry(nsid: &str, fetched_at_unix: u64, title: &str) -> CachedLexicon {
     CachedLexicon {
         lexicon: ResolvedLexicon {
             nsid: Nsid::new(nsid).unwrap_or_else(|e| panic!("{nsid}: {e}")),
-            document: serde_json::json!({
+            document: std::sync::Arc::new(serde_json::json!({
                 "$type": "com.atproto.lexicon.schema",
                 "lexicon": 1,
                 "id": nsid,
                 "defs": { "main": { "type": "permission-set", "title": title, "permissions": [
                     { "type": "permission", "resource": "repo", "collection": [format!("{nsid}Record")] }
                 ] } }
-            }),
+            })),
             origin: LexiconOrigin::Network {
                 uri: format!("at://{did}/com.atproto.lexicon.schema/{nsid}"),
                 did,

@@ -258,6 +258,57 @@ impl LexiconCache for MemoryLexiconCache {
     }
 }
 
+/// A [`MemoryLexiconCache`] in front of a durable [`LexiconCache`] (the server's database): reads are
+/// answered from memory when they can be, so a permission set in use costs no database read and no
+/// JSON parse per authorization request; misses read the durable cache once and keep the entry in
+/// memory; writes and removals go to both.
+///
+/// Several processes sharing one durable cache each keep their own memory copy. An entry refreshed
+/// by another process is not seen here until this process's copy goes stale and is refreshed: each
+/// process still follows the SCOPE-11 lifetimes on its own, which is what the spec asks of a resolver.
+pub struct LayeredLexiconCache {
+    memory: MemoryLexiconCache,
+    durable: Arc<dyn LexiconCache>,
+}
+
+impl LayeredLexiconCache {
+    /// `durable` behind a memory cache of [`DEFAULT_LEXICON_CACHE_CAPACITY`] entries.
+    pub fn new(durable: Arc<dyn LexiconCache>) -> Self {
+        Self { memory: MemoryLexiconCache::new(), durable }
+    }
+}
+
+impl std::fmt::Debug for LayeredLexiconCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayeredLexiconCache").field("memory_entries", &self.memory.len()).finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl LexiconCache for LayeredLexiconCache {
+    async fn get(&self, nsid: &Nsid) -> Result<Option<CachedLexicon>, LexiconCacheError> {
+        if let Some(entry) = self.memory.get(nsid).await? {
+            return Ok(Some(entry));
+        }
+        let entry = self.durable.get(nsid).await?;
+        if let Some(entry) = &entry {
+            self.memory.put(entry).await?;
+        }
+        Ok(entry)
+    }
+
+    async fn put(&self, entry: &CachedLexicon) -> Result<(), LexiconCacheError> {
+        // Durable first: if it fails, memory is not ahead of it and the error is reported.
+        self.durable.put(entry).await?;
+        self.memory.put(entry).await
+    }
+
+    async fn remove(&self, nsid: &Nsid) -> Result<(), LexiconCacheError> {
+        self.memory.remove(nsid).await?;
+        self.durable.remove(nsid).await
+    }
+}
+
 /// Who is asking: decides whether [`LexiconCachePolicy::max_age`] applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {

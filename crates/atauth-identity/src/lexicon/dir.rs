@@ -182,5 +182,9 @@ fn load_file(path: &Path) -> Result<ResolvedLexicon, LexiconDirError> {
         }
         other => not_a_lexicon(&other.to_string()),
     })?;
-    Ok(ResolvedLexicon { nsid, document, origin: LexiconOrigin::LocalFile { path: path.to_owned() } })
+    Ok(ResolvedLexicon {
+        nsid,
+        document: std::sync::Arc::new(document),
+        origin: LexiconOrigin::LocalFile { path: path.to_owned() },
+    })
 }

@@ -270,7 +270,7 @@ impl AtprotoLexiconResolver {
         check_document(nsid, &output.value)?;
         Ok(ResolvedLexicon {
             nsid: nsid.clone(),
-            document: output.value,
+            document: Arc::new(output.value),
             origin: LexiconOrigin::Network {
                 did: did.clone(),
                 uri: output.uri,

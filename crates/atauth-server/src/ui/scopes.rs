@@ -6,6 +6,8 @@
 //! page can set them apart. `include:` permission sets are shown with their author's title and
 //! detail and what they grant ([`describe_all_with_sets`]; the web layer resolves them).
 
+use std::borrow::Borrow;
+
 use atauth_oauth::Permission;
 use atauth_oauth::scope::{
     AccountAction, AccountAttr, Audience, IdentityAttr, NsidOrWildcard, RepoAction, TransitionScope,
@@ -277,21 +279,24 @@ pub fn describe(scope: &str) -> ScopeLine {
 
 /// Describes a space-separated scope, `atproto` first, then in the order requested.
 pub fn describe_all(scope: &str) -> Vec<ScopeLine> {
-    describe_all_with_sets(scope, &[])
+    describe_all_with_sets::<PermissionSet>(scope, &[])
 }
 
 /// [`describe_all`], with each `include:` described by its resolved permission set (SCOPE-10): the
 /// set's own `title` and `detail` as its author wrote them, followed by what it grants in plain
 /// words. A set missing from `sets` is named by its NSID.
-pub fn describe_all_with_sets(scope: &str, sets: &[PermissionSet]) -> Vec<ScopeLine> {
+/// `sets` may hold the sets or shared references to them (`Arc<PermissionSet>`).
+pub fn describe_all_with_sets<S: Borrow<PermissionSet>>(scope: &str, sets: &[S]) -> Vec<ScopeLine> {
     let mut lines: Vec<ScopeLine> = scope
         .split(' ')
         .filter(|s| !s.is_empty())
         .map(|s| match Permission::parse(s) {
-            Ok(Permission::Include(include)) => match sets.iter().find(|set| set.nsid == include.nsid) {
-                Some(set) => describe_set(s, &include, set),
-                None => describe(s),
-            },
+            Ok(Permission::Include(include)) => {
+                match sets.iter().map(Borrow::borrow).find(|set| set.nsid == include.nsid) {
+                    Some(set) => describe_set(s, &include, set),
+                    None => describe(s),
+                }
+            }
             _ => describe(s),
         })
         .collect();
@@ -461,7 +466,7 @@ mod tests {
         );
         assert!(!l[1].sensitive);
         // Without the set (not resolved), the NSID names it.
-        let l = describe_all_with_sets(scope, &[]);
+        let l = describe_all_with_sets::<PermissionSet>(scope, &[]);
         assert!(l[1].title.contains("com.example.cookbook.authFull"));
     }
 }

@@ -146,7 +146,7 @@ impl LexiconResolver for ChangingSet {
     async fn resolve_lexicon(&self, nsid: &Nsid) -> Result<ResolvedLexicon, LexiconResolveError> {
         Ok(ResolvedLexicon {
             nsid: nsid.clone(),
-            document: self.0.lock().unwrap().clone(),
+            document: Arc::new(self.0.lock().unwrap().clone()),
             origin: LexiconOrigin::LocalFile { path: "test".into() },
         })
     }
