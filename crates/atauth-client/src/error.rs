@@ -24,6 +24,14 @@ pub enum StoreError {
         /// The lock name.
         name: String,
     },
+    /// The lock's lease ran out (or its connection was lost) before the write it was to fence:
+    /// nothing was written, another holder may have written a newer record
+    /// ([`SessionStore::put_session_locked`](crate::SessionStore::put_session_locked)).
+    #[error("lock {name:?} was lost before the write; nothing was written")]
+    LockLost {
+        /// The lock name.
+        name: String,
+    },
 }
 
 /// Discovery failed (CL-DISC-01 … 07).

@@ -16,7 +16,8 @@
 //! - **Sessions** keyed by DID + session id, DPoP private key stored with the session (T-13), tokens
 //!   opaque (CL-TOK-03) — [`SessionStore`], [`OAuthSession`].
 //! - **Refresh** ahead of expiry with jitter and on `invalid_token`, single-flight across tasks and
-//!   processes via a [`SessionLock`] (in-process [`MemoryLock`], cross-process `SqliteStore`),
+//!   processes via a [`SessionLock`] (in-process [`MemoryLock`], cross-process `SqliteStore`,
+//!   `PostgresStore`, `RedisStore`; the last two fence the write of the refreshed session),
 //!   re-reading the store under the lock and persisting before use (T-12); `invalid_grant` ends the
 //!   session with [`RefreshError::SessionEnded`].
 //! - **DPoP nonces** per origin, updated from every response, exactly one retry on either challenge
@@ -29,8 +30,9 @@
 //!   (atrium-api) over the same sessions is the `atauth-atrium` crate.
 //! - **Sign-out**: revocation of refresh and access tokens (skipped cleanly without a revocation
 //!   endpoint) and removal from the store — [`OAuthSession::sign_out`].
-//! - **Stores**: memory ([`MemoryStore`]) and SQLite (`SqliteStore`, feature `sqlite`, default),
-//!   both passing one conformance suite. Web apps: feature `axum` (module `axum_routes`).
+//! - **Stores**: memory ([`MemoryStore`]), SQLite (`SqliteStore`, feature `sqlite`, default),
+//!   Postgres (`PostgresStore`, feature `postgres`) and Redis (`RedisStore`, feature `redis`), all
+//!   passing one conformance suite. Web apps: feature `axum` (module `axum_routes`).
 //!
 //! No panics and no hangs against hostile servers: every outbound request goes through the
 //! SSRF-safe [`SafeHttpClient`](atauth_identity::http::SafeHttpClient) (no redirects, exact statuses,
@@ -97,6 +99,46 @@
 //! # Ok(()) }
 //! ```
 
+//!
+//! # Example: several app processes sharing sessions
+//!
+//! Web apps that run several processes (or machines) give every process the same store: Postgres
+//! (feature `postgres`) or Redis (feature `redis`). A callback may then land on any process, any
+//! process restores any session, and a refresh that falls due in several processes at once
+//! reaches the authorization server once: the others wait on the store's lock and adopt the new
+//! tokens (CL-REF-02, T-12). See `docs/SCALE-OUT.md`, "Several app processes".
+//!
+#![cfg_attr(all(feature = "postgres", feature = "redis"), doc = "```no_run")]
+#![cfg_attr(not(all(feature = "postgres", feature = "redis")), doc = "```ignore")]
+//! use std::sync::Arc;
+//! use atauth_client::{Agent, ClientConfig, OAuthClient, PostgresStore, RedisOptions, RedisStore, SessionKey};
+//!
+//! # async fn demo(config: ClientConfig, key: SessionKey) -> Result<(), Box<dyn std::error::Error>> {
+//! // Every process opens the same database (the first one sets up the schema)...
+//! let store = Arc::new(PostgresStore::connect("postgres://app@db.internal/app").await?);
+//! let client = OAuthClient::builder(config.clone())
+//!     .state_store(store.clone())   // the callback may reach another process than the login
+//!     .session_store(store.clone()) // every process sees every session
+//!     .session_lock(store)          // one refresh per session across all processes
+//!     .build()?;
+//!
+//! // ...or the same Redis with the same key prefix.
+//! let options = RedisOptions::default().prefix("example-app:oauth:");
+//! let redis = Arc::new(RedisStore::connect_with("redis://cache.internal:6379", options).await?);
+//! let _client = OAuthClient::builder(config)
+//!     .state_store(redis.clone())
+//!     .session_store(redis.clone())
+//!     .session_lock(redis)
+//!     .build()?;
+//!
+//! // In any process, for a request of the signed-in user (the key is in your cookie session):
+//! if let Some(session) = client.restore(&key).await? {
+//!     let me: serde_json::Value = Agent::new(session).query("com.atproto.server.getSession", &[]).await?;
+//!     println!("{}", me["handle"]);
+//! }
+//! # Ok(()) }
+//! ```
+
 pub mod agent;
 pub mod api;
 #[cfg(feature = "axum")]
@@ -108,12 +150,20 @@ pub mod dpop;
 pub mod error;
 pub mod loopback;
 pub mod password;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod server_agent;
 pub mod session;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod store;
 
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresOptions, PostgresStore};
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisOptions, RedisStore};
 pub use agent::{Agent, XrpcSession};
 pub use client::{AuthorizeOptions, CallbackResult, ClientStats, OAuthClient, OAuthClientBuilder};
 pub use config::{ClientConfig, ConfigError, DevOptions, Keyset, KeysetError};

@@ -26,7 +26,7 @@ use url::Url;
 use crate::client::Inner;
 use crate::dpop::is_invalid_token;
 use crate::error::{RefreshError, RequestError, StoreError, TokenError};
-use crate::store::{SessionKey, SessionRecord};
+use crate::store::{LockGuard, SessionKey, SessionRecord};
 
 /// Refresh when the access token expires within this many seconds plus jitter (CL-REF-03).
 const REFRESH_MARGIN_SECS: i64 = 10;
@@ -165,12 +165,12 @@ impl OAuthSession {
         let inner = &self.client;
         let ttl = MIN_LOCK_TTL.max(inner.config.http_timeout * 4 + Duration::from_secs(10));
         let guard = inner.lock.lock(&self.key.storage_key(), ttl, ttl + Duration::from_secs(10)).await?;
-        let result = self.refresh_locked(seen_generation).await;
+        let result = self.refresh_locked(seen_generation, &guard).await;
         guard.release().await;
         result
     }
 
-    async fn refresh_locked(&self, seen_generation: u64) -> Result<(), RefreshError> {
+    async fn refresh_locked(&self, seen_generation: u64, guard: &LockGuard) -> Result<(), RefreshError> {
         let inner = &self.client;
         let Some(stored) = inner.sessions.get_session(&self.key).await? else {
             return Err(RefreshError::SessionNotFound);
@@ -225,7 +225,8 @@ impl OAuthSession {
         record.tokens.scope = info.scope.to_string();
         record.tokens.expires_at = response.expires_in.map(|e| now + e);
         record.generation += 1;
-        inner.sessions.put_session(&record).await?; // T-12: persist before use
+        // T-12: persist before use, fenced by the lock (a holder whose lease ran out writes nothing).
+        inner.sessions.put_session_locked(&record, guard).await?;
         self.cached.write().await.record = record;
         Ok(())
     }

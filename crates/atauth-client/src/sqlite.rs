@@ -5,7 +5,9 @@
 //! The refresh lock is a row in `atauth_client_lock`, taken by `INSERT OR IGNORE` in an immediate
 //! transaction after expired rows are deleted; a process takes its in-process mutex first, so tasks
 //! of one process never poll against each other, and polls with a jittered backoff only against
-//! other processes. State is taken with `DELETE … RETURNING` (single use).
+//! other processes. State is taken with `DELETE … RETURNING` (single use). The refreshed session
+//! is written only if the lock row is still the writer's and unexpired, checked in the same
+//! transaction ([`SessionStore::put_session_locked`]): a holder whose TTL ran out writes nothing.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -51,6 +53,16 @@ CREATE TABLE IF NOT EXISTS atauth_client_session (
 CREATE TABLE IF NOT EXISTS atauth_client_lock (
     name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
 ";
+
+const UPSERT_SESSION: &str = "INSERT INTO atauth_client_session (did, session_id, record, updated_at) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (did, session_id) \
+     DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at";
+
+/// The fence of a SQLite lock: its row's name and this holder's owner token.
+struct SqliteFence {
+    name: String,
+    owner: String,
+}
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
@@ -177,13 +189,36 @@ impl SessionStore for SqliteStore {
         let (did, sid) = (record.key.did.to_string(), record.key.session_id.clone());
         self.run(move |c| {
             // Upsert (T-12).
-            c.execute(
-                "INSERT INTO atauth_client_session (did, session_id, record, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (did, session_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
-                params![did, sid, json, now_unix()],
-            )
-            .map_err(backend)?;
+            c.execute(UPSERT_SESSION, params![did, sid, json, now_unix()]).map_err(backend)?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Checks, in the same immediate transaction as the upsert, that `guard`'s lock row is still
+    /// this guard's and not expired; otherwise [`StoreError::LockLost`] and nothing is written.
+    async fn put_session_locked(&self, record: &SessionRecord, guard: &LockGuard) -> Result<(), StoreError> {
+        let Some(fence) = guard.fence::<SqliteFence>() else { return self.put_session(record).await };
+        let json = serde_json::to_string(record)?;
+        let (did, sid) = (record.key.did.to_string(), record.key.session_id.clone());
+        let (name, owner) = (fence.name.clone(), fence.owner.clone());
+        self.run(move |c| {
+            let tx =
+                c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+            let held = tx
+                .query_row(
+                    "SELECT 1 FROM atauth_client_lock WHERE name = ?1 AND owner = ?2 AND expires_at >= ?3",
+                    params![name, owner, now_unix()],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(backend)?
+                .is_some();
+            if !held {
+                return Err(StoreError::LockLost { name });
+            }
+            tx.execute(UPSERT_SESSION, params![did, sid, json, now_unix()]).map_err(backend)?;
+            tx.commit().map_err(backend)
         })
         .await
     }
@@ -255,6 +290,7 @@ impl SessionLock for SqliteStore {
             tokio::time::sleep(delay + Duration::from_millis(u64::from(j % 10))).await;
             delay = (delay * 2).min(Duration::from_millis(100));
         }
+        let fence = SqliteFence { name: name.to_owned(), owner: owner.clone() };
         let store = self.clone();
         let name = name.to_owned();
         Ok(LockGuard::new(move || {
@@ -271,6 +307,7 @@ impl SessionLock for SqliteStore {
                     .await;
                 drop(local);
             }))
-        }))
+        })
+        .with_fence(fence))
     }
 }

@@ -7,9 +7,11 @@
 //! `SqliteStore` (feature `sqlite`) implements all three on one SQLite file.
 //!
 //! A lock's guard is released explicitly (async); dropping it frees an in-process lock at once and a
-//! store lock through a spawned task, or by its time-to-live if the process died. A Redis lock would
-//! be `SET NX PX` plus a compare-and-delete script; a Postgres one an advisory lock or the same row
-//! scheme as SQLite's. Every backend runs the one suite in `tests/store_conformance.rs`.
+//! store lock through a spawned task, or by its time-to-live if the process died. The Postgres
+//! store (feature `postgres`) locks with a session-level advisory lock on a dedicated connection,
+//! the Redis store (feature `redis`) with `SET NX PX` and a compare-and-delete script; both fence
+//! the write of a refreshed session ([`SessionStore::put_session_locked`]). Every backend runs the
+//! one suite in `tests/store_conformance.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -151,13 +153,32 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn list_sessions(&self, did: &Did) -> Result<Vec<SessionKey>, StoreError>;
     /// Every stored session, ordered by DID then session id (for tools such as `atauth whoami`).
     async fn list_all_sessions(&self) -> Result<Vec<SessionKey>, StoreError>;
+    /// Writes the session a refresh produced while holding `guard`, the lock named
+    /// [`SessionKey::storage_key`] of `record` (T-12). A store whose locks carry a fence checks, in
+    /// the same atomic step as the write, that `guard` still holds the lock, and otherwise writes
+    /// nothing and returns [`StoreError::LockLost`]: a refresher whose lease ran out cannot overwrite
+    /// the newer session of the holder that came after it. The default (stores whose lock cannot
+    /// be lost while held, or a guard from another store) is [`put_session`](Self::put_session).
+    async fn put_session_locked(&self, record: &SessionRecord, guard: &LockGuard) -> Result<(), StoreError> {
+        let _ = guard;
+        self.put_session(record).await
+    }
 }
 
 /// A held lock. Release it with [`release`](Self::release); if it is dropped instead, an
 /// in-process lock is freed at once and a store lock when its time-to-live ends.
+///
+/// A store lock whose lease can run out while the holder still works (Postgres, Redis) attaches a
+/// *fence* ([`with_fence`](Self::with_fence)): the proof of ownership its store checks in
+/// [`SessionStore::put_session_locked`], in the same atomic step as the write, so a holder whose
+/// lease expired cannot overwrite the session a later holder refreshed.
 pub struct LockGuard {
-    release: Option<Box<dyn FnOnce() -> Option<ReleaseFuture> + Send>>,
+    /// In a mutex only so that the guard is `Sync` (a `&LockGuard` crosses awaits); never contended.
+    release: Mutex<Option<ReleaseFn>>,
+    fence: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
+
+type ReleaseFn = Box<dyn FnOnce() -> Option<ReleaseFuture> + Send>;
 
 /// The future that releases a store lock.
 pub type ReleaseFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -166,20 +187,36 @@ impl LockGuard {
     /// A guard that runs `release` when released (or dropped; the future is then spawned if a
     /// runtime is available).
     pub fn new(release: impl FnOnce() -> Option<ReleaseFuture> + Send + 'static) -> Self {
-        Self { release: Some(Box::new(release)) }
+        Self { release: Mutex::new(Some(Box::new(release))), fence: None }
+    }
+
+    /// Attaches the store-specific proof of ownership that the store's
+    /// [`SessionStore::put_session_locked`] checks.
+    pub fn with_fence(mut self, fence: impl std::any::Any + Send + Sync) -> Self {
+        self.fence = Some(Box::new(fence));
+        self
+    }
+
+    /// The fence, if it is a `T` (a store reads back its own kind; `None` for other stores' guards).
+    pub fn fence<T: std::any::Any>(&self) -> Option<&T> {
+        self.fence.as_deref().and_then(|f| f.downcast_ref::<T>())
     }
 
     /// Releases the lock.
-    pub async fn release(mut self) {
-        if let Some(f) = self.release.take().and_then(|r| r()) {
+    pub async fn release(self) {
+        if let Some(f) = self.take_release().and_then(|r| r()) {
             f.await;
         }
+    }
+
+    fn take_release(&self) -> Option<ReleaseFn> {
+        lock(&self.release).take()
     }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if let Some(f) = self.release.take().and_then(|r| r())
+        if let Some(f) = self.take_release().and_then(|r| r())
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             handle.spawn(f);

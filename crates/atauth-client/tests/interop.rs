@@ -4,8 +4,9 @@
 //! - login from the handle, from the DID and from the PDS URL; consent through the reference
 //!   provider's UI API (the HTTP dance of `interop/lib.mjs` `consentViaApi`, ported to Rust);
 //!   `getSession`, forced refresh, `getSession`, sign-out, and the revoked tokens are refused;
-//! - concurrent refresh: two OS processes with eight tasks each share one SQLite session store and
-//!   force a refresh at the same moment; exactly one refresh request is sent and the session survives.
+//! - concurrent refresh: two OS processes with eight tasks each share one session store (SQLite,
+//!   Postgres, Redis: one test each) and force a refresh at the same moment; exactly one refresh
+//!   request is sent, every task ends with the new access token, and the session survives.
 //!
 //! The harness lives in `interop/` (override with `ATAUTH_INTEROP_DIR`). If it is not installed the
 //! tests **fail** and say to run `interop/setup.sh`, unless `ATAUTH_SKIP_INTEROP=1` is set.
@@ -22,6 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use atauth_client::*;
 use atauth_testkit::interop::{RefPds, RefPeers};
+
+#[path = "common/backends.rs"]
+mod backends;
 use url::Url;
 
 const REDIRECT: &str = "http://127.0.0.1:49152/callback";
@@ -176,8 +180,33 @@ fn unix_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
 
-/// Worker process for `interop_concurrent_refresh_two_processes_share_one_sqlite_store`; a no-op
-/// unless started by it.
+/// A token's fingerprint for comparing across processes (never the token itself).
+fn fingerprint(t: &atauth_oauth::AccessToken) -> String {
+    atauth_crypto::hash::sha256(t.expose_secret())[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The three stores of one backend, from `sqlite:<path>`, `postgres:<url>` or `redis:<prefix>`.
+async fn open_store(spec: &str) -> (Arc<dyn StateStore>, Arc<dyn SessionStore>, Arc<dyn SessionLock>) {
+    let (kind, arg) = spec.split_once(':').unwrap();
+    match kind {
+        "sqlite" => {
+            let s = Arc::new(SqliteStore::open(arg).await.unwrap());
+            (s.clone(), s.clone(), s)
+        }
+        "postgres" => {
+            let s = Arc::new(PostgresStore::connect(arg).await.unwrap());
+            (s.clone(), s.clone(), s)
+        }
+        "redis" => {
+            let options = RedisOptions::default().prefix(arg);
+            let s = Arc::new(RedisStore::connect_with(&backends::redis_url(), options).await.unwrap());
+            (s.clone(), s.clone(), s)
+        }
+        _ => panic!("unknown store {spec}"),
+    }
+}
+
+/// Worker process for the `interop_concurrent_refresh_*` tests; a no-op unless started by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn interop_refresh_worker_process() {
     let Ok(env) = std::env::var("ATAUTH_INTEROP_WORKER") else { return };
@@ -190,11 +219,11 @@ async fn interop_refresh_worker_process() {
         password: String::new(),
         accounts: Vec::new(),
     };
-    let store = Arc::new(SqliteStore::open(v["db"].as_str().unwrap()).await.unwrap());
+    let (states, sessions, lock) = open_store(v["store"].as_str().unwrap()).await;
     let client = OAuthClient::builder(config(&ready))
-        .state_store(store.clone())
-        .session_store(store.clone())
-        .session_lock(store)
+        .state_store(states)
+        .session_store(sessions)
+        .session_lock(lock)
         .build()
         .unwrap();
     let key = SessionKey {
@@ -208,41 +237,40 @@ async fn interop_refresh_worker_process() {
         tasks.push(tokio::spawn(async move {
             let seen = session.info().await.generation;
             tokio::time::sleep(Duration::from_millis(start.saturating_sub(unix_ms()))).await;
-            session.refresh_if_generation(seen).await
+            session.refresh_if_generation(seen).await?;
+            Ok::<_, RefreshError>(fingerprint(&session.access_token_for_testing().await))
         }));
     }
-    let mut ok = 0;
+    let mut tokens = Vec::new();
     for t in tasks {
         match t.await.unwrap() {
-            Ok(()) => ok += 1,
-            Err(e) => eprintln!("worker refresh failed: {e}"),
+            Ok(fp) => tokens.push(fp),
+            Err(e) => panic!("worker refresh failed: {e}"),
         }
     }
-    println!("XP-RESULT ok={ok} sent={}", client.stats().refresh_requests());
-    assert_eq!(ok, TASKS);
+    println!("XP-RESULT sent={} tokens={}", client.stats().refresh_requests(), tokens.join(","));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interop_concurrent_refresh_two_processes_share_one_sqlite_store() {
-    let Some((_pds, ready)) = start_ref_pds() else { return };
-    let dir = std::env::temp_dir().join(format!("atauth-client-interop-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("sessions.sqlite");
-    let store = Arc::new(SqliteStore::open(&db).await.unwrap());
-    let client = OAuthClient::builder(config(&ready))
-        .state_store(store.clone())
-        .session_store(store.clone())
-        .session_lock(store.clone())
+/// Logs in through the reference PDS with the store `spec`, then two worker processes × [`TASKS`]
+/// tasks force a refresh of that session at the same moment: exactly one refresh request is sent,
+/// every task ends with the new access token, and the session survives (the reference provider
+/// would end it on a replayed refresh token).
+async fn concurrent_refresh(ready: &Ready, spec: &str) {
+    let (states, sessions, lock) = open_store(spec).await;
+    let client = OAuthClient::builder(config(ready))
+        .state_store(states)
+        .session_store(sessions)
+        .session_lock(lock)
         .build()
         .unwrap();
     let url = client.authorize(&ready.handle, AuthorizeOptions::default()).await.unwrap();
     let query = consent_via_api(&url, &ready.handle, &ready.password).await;
     let session = client.callback_query(&query).await.unwrap().session;
+    let before = fingerprint(&session.access_token_for_testing().await);
 
     let t = Instant::now();
     let env = serde_json::json!({
-        "db": db, "pds": ready.pds_url, "plc": ready.plc_url, "did": ready.did,
+        "store": spec, "pds": ready.pds_url, "plc": ready.plc_url, "did": ready.did,
         "sid": session.key().session_id, "start": unix_ms() + 2000,
     })
     .to_string();
@@ -257,18 +285,25 @@ async fn interop_concurrent_refresh_two_processes_share_one_sqlite_store() {
         );
     }
     let mut sent = 0;
+    let mut tokens = Vec::new();
     for c in children {
         let out = c.await.unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "worker failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         let line =
             stdout.lines().find(|l| l.contains("XP-RESULT")).unwrap_or_else(|| panic!("no result: {stdout}"));
-        sent +=
-            line.rsplit("sent=").next().unwrap().split_whitespace().next().unwrap().parse::<u64>().unwrap();
+        let field =
+            |name: &str| line.split(name).nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+        sent += field("sent=").parse::<u64>().unwrap();
+        tokens.extend(field("tokens=").split(',').map(str::to_owned));
     }
     assert_eq!(sent, 1, "exactly one refresh request across 2 processes x {TASKS} tasks");
     session.reload().await.unwrap();
     assert_eq!(session.info().await.generation, 1);
+    let after = fingerprint(&session.access_token_for_testing().await);
+    assert_ne!(after, before, "the stored session holds the refreshed token");
+    assert_eq!(tokens.len(), 2 * TASKS);
+    assert!(tokens.iter().all(|t| *t == after), "every task holds the new token: {tokens:?} vs {after}");
     let me: serde_json::Value =
         Agent::new(session).query("com.atproto.server.getSession", &[]).await.unwrap();
     assert_eq!(
@@ -276,6 +311,33 @@ async fn interop_concurrent_refresh_two_processes_share_one_sqlite_store() {
         ready.did.as_str(),
         "the session survived (a replayed refresh token would kill it)"
     );
-    println!("interop concurrent refresh: 2 processes x {TASKS} tasks, 1 refresh sent, {} ms", ms(t));
+    let kind = spec.split(':').next().unwrap_or_default();
+    println!(
+        "interop concurrent refresh on {kind}: 2 processes x {TASKS} tasks, 1 refresh sent, {} ms",
+        ms(t)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_concurrent_refresh_two_processes_share_one_sqlite_store() {
+    let Some((_pds, ready)) = start_ref_pds() else { return };
+    let dir = std::env::temp_dir().join(format!("atauth-client-interop-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    concurrent_refresh(&ready, &format!("sqlite:{}", dir.join("sessions.sqlite").display())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_concurrent_refresh_two_processes_share_one_postgres_store() {
+    let Some((_pds, ready)) = start_ref_pds() else { return };
+    let db = backends::TestDatabase::create().await;
+    concurrent_refresh(&ready, &format!("postgres:{}", db.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_concurrent_refresh_two_processes_share_one_redis_store() {
+    let Some((_pds, ready)) = start_ref_pds() else { return };
+    let prefix = backends::TestPrefix::new();
+    concurrent_refresh(&ready, &format!("redis:{}", prefix.prefix)).await;
 }

@@ -10,6 +10,8 @@
     missing_docs
 )]
 
+pub mod backends;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
