@@ -3,7 +3,8 @@
 #
 #   scripts/two-instances.sh            build atauth (debug), create a database, start instance A
 #                                       on :2583 and B on :2584 over it (and Redis), check that they
-#                                       answer as one server, then stop both and drop the database
+#                                       answer as one server and share one sign-in limit, then stop
+#                                       both and drop the database
 #   scripts/two-instances.sh --keep     leave both running (Ctrl-C stops them and drops the database)
 #   ATAUTH_NO_BUILD=1                   use the debug binary already built
 #
@@ -78,6 +79,24 @@ case "$out" in
   *'no account "alice.test"'*) say "atauth sessions list reads the shared database (no accounts yet)" ;;
   *) die "sessions list: $out" ;;
 esac
+
+# 4. One sign-in limit for both (on Redis here; on Postgres without --redis-url): ten wrong passwords
+#    alternating between A and B spend the (identifier, address) budget of 10, so the 11th attempt is
+#    refused, 429, on the instance that has itself seen only five. A fresh identifier per run.
+who="nobody-$$-$RANDOM.test"
+attempt() { # attempt PORT: the HTTP status of one wrong-password createSession
+  curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+    -d "{\"identifier\":\"$who\",\"password\":\"wrong\"}" \
+    "http://127.0.0.1:$1/xrpc/com.atproto.server.createSession"
+}
+for i in $(seq 1 10); do
+  port=$((i % 2 ? 2583 : 2584))
+  code=$(attempt "$port")
+  [ "$code" = 401 ] || die "sign-in attempt $i on :$port answered $code, expected 401"
+done
+code=$(attempt 2583)
+[ "$code" = 429 ] || die "the 11th sign-in attempt answered $code, expected 429 (one limit across instances)"
+say "ten wrong passwords over A and B, then the 11th is refused on A: one sign-in limit (429)"
 
 if [ "$KEEP" = 1 ]; then
   say "A: http://127.0.0.1:2583  B: http://127.0.0.1:2584  issuer $ISSUER  database $DATABASE_URL"

@@ -12,6 +12,7 @@ use http::StatusCode;
 use crate::error::XrpcError;
 use crate::password::{NEW_PASSWORD_MAX_LEN, PASSWORD_MAX_LEN, PasswordError};
 use crate::plc::{GenesisParams, PlcError, genesis_op};
+use crate::ratelimit::LimitError;
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, AccountStatus, StoreError};
 
@@ -94,6 +95,10 @@ pub enum SignInError {
     /// Too many attempts for this identifier or from this address ([`crate::ratelimit`]).
     #[error("Too many sign-in attempts; try again in {} seconds", .0.retry_after.as_secs())]
     RateLimited(crate::ratelimit::RateLimited),
+    /// The shared sign-in limit store (Redis or Postgres) cannot be reached: the attempt is
+    /// refused without checking the password (fail closed, [`crate::ratelimit`]).
+    #[error("Sign-in is temporarily unavailable; try again shortly")]
+    LimiterUnavailable(#[source] StoreError),
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Password(#[source] PasswordError),
@@ -114,6 +119,9 @@ impl SignInError {
             }
             Self::RateLimited(_) => {
                 XrpcError::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", self.to_string())
+            }
+            Self::LimiterUnavailable(_) => {
+                XrpcError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", self.to_string())
             }
             Self::Password(e) => XrpcError::internal("password hashing", e),
             Self::Store(e) => XrpcError::internal("account store", e),
@@ -244,9 +252,9 @@ impl AuthServer {
 
     /// [`Self::sign_in`] behind the sign-in rate limits ([`crate::ratelimit`]): one attempt is taken
     /// from the (identifier, `client_ip`) pair's bucket, the identifier's and `client_ip`'s (when
-    /// known) before any hashing, [`SignInError::RateLimited`] when one is empty; a success resets
-    /// the pair. Use this for every password check that a
-    /// user (or an attacker) can repeat.
+    /// known) before any hashing, [`SignInError::RateLimited`] when one is empty,
+    /// [`SignInError::LimiterUnavailable`] when a shared limit store cannot be reached; a success
+    /// resets the pair. Use this for every password check that a user (or an attacker) can repeat.
     pub async fn sign_in_limited(
         &self,
         identifier: &str,
@@ -254,9 +262,12 @@ impl AuthServer {
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<AccountRecord, SignInError> {
         let limiter = &self.inner.passwords.limiter;
-        limiter.check(identifier, client_ip, self.inner.clock.now()).map_err(SignInError::RateLimited)?;
+        limiter.check(identifier, client_ip, self.inner.clock.now()).await.map_err(|e| match e {
+            LimitError::Limited(r) => SignInError::RateLimited(r),
+            LimitError::Unavailable(e) => SignInError::LimiterUnavailable(e),
+        })?;
         let account = self.sign_in(identifier, password).await?;
-        limiter.succeeded(identifier, client_ip, self.inner.clock.now());
+        limiter.succeeded(identifier, client_ip, self.inner.clock.now()).await;
         Ok(account)
     }
 

@@ -149,6 +149,8 @@ pub struct AuthServerBuilder {
     lexicon_resolver: Option<Arc<dyn atauth_identity::lexicon::LexiconResolver>>,
     lexicon_dir: Option<PathBuf>,
     lexicon_dns_override: Option<atauth_identity::lexicon::DevOnlyTxtOverride>,
+    lexicon_cache: Option<Arc<dyn atauth_identity::lexicon::LexiconCache>>,
+    sign_in_limit_store: Option<Arc<dyn crate::ratelimit::SignInLimitStore>>,
 }
 
 impl std::fmt::Debug for AuthServerBuilder {
@@ -330,6 +332,23 @@ impl AuthServerBuilder {
         self
     }
 
+    /// Where resolved permission sets are cached (SCOPE-11) behind the default resolver. Default:
+    /// the server's SQLite database when it has one, else memory. Give the Postgres store here so
+    /// that several instances share their resolutions (issue 14). Ignored with
+    /// [`Self::lexicon_resolver`].
+    pub fn lexicon_cache(mut self, cache: Arc<dyn atauth_identity::lexicon::LexiconCache>) -> Self {
+        self.lexicon_cache = Some(cache);
+        self
+    }
+
+    /// Where the sign-in rate limits keep their buckets ([`crate::ratelimit`]). Default: in process
+    /// ([`crate::ratelimit::MemorySignInLimits`]), one set per instance. Give a shared store (Redis
+    /// or Postgres) so that several instances enforce one limit.
+    pub fn sign_in_limit_store(mut self, store: Arc<dyn crate::ratelimit::SignInLimitStore>) -> Self {
+        self.sign_in_limit_store = Some(store);
+        self
+    }
+
     /// **Development only**: answers for `_lexicon.<authority>` TXT lookups before the system DNS
     /// (a local permission-set publisher without a DNS zone). [`Self::build`] refuses it outside
     /// development mode.
@@ -444,7 +463,11 @@ impl AuthServerBuilder {
             None => default_lexicon_resolver(
                 &config,
                 &clock,
-                default_sqlite.as_ref(),
+                self.lexicon_cache.or_else(|| {
+                    default_sqlite
+                        .as_ref()
+                        .map(|s| Arc::new(s.clone()) as Arc<dyn atauth_identity::lexicon::LexiconCache>)
+                }),
                 http.clone(),
                 self.lexicon_dir.as_deref(),
                 self.lexicon_dns_override,
@@ -458,7 +481,12 @@ impl AuthServerBuilder {
                 },
                 passwords: crate::password::PasswordChecks {
                     hasher: PasswordHasher::new(config.password_hash_concurrency),
-                    limiter: crate::ratelimit::SignInLimiter::new(config.sign_in_limits),
+                    limiter: match self.sign_in_limit_store {
+                        Some(store) => {
+                            crate::ratelimit::SignInLimiter::with_store(config.sign_in_limits, store)
+                        }
+                        None => crate::ratelimit::SignInLimiter::new(config.sign_in_limits),
+                    },
                 },
                 plc: crate::plc::PlcRegistrar {
                     client: PlcClient::new(http, plc_directory),
@@ -521,6 +549,8 @@ impl AuthServer {
             lexicon_resolver: None,
             lexicon_dir: None,
             lexicon_dns_override: None,
+            lexicon_cache: None,
+            sign_in_limit_store: None,
         }
     }
 
@@ -586,23 +616,26 @@ impl AuthServer {
         s
     }
 
-    /// Deletes expired codes, token families, requests, device sessions and replay records.
+    /// Deletes expired codes, token families, requests, device sessions and replay records, and
+    /// sign-in limit buckets that are full again.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
         let s = &self.inner.stores;
         Ok(s.tokens.purge_expired_tokens(now).await?
             + s.devices.purge_expired_devices(now).await?
             + s.replay.purge_expired_replay(now).await?
-            + self.legacy_store().purge_expired_refresh(now).await?)
+            + self.legacy_store().purge_expired_refresh(now).await?
+            + self.inner.passwords.limiter.purge_full(self.inner.clock.now()).await?)
     }
 }
 
-/// Pinned files, then a cache with the SCOPE-11 lifetimes (the server's SQLite database when it
-/// has one, so sets survive a restart; else memory), then the network.
+/// Pinned files, then a cache with the SCOPE-11 lifetimes (the given one: the Postgres store, or
+/// the server's SQLite database when it has one, so sets survive a restart, behind a memory copy;
+/// else memory), then the network.
 fn default_lexicon_resolver(
     config: &ServerConfig,
     clock: &Arc<dyn Clock>,
-    sqlite: Option<&SqliteStore>,
+    cache: Option<Arc<dyn atauth_identity::lexicon::LexiconCache>>,
     http: SafeHttpClient,
     dir: Option<&std::path::Path>,
     dns_override: Option<atauth_identity::lexicon::DevOnlyTxtOverride>,
@@ -634,9 +667,9 @@ fn default_lexicon_resolver(
             access,
         )?,
     };
-    let cache: Arc<dyn atauth_identity::lexicon::LexiconCache> = match sqlite {
+    let cache: Arc<dyn atauth_identity::lexicon::LexiconCache> = match cache {
         // Memory in front of the database: a set in use costs no read or parse per request.
-        Some(store) => Arc::new(LayeredLexiconCache::new(Arc::new(store.clone()))),
+        Some(durable) => Arc::new(LayeredLexiconCache::new(durable)),
         None => Arc::new(MemoryLexiconCache::new()),
     };
     let mut resolver =

@@ -100,3 +100,17 @@ async fn sqlite_lexicon_cache_passes_the_suite_and_survives_reopen() {
     let nsid = atauth_identity::Nsid::new("app.example.authFull").unwrap();
     assert_eq!(reopened.get(&nsid).await.unwrap(), Some(entry));
 }
+
+/// The in-process sign-in limit buckets pass the suite every limit store passes (Redis and Postgres
+/// run it in store_redis.rs and store_postgres.rs), and a purge at a time when all are full drops
+/// them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_sign_in_limits_pass_the_suite() {
+    use atauth_server::ratelimit::{MemorySignInLimits, SignInLimitStore as _};
+    let s = MemorySignInLimits::default();
+    conformance::sign_in_limit_suite(&s).await;
+    let tracked = s.len() as u64;
+    assert!(tracked > 0);
+    assert_eq!(s.purge_full(1_900_000_000.0).await.unwrap(), tracked);
+    assert!(s.is_empty());
+}

@@ -447,3 +447,97 @@ async fn bad_urls_and_a_closed_pool_are_errors() {
     store.close().await;
     assert!(matches!(store.account_by_did("did:plc:x").await, Err(StoreError::Backend(_))));
 }
+
+// ----------------------------------------------------- sign-in limits and permission-set cache ---
+
+/// The shared sign-in limit buckets (issue 14) pass the suite every limit store passes, and so do
+/// two instances alternating call by call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sign_in_limits_pass_the_suite() {
+    use atauth_server::ratelimit::{LimitBucket, SignInLimitStore};
+    let db = TestDatabase::create().await;
+    conformance::sign_in_limit_suite(&db.store().await).await;
+
+    struct Alternating(Vec<PostgresStore>, std::sync::atomic::AtomicUsize);
+    impl Alternating {
+        fn next(&self) -> &PostgresStore {
+            &self.0[self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.0.len()]
+        }
+    }
+    #[async_trait::async_trait]
+    impl SignInLimitStore for Alternating {
+        async fn take(&self, b: &[LimitBucket], now: f64) -> Result<Option<f64>, StoreError> {
+            self.next().take(b, now).await
+        }
+        async fn succeeded(&self, r: &LimitBucket, f: &LimitBucket, now: f64) -> Result<(), StoreError> {
+            self.next().succeeded(r, f, now).await
+        }
+        async fn purge_full(&self, now: f64) -> Result<u64, StoreError> {
+            self.next().purge_full(now).await
+        }
+    }
+    let db = TestDatabase::create().await;
+    let two = Alternating(vec![db.store().await, db.store().await], Default::default());
+    conformance::sign_in_limit_suite(&two).await;
+    assert!(two.0[0].purge_full(1_900_000_000.0).await.unwrap() > 0, "purge deletes the full rows");
+}
+
+/// Two instances taking the last attempt of a bucket at the same moment: exactly one gets it, and
+/// the refused one takes nothing from the other buckets of its attempt (all or nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_instances_take_the_last_sign_in_attempt_once() {
+    use atauth_server::ratelimit::{LimitBucket, SignInLimitStore};
+    let db = TestDatabase::create().await;
+    let (a, b) = (db.store().await, db.store().await);
+    let limit = |burst| atauth_server::RateLimit { burst, refill_every: std::time::Duration::from_secs(60) };
+    for i in 0..ROUNDS {
+        let pair = LimitBucket { key: format!("pair:-\u{0}user{i}.test"), limit: limit(1) };
+        let ip_a = LimitBucket { key: format!("ip:a{i}"), limit: limit(5) };
+        let ip_b = LimitBucket { key: format!("ip:b{i}"), limit: limit(5) };
+        let (sa, sb, wa, wb) =
+            (a.clone(), b.clone(), vec![pair.clone(), ip_a.clone()], vec![ip_b.clone(), pair]);
+        let (x, y) = race(async move { sa.take(&wa, 1_800_000_000.0).await.unwrap() }, async move {
+            sb.take(&wb, 1_800_000_000.0).await.unwrap()
+        })
+        .await;
+        assert!(x.is_none() ^ y.is_none(), "round {i}: exactly one takes the last attempt ({x:?}, {y:?})");
+        let loser = if x.is_none() { ip_b } else { ip_a };
+        for n in 0..5 {
+            assert_eq!(a.take(std::slice::from_ref(&loser), 1_800_000_000.0).await.unwrap(), None, "{n}");
+        }
+        assert!(
+            a.take(&[loser], 1_800_000_000.0).await.unwrap().is_some(),
+            "the loser's bucket lost nothing"
+        );
+    }
+}
+
+/// The permission-set cache (SCOPE-11) on Postgres passes the `LexiconCache` suite, and what one
+/// instance cached another reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_lexicon_cache_passes_the_suite_and_is_shared() {
+    use atauth_identity::lexicon::LexiconCache as _;
+    let db = TestDatabase::create().await;
+    let (a, b) = (db.store().await, db.store().await);
+    atauth_testkit::lexicon::lexicon_cache_suite(&a).await;
+    let entry = atauth_testkit::lexicon::entry("app.example.authFull", 1_750_000_000, "Full access");
+    a.put(&entry).await.unwrap();
+    let nsid = atauth_identity::Nsid::new("app.example.authFull").unwrap();
+    assert_eq!(b.get(&nsid).await.unwrap(), Some(entry), "instance B reads what A cached");
+    b.remove(&nsid).await.unwrap();
+    assert_eq!(a.get(&nsid).await.unwrap(), None);
+}
+
+/// A database of the previous release (version 2) needs `--migrate` for the new tables, and gets
+/// them with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_2_is_migrated_to_the_shared_limits_and_cache() {
+    let db = TestDatabase::create().await;
+    db.set_up_old_version(2).await;
+    let err = PostgresStore::connect(db.url()).await.expect_err("version 2 without --migrate");
+    assert!(matches!(err, ConnectError::NeedsMigration { found: 2, .. }), "{err}");
+    assert!(!table_exists(&db, "sign_in_buckets").await, "nothing written");
+    let store = PostgresStore::connect_with(db.url(), TestDatabase::migrating()).await.expect("--migrate");
+    assert!(table_exists(&db, "sign_in_buckets").await && table_exists(&db, "lexicon_cache").await);
+    conformance::sign_in_limit_suite(&store).await;
+}

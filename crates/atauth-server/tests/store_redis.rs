@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use atauth_server::ratelimit::SignInLimitStore as _;
 use atauth_server::store::redis::{RedisConnectError, RedisOptions, RedisReplayStore};
 use atauth_server::store::{ReplayStore, StoreError, conformance};
 
@@ -70,6 +71,60 @@ async fn racing_instances_record_a_jti_once() {
         });
         let (x, y) = (ta.await.unwrap(), tb.await.unwrap());
         assert!(x ^ y, "round {i}: exactly one records ({x}, {y})");
+    }
+}
+
+/// The sign-in limit buckets on Redis (issue 14) pass the suite every limit store passes; their
+/// keys live under the store's prefix and carry a TTL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_sign_in_limits_pass_the_suite() {
+    let s = Prefixed::new().await;
+    conformance::sign_in_limit_suite(&s.0.sign_in_limits()).await;
+    let client = redis::Client::open(url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}{{signin}}:*", s.0.prefix())).query_async(&mut c).await.unwrap();
+    assert!(!keys.is_empty(), "buckets under the prefix");
+    for k in &keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(k).query_async(&mut c).await.unwrap();
+        assert!(ttl > 0, "{k} has a TTL ({ttl})");
+        assert!(!k.contains("alice"), "no identifier in the clear: {k}");
+    }
+}
+
+/// Two instances (two connections) taking the last attempt of a bucket at the same moment: exactly
+/// one gets it; the refused one takes nothing from its other bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_instances_take_the_last_sign_in_attempt_once() {
+    use atauth_server::ratelimit::{LimitBucket, SignInLimitStore as _};
+    let a = Prefixed::new().await;
+    let mut o = RedisOptions::default();
+    o.prefix = a.0.prefix().to_owned();
+    let b = RedisReplayStore::connect_with(&url(), o).await.unwrap();
+    let (la, lb) = (a.0.sign_in_limits(), b.sign_in_limits());
+    let limit = |burst| atauth_server::RateLimit { burst, refill_every: std::time::Duration::from_secs(60) };
+    for i in 0..50 {
+        let pair = LimitBucket { key: format!("pair:-\u{0}user{i}.test"), limit: limit(1) };
+        let ip_a = LimitBucket { key: format!("ip:a{i}"), limit: limit(5) };
+        let ip_b = LimitBucket { key: format!("ip:b{i}"), limit: limit(5) };
+        let gate = Arc::new(tokio::sync::Barrier::new(2));
+        let (sa, sb, ga, gb) = (la.clone(), lb.clone(), gate.clone(), gate);
+        let (wa, wb) = (vec![pair.clone(), ip_a.clone()], vec![ip_b.clone(), pair]);
+        let ta = tokio::spawn(async move {
+            ga.wait().await;
+            sa.take(&wa, 1_800_000_000.0).await.unwrap()
+        });
+        let tb = tokio::spawn(async move {
+            gb.wait().await;
+            sb.take(&wb, 1_800_000_000.0).await.unwrap()
+        });
+        let (x, y) = (ta.await.unwrap(), tb.await.unwrap());
+        assert!(x.is_none() ^ y.is_none(), "round {i}: exactly one takes the last attempt ({x:?}, {y:?})");
+        let loser = if x.is_none() { ip_b } else { ip_a };
+        for n in 0..5 {
+            assert_eq!(la.take(std::slice::from_ref(&loser), 1_800_000_000.0).await.unwrap(), None, "{n}");
+        }
+        assert!(la.take(&[loser], 1_800_000_000.0).await.unwrap().is_some(), "the loser lost nothing");
     }
 }
 
@@ -152,10 +207,19 @@ async fn redis_down_fails_closed_and_recovers() {
     let s = RedisReplayStore::connect_with(&format!("redis://127.0.0.1:{port}"), o).await.unwrap();
     assert!(s.check_and_record([2; 32], 1_800_000_060, 1_800_000_000).await.unwrap());
 
+    let limits = s.sign_in_limits();
+    let bucket = atauth_server::ratelimit::LimitBucket {
+        key: "ip:192.0.2.1".into(),
+        limit: atauth_server::RateLimit { burst: 5, refill_every: std::time::Duration::from_secs(10) },
+    };
+    assert_eq!(limits.take(std::slice::from_ref(&bucket), 1_800_000_000.0).await.unwrap(), None);
+
     drop(server);
     for _ in 0..3 {
         let r = s.check_and_record([3; 32], 1_800_000_060, 1_800_000_000).await;
         assert!(matches!(r, Err(StoreError::Backend(_))), "fail closed while down: {r:?}");
+        let r = limits.take(std::slice::from_ref(&bucket), 1_800_000_000.0).await;
+        assert!(matches!(r, Err(StoreError::Backend(_))), "sign-in limits fail closed too: {r:?}");
     }
 
     let server = start();

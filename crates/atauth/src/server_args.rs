@@ -49,7 +49,8 @@ pub(crate) struct ServerArgs {
     #[arg(long, env = "ATAUTH_DATA_DIR", value_name = "DIR", help_heading = "Server")]
     pub(crate) data_dir: Option<PathBuf>,
     /// Postgres instead of the SQLite file, e.g. `postgres://atauth@db.internal/atauth`: several
-    /// `atauth serve` instances on one database act as one server. The data directory then holds
+    /// `atauth serve` instances on one database act as one server (accounts, tokens, sign-in
+    /// limits, permission-set cache are shared). The data directory then holds
     /// only the key files; share them (`--signing-key`, `ATAUTH_JWT_SECRET`,
     /// `ATAUTH_DPOP_NONCE_SECRET`) between the instances. An empty database is set up on first start.
     #[arg(
@@ -64,10 +65,10 @@ pub(crate) struct ServerArgs {
     /// database is refused, untouched). Run it on one instance, before starting the others.
     #[arg(long, env = "ATAUTH_MIGRATE", requires = "database_url", help_heading = "Server")]
     pub(crate) migrate: bool,
-    /// Redis for the replay records (DPoP and client-assertion `jti`s, PKCE challenges), shared by
-    /// the instances, e.g. `redis://127.0.0.1:6379`. Needs `--database-url`; without it those
-    /// records live in Postgres. While Redis is unreachable the requests that need the check fail
-    /// with `server_error` (fail closed) and recover by themselves.
+    /// Redis for the replay records (DPoP and client-assertion `jti`s, PKCE challenges) and the
+    /// sign-in rate limits, shared by the instances, e.g. `redis://127.0.0.1:6379`. Needs
+    /// `--database-url`; without it both live in Postgres. While Redis is unreachable the requests
+    /// that need it fail (fail closed: `server_error`, sign-in 503) and recover by themselves.
     #[arg(
         long,
         env = "ATAUTH_REDIS_URL",
@@ -424,10 +425,15 @@ impl ServerArgs {
         let mut legacy = self.legacy_options()?;
         if let Some(pg) = &postgres {
             let mut stores = Stores::single(pg.clone());
-            if let Some(r) = redis {
-                stores.replay = Arc::new(r);
+            // The sign-in limits are shared by the instances: on Redis when given, else Postgres.
+            match redis {
+                Some(r) => {
+                    b = b.sign_in_limit_store(Arc::new(r.sign_in_limits()));
+                    stores.replay = Arc::new(r);
+                }
+                None => b = b.sign_in_limit_store(Arc::new(pg.clone())),
             }
-            b = b.stores(stores);
+            b = b.stores(stores).lexicon_cache(Arc::new(pg.clone()));
             legacy.store = Some(Arc::new(PostgresLegacyStore::in_store(pg)));
         }
         if let Some(secret) = nonce_secret {

@@ -97,3 +97,58 @@ fn serve_help_shows_the_scale_out_flags() {
         assert!(help.contains(flag), "{flag} in serve --help");
     }
 }
+
+/// A Redis that refuses the credentials, in every way a real one does, is one clear error at start
+/// (exit 1, "Redis" named, no panic, the password not echoed), and nothing is written: no data
+/// directory, and the (reachable, empty) database is not set up. The machine's Redis has no
+/// password, so a redis-server of the test's own with `--requirepass` plays the protected one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_refuses_auth_is_one_clear_error_and_writes_nothing() {
+    let db = TestDatabase::create().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let protected = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--requirepass", "the-right-secret"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is needed for this test (apt-get install redis-server)");
+    let _protected = atauth_testkit::process::ChildGuard::new(protected);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let home = TempDir::new("serve-redis-auth");
+    let data = home.join("d");
+    let cases = [
+        // The machine's Redis: a user that does not exist (WRONGPASS), a password it does not have.
+        ("redis://nobody:not-a-secret@127.0.0.1:6379".to_owned(), "authentication failed"),
+        ("redis://:not-a-secret@127.0.0.1:6379".to_owned(), "authentication failed"),
+        // A Redis with a password: none given (NOAUTH at the first command), a wrong one (WRONGPASS).
+        (format!("redis://127.0.0.1:{port}"), "authentication required"),
+        (format!("redis://:not-a-secret@127.0.0.1:{port}"), "authentication failed"),
+    ];
+    for (url, says) in &cases {
+        let out = serve_refused(&home.0, &data, &["--database-url", db.url(), "--redis-url", url]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(
+            err.contains("could not open Redis") && err.to_lowercase().contains(says),
+            "{url}: names Redis and the refusal: {err}"
+        );
+        assert!(!err.contains("panicked"), "{url}: {err}");
+        assert!(!err.contains("not-a-secret"), "{url}: the password is not echoed: {err}");
+        assert!(!data.exists(), "{url}: a refused start creates no data directory");
+    }
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(db.url()).await.unwrap();
+    let set_up: bool =
+        sqlx::query_scalar("SELECT to_regclass('atauth_schema') IS NOT NULL").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    assert!(!set_up, "the database was not touched");
+
+    // The right password starts.
+    let url = format!("redis://:the-right-secret@127.0.0.1:{port}");
+    let serve = Serve::start(&home.0, &data, &["--database-url", db.url(), "--redis-url", &url]);
+    assert!(serve.stop().success());
+}

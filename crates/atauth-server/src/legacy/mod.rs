@@ -254,6 +254,10 @@ pub enum LegacyError {
     /// Too many createSession attempts for the identifier or from the address.
     #[error("Too many login attempts; try again in {0} seconds")]
     RateLimited(u64),
+    /// The shared sign-in limit store cannot be reached: refused without checking the password
+    /// (fail closed, [`crate::ratelimit`]).
+    #[error("Sign-in is temporarily unavailable; try again shortly")]
+    LimiterUnavailable,
     /// A request field is missing or invalid.
     #[error("{0}")]
     InvalidRequest(&'static str),
@@ -292,6 +296,7 @@ impl LegacyError {
                 (StatusCode::UNAUTHORIZED, "AuthenticationRequired")
             }
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded"),
+            Self::LimiterUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
             Self::InvalidRequest(_) | Self::AppPasswordNameTaken => {
                 (StatusCode::BAD_REQUEST, "InvalidRequest")
             }
@@ -607,11 +612,14 @@ impl AuthServer {
         if password.expose_secret().chars().count() > crate::password::PASSWORD_MAX_LEN {
             return Err(LegacyError::PasswordTooLong);
         }
-        self.inner
-            .passwords
-            .limiter
-            .check(identifier, client_ip, self.inner.clock.now())
-            .map_err(|r| LegacyError::RateLimited(r.retry_after.as_secs().max(1)))?;
+        self.inner.passwords.limiter.check(identifier, client_ip, self.inner.clock.now()).await.map_err(
+            |e| match e {
+                crate::ratelimit::LimitError::Limited(r) => {
+                    LegacyError::RateLimited(r.retry_after.as_secs().max(1))
+                }
+                crate::ratelimit::LimitError::Unavailable(_) => LegacyError::LimiterUnavailable,
+            },
+        )?;
         let found = self.find_account(identifier).await?;
         let stored =
             found.as_ref().map_or_else(|| SecretString::new(DUMMY_HASH), |a| a.password_hash.clone());
@@ -637,7 +645,7 @@ impl AuthServer {
             }
         }
         // The password was right: only failures count against the (identifier, address) pair.
-        self.inner.passwords.limiter.succeeded(identifier, client_ip, self.inner.clock.now());
+        self.inner.passwords.limiter.succeeded(identifier, client_ip, self.inner.clock.now()).await;
         if account.status == AccountStatus::Takendown {
             return Err(LegacyError::AccountTakedown);
         }

@@ -94,8 +94,14 @@ impl Serve {
 
     /// Starts `atauth <args>` (a serve command) and waits for its listening line.
     pub fn start_args(home: &Path, args: &[&str]) -> Self {
+        Self::start_env(home, args, &[])
+    }
+
+    /// [`Self::start_args`] with these environment variables set (e.g. the secrets instances share).
+    pub fn start_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = atauth(home)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

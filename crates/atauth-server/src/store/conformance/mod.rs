@@ -12,6 +12,9 @@
 //! suites for a backend that implements only some traits).
 
 pub mod legacy;
+mod limits;
+
+pub use limits::sign_in_limit_suite;
 
 use atauth_crypto::SecretString;
 

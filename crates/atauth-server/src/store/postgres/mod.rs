@@ -19,6 +19,7 @@
 //! | binding a request to a device | one conditional `UPDATE … WHERE device_id IS NULL OR device_id = $2` |
 //! | replay records (`jti`) | one `INSERT … ON CONFLICT DO UPDATE … WHERE expired` |
 //! | device accounts | one transaction with the device row locked |
+//! | sign-in limit buckets | one `INSERT … ON CONFLICT DO UPDATE … WHERE level >= 1` of the attempt's buckets in key order, rolled back if one was refused |
 //!
 //! **Migrations** ([`schema`]) are versioned (table `atauth_schema`) and run under a transaction-level
 //! advisory lock, so instances starting together apply each migration once. An empty database is set
@@ -30,6 +31,8 @@ mod accounts;
 mod clients;
 mod devices;
 mod legacy;
+mod lexicons;
+mod limits;
 mod replay;
 mod requests;
 pub mod schema;
@@ -68,8 +71,10 @@ impl Default for PostgresOptions {
 
 /// The Postgres store: every OAuth store trait ([`super::AccountStore`], [`super::RequestStore`],
 /// [`super::TokenStore`], [`super::DeviceStore`], [`super::ReplayStore`],
-/// [`super::ClientMetadataCache`]); [`PostgresLegacyStore`] shares its pool. Cheap to clone. See the
-/// module docs.
+/// [`super::ClientMetadataCache`]), the sign-in limit buckets
+/// ([`crate::ratelimit::SignInLimitStore`]) and the permission-set cache
+/// ([`atauth_identity::lexicon::LexiconCache`]); [`PostgresLegacyStore`] shares its pool. Cheap to
+/// clone. See the module docs.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,

@@ -69,6 +69,16 @@ CREATE TABLE legacy_refresh_token (
 CREATE INDEX legacy_refresh_token_did ON legacy_refresh_token (did);
 CREATE INDEX legacy_refresh_token_expires ON legacy_refresh_token (expires_at);
 ",
+    // 3: the sign-in rate-limit buckets shared by the instances (keyed by SHA-256, see
+    // store::postgres::limits) and the permission-set cache (SCOPE-11).
+    "
+CREATE TABLE sign_in_buckets (
+  key BYTEA PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at DOUBLE PRECISION NOT NULL,
+  burst DOUBLE PRECISION NOT NULL, rate DOUBLE PRECISION NOT NULL, full_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX sign_in_buckets_full ON sign_in_buckets (full_at);
+CREATE TABLE lexicon_cache (nsid TEXT PRIMARY KEY, entry TEXT NOT NULL);
+",
 ];
 
 /// This build's schema version.

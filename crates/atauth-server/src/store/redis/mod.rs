@@ -1,7 +1,8 @@
 //! Redis backend for the short-lived, shared data (cargo feature `redis`, issue 14): the
 //! [`ReplayStore`] of DPoP proof `jti`s (AS-DPOP-05), client-assertion `jti`s (AS-CAUTH-02) and
-//! PKCE challenges (AS-PAR-07). Optional: without `--redis-url` the same records live in the
-//! Postgres (or SQLite) store, which passes the same conformance suite.
+//! PKCE challenges (AS-PAR-07), and the sign-in rate-limit buckets ([`RedisSignInLimits`], on the
+//! same connection). Optional: without `--redis-url` the same records live in the Postgres (or
+//! SQLite / memory) store, which passes the same conformance suites.
 //!
 //! **One record, one atomic step.** A key `<prefix>{replay}:<hex>` holds the record's expiry (Unix
 //! seconds) with a Redis TTL to match (`SET … PX`); a small Lua script reads and sets it in one step
@@ -22,6 +23,10 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{ReplayStore, StoreError};
+
+mod limits;
+
+pub use limits::RedisSignInLimits;
 
 /// How [`RedisReplayStore::connect_with`] connects.
 #[derive(Debug, Clone)]
@@ -128,6 +133,11 @@ impl RedisReplayStore {
             check: redis::Script::new(CHECK_AND_RECORD),
             purge: redis::Script::new(PURGE),
         })
+    }
+
+    /// The sign-in rate-limit buckets on the same connection and key prefix.
+    pub fn sign_in_limits(&self) -> RedisSignInLimits {
+        RedisSignInLimits::new(self.conn.clone(), self.prefix.clone())
     }
 
     /// The key prefix.

@@ -204,6 +204,16 @@ async fn sign_in_inner(
             }
             return Ok(res);
         }
+        Err(SignInError::LimiterUnavailable(_)) => {
+            // Fail closed (crate::ratelimit): no password was checked.
+            return page
+                .sign_in_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(&identifier),
+                    Some("Sign-in is temporarily unavailable. Please try again in a minute."),
+                )
+                .await;
+        }
         Err(SignInError::AccountTakedown) => {
             return page
                 .sign_in_page(
