@@ -257,7 +257,11 @@ pub(crate) struct ConsentPage<'a> {
     pub(crate) form: &'a FormCtx,
     pub(crate) account: AccountView,
     pub(crate) switch_href: Option<String>,
+    /// What the request asks that the account has not granted this client on this device (all of
+    /// it when nothing was granted before).
     pub(crate) permissions: Vec<ScopeLine>,
+    /// What it already granted (AS-AUTHZ-05), shown folded and still ticked.
+    pub(crate) already: Vec<ScopeLine>,
     pub(crate) optional_count: usize,
 }
 

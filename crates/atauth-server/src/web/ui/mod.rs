@@ -278,7 +278,12 @@ async fn consent_inner(
             {
                 return Err(UiError::NotSignedIn);
             }
-            let granted = form.scopes.join(" ");
+            // In the request's order, whichever list of the page (new, already allowed) a line
+            // was on.
+            let requested: Vec<&str> = page.view.request.scope.split(' ').collect();
+            let mut ticked: Vec<&str> = form.scopes.iter().map(String::as_str).collect();
+            ticked.sort_by_key(|s| requested.iter().position(|r| r == s).unwrap_or(usize::MAX));
+            let granted = ticked.join(" ");
             let redirect =
                 server.approve(&page.view.request_id, did, Some(&granted), Some(&cookie.device_id())).await?;
             // AS-AUTHZ-05: a remembered sign-in remembers the consent too (what was granted, after
