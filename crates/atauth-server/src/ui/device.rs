@@ -153,7 +153,14 @@ pub async fn remember_sign_in(
     remember: bool,
 ) -> Result<bool, StoreError> {
     let now = server.now();
-    let entry = DeviceAccount { did: did.to_owned(), authenticated_at: now, remember, consents: Vec::new() };
+    let entry = DeviceAccount {
+        did: did.to_owned(),
+        authenticated_at: now,
+        remember,
+        consents: Vec::new(),
+        last_seen_at: now,
+        ip: None,
+    };
     server
         .stores()
         .devices
