@@ -265,6 +265,56 @@ pub(crate) struct ConsentPage<'a> {
     pub(crate) optional_count: usize,
 }
 
+/// The account page's form actions.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountPaths {
+    pub(crate) sign_in: &'static str,
+    pub(crate) app_sign_out: &'static str,
+    pub(crate) device_sign_out: &'static str,
+    pub(crate) everywhere: &'static str,
+    pub(crate) app_password_create: &'static str,
+    pub(crate) app_password_revoke: &'static str,
+}
+
+/// A freshly created app password, shown once.
+#[derive(Debug, Clone)]
+pub(crate) struct NewPasswordView {
+    pub(crate) name: String,
+    pub(crate) password: String,
+    pub(crate) privileged: bool,
+}
+
+/// The account page's sign-in form.
+#[derive(Template)]
+#[template(path = "ui/account_sign_in.html")]
+pub(crate) struct AccountSignInPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) paths: &'a AccountPaths,
+    pub(crate) csrf: &'a str,
+    pub(crate) identifier: &'a str,
+    pub(crate) error: Option<&'a str>,
+}
+
+/// The account page ([`super::account`]).
+#[derive(Template)]
+#[template(path = "ui/account.html")]
+pub(crate) struct AccountPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) paths: &'a AccountPaths,
+    pub(crate) csrf: &'a str,
+    pub(crate) account: AccountView,
+    /// The other accounts signed in on this device (`href` switches to them).
+    pub(crate) others: Vec<AccountView>,
+    pub(crate) notice: Option<&'a str>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) new_password: Option<NewPasswordView>,
+    pub(crate) apps: Vec<super::account::AppView>,
+    pub(crate) devices: Vec<super::account::DeviceView>,
+    pub(crate) app_passwords: Vec<super::account::AppPasswordView>,
+}
+
 #[derive(Template)]
 #[template(path = "ui/error.html")]
 pub(crate) struct ErrorPage<'a> {
