@@ -276,11 +276,11 @@ pub(crate) struct AccountPaths {
     pub(crate) app_password_revoke: &'static str,
 }
 
-/// A freshly created app password, shown once.
+/// A freshly created app password, shown once (a secret: `Debug` redacts it).
 #[derive(Debug, Clone)]
 pub(crate) struct NewPasswordView {
     pub(crate) name: String,
-    pub(crate) password: String,
+    pub(crate) password: atauth_crypto::SecretString,
     pub(crate) privileged: bool,
 }
 

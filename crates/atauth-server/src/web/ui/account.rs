@@ -397,7 +397,7 @@ async fn app_password_create(
                 tracing::info!(did = %p.did, privileged, "account page: app password created");
                 let view = NewPasswordView {
                     name: created.name,
-                    password: created.password.expose_secret().to_owned(),
+                    password: created.password,
                     privileged: created.privileged,
                 };
                 (StatusCode::OK, None, Some(view))
