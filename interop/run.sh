@@ -286,6 +286,31 @@ case_ref_client_vs_serve() {
   [ "$brc" = 0 ] && [ "$rc" = 0 ]
 }
 
+# The account page (issue 16) in headless Chromium with the reference client: authorize an app,
+# see it on /account, sign out of it there, then the client's refresh must fail with invalid_grant
+# and its next authorization asks for consent again; an app password is shown once.
+# account-page.mjs starts its own PLC and `atauth serve --dev`. Screenshots: $ART/account-page-shots/.
+case_account_page() {
+  local name=account-page
+  if [ ! -x /usr/bin/chromium ]; then
+    DETAIL="no /usr/bin/chromium (run interop/setup.sh --with-chromium)"
+    return 1
+  fi
+  resolve_atauth "$name" || return 1
+  "$NODE22" account-page.mjs --atauth "$ATAUTH_EXE" --out "$ART/$name-shots" --timeout 150 \
+    >"$ART/$name.json" 2>"$ART/$name.log"
+  local rc=$?
+  DETAIL="$("$NODE22" -e '
+    const fs = require("fs")
+    let r = null
+    try { r = JSON.parse(fs.readFileSync(process.argv[1], "utf8").split("\n")[0]) } catch {}
+    if (!r) { console.log("no result"); process.exit(0) }
+    let out = r.steps.map(s => s.name + "=" + (s.ok ? "ok" : "FAIL")).join(" ") + ", " + r.files.length + " screenshots"
+    if (r.error) out += ", error: " + String(r.error).slice(0, 200)
+    console.log(out)' "$ART/$name.json")"
+  return $rc
+}
+
 # atrium-oauth (the most used Rust client, pinned in interop/atrium/Cargo.toml) against
 # `atauth serve --dev`: login (handle resolved by the server's resolveHandle, DID by the local PLC,
 # PAR, consent through the headless consent API, code exchange), then DPoP-bound GETs through its
@@ -457,6 +482,7 @@ add_case scope-vectors   case_scope_vectors   default "pinned @atproto/oauth-sco
 add_case control-api     case_control_api     default "reference client -> reference PDS, consent via the provider's JSON API"
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
 add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"
+add_case account-page    case_account_page    browser "the account page in headless Chromium: authorize, see the app, sign out of it, refresh -> invalid_grant"
 add_case atrium-vs-serve case_atrium_vs_serve default "atrium-oauth (Rust) -> atauth serve: login, then DPoP GETs with and without a query"
 add_case first-screen    case_first_screen    default "the README's first screen: scripts/demo.sh --pds, login-and-post, demo.sh approve"
 add_case examples        case_examples        default "the four examples of crates/atauth-examples, run offline as the README says"

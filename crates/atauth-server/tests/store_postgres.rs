@@ -76,6 +76,14 @@ async fn two_instances_pass_the_token_suite_together() {
         async fn revoke_session(&self, id: &str) -> Result<bool, StoreError> {
             self.next().revoke_session(id).await
         }
+        async fn revoke_account_sessions(
+            &self,
+            sub: &str,
+            client_id: Option<&str>,
+            device_id: Option<&str>,
+        ) -> Result<u64, StoreError> {
+            self.next().revoke_account_sessions(sub, client_id, device_id).await
+        }
         async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
             self.next().purge_expired_tokens(now).await
         }
@@ -346,6 +354,8 @@ async fn racing_device_sign_ins_keep_both_accounts() {
             authenticated_at: T0,
             remember: true,
             consents: Vec::new(),
+            last_seen_at: T0,
+            ip: None,
         };
         let (ra, rb, x, y) = (a.clone(), b.clone(), acct("did:plc:x"), acct("did:plc:y"));
         let (ua, ub) =

@@ -714,6 +714,18 @@ impl AuthServer {
         if !access.is_full() {
             return Err(LegacyError::BadScope);
         }
+        self.create_app_password_for(&access.did, name, privileged).await
+    }
+
+    /// Creates an app password for `did` (LEG-10) for a caller that already proved it is the
+    /// account's owner with its full credentials (a full legacy session, or the account page's
+    /// signed-in device session). The password is in the result only.
+    pub async fn create_app_password_for(
+        &self,
+        did: &str,
+        name: &str,
+        privileged: bool,
+    ) -> Result<NewAppPassword, LegacyError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(LegacyError::InvalidRequest("name must be 1 to 100 characters"));
@@ -723,14 +735,14 @@ impl AuthServer {
             .inner
             .passwords
             .hasher
-            .hash_with_salt(&password, app_password_salt(&access.did))
+            .hash_with_salt(&password, app_password_salt(did))
             .await
             .map_err(LegacyError::Password)?;
         let created_at = self.now();
         self.legacy()
             .store
             .create_app_password(AppPasswordRecord {
-                did: access.did.clone(),
+                did: did.to_owned(),
                 name: name.to_owned(),
                 password_hash: hash,
                 privileged,

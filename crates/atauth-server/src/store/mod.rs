@@ -386,6 +386,15 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn sessions_for_account(&self, sub: &str, now: i64) -> Result<Vec<SessionRecord>, StoreError>;
     /// Revokes a family and everything in it; `false` if it did not exist.
     async fn revoke_session(&self, id: &str) -> Result<bool, StoreError>;
+    /// Atomically revokes every family of the account `sub`, only those of `client_id` and/or
+    /// approved on `device_id` when given (the account page's "sign out of this app / this device /
+    /// everywhere"). Returns how many families went.
+    async fn revoke_account_sessions(
+        &self,
+        sub: &str,
+        client_id: Option<&str>,
+        device_id: Option<&str>,
+    ) -> Result<u64, StoreError>;
     /// Deletes expired codes and families; returns how many rows went.
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError>;
 }
@@ -423,6 +432,13 @@ pub struct DeviceAccount {
     /// the same or a narrower scope skips the consent screen. Only kept for remembered sign-ins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consents: Vec<RememberedConsent>,
+    /// Unix seconds when this account last used the device (a page of the UI or the account page,
+    /// [`DeviceStore::touch_device`]); 0 when never recorded.
+    #[serde(default)]
+    pub last_seen_at: i64,
+    /// The client address it was last seen from (display only, on the account page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
 }
 
 /// One remembered consent (AS-AUTHZ-05).
@@ -470,6 +486,20 @@ pub trait DeviceStore: Send + Sync + 'static {
     async fn remove_device_accounts(&self, id: &TokenHash, did: Option<&str>) -> Result<u64, StoreError>;
     /// Deletes it; `false` if absent.
     async fn delete_device(&self, id: &TokenHash) -> Result<bool, StoreError>;
+    /// The unexpired device sessions on which `did` is signed in (for the account page), in no
+    /// particular order.
+    async fn devices_for_account(&self, did: &str, now: i64) -> Result<Vec<DeviceSession>, StoreError>;
+    /// Atomically records that the unexpired device was used at `now` from `ip` (when known): every
+    /// account entry's `last_seen_at` and `ip`. A backend may skip the write when the entries were
+    /// seen less than a minute before from the same address. `false` if the device is missing or
+    /// expired.
+    async fn touch_device(&self, id: &TokenHash, now: i64, ip: Option<&str>) -> Result<bool, StoreError>;
+    /// Atomically signs `did` out of every device it is signed in on (its consents go with the
+    /// entries). Returns how many devices it was removed from.
+    async fn remove_account_everywhere(&self, did: &str) -> Result<u64, StoreError>;
+    /// Atomically forgets, on every device, what `did` granted `client_id` (AS-AUTHZ-05), so its
+    /// next request shows the consent screen. Returns how many remembered consents went.
+    async fn forget_consents(&self, did: &str, client_id: &str) -> Result<u64, StoreError>;
     /// Deletes expired device sessions.
     async fn purge_expired_devices(&self, now: i64) -> Result<u64, StoreError>;
 }

@@ -99,13 +99,17 @@ pub(crate) fn apply_rotation(session: &mut SessionRecord, r: &Rotation) {
 }
 
 /// Adds or replaces (moving it last) the entry for `account.did`. A new entry without consents
-/// keeps the old entry's (signing in again does not forget what was granted, AS-AUTHZ-05). Shared
-/// by every backend.
+/// keeps the old entry's (signing in again does not forget what was granted, AS-AUTHZ-05), and one
+/// without an address keeps the old entry's. Shared by every backend.
 pub(crate) fn upsert_account(accounts: &mut Vec<DeviceAccount>, mut account: DeviceAccount) {
-    if account.consents.is_empty()
-        && let Some(old) = accounts.iter().find(|a| a.did == account.did)
-    {
-        account.consents = old.consents.clone();
+    if let Some(old) = accounts.iter().find(|a| a.did == account.did) {
+        if account.consents.is_empty() {
+            account.consents = old.consents.clone();
+        }
+        if account.ip.is_none() {
+            account.ip = old.ip.clone();
+        }
+        account.last_seen_at = account.last_seen_at.max(old.last_seen_at);
     }
     accounts.retain(|a| a.did != account.did);
     accounts.push(account);
@@ -119,4 +123,52 @@ pub(crate) fn remove_accounts(accounts: &mut Vec<DeviceAccount>, did: Option<&st
         None => accounts.retain(|a| a.remember),
     }
     u64::try_from(before - accounts.len()).unwrap_or(0)
+}
+
+/// Seconds within which [`touch_accounts`] does not count a repeated visit from the same address as
+/// a change (so page views do not each cost a write).
+pub(crate) const TOUCH_GRANULARITY: i64 = 60;
+
+/// Records a visit at `now` from `ip` (when known) on every entry. Returns whether anything worth
+/// a write changed: an entry last seen [`TOUCH_GRANULARITY`] or more before, or from another address.
+pub(crate) fn touch_accounts(accounts: &mut [DeviceAccount], now: i64, ip: Option<&str>) -> bool {
+    let mut changed = false;
+    for a in accounts {
+        if now - a.last_seen_at >= TOUCH_GRANULARITY || (ip.is_some() && a.ip.as_deref() != ip) {
+            changed = true;
+        }
+        a.last_seen_at = a.last_seen_at.max(now);
+        if let Some(ip) = ip {
+            a.ip = Some(ip.to_owned());
+        }
+    }
+    changed
+}
+
+/// Whether `did` is signed in among these entries.
+pub(crate) fn has_account(accounts: &[DeviceAccount], did: &str) -> bool {
+    accounts.iter().any(|a| a.did == did)
+}
+
+/// Forgets what `did` granted `client_id`; how many consents went.
+pub(crate) fn forget_consent(accounts: &mut [DeviceAccount], did: &str, client_id: &str) -> u64 {
+    let mut n = 0;
+    for a in accounts.iter_mut().filter(|a| a.did == did) {
+        let before = a.consents.len();
+        a.consents.retain(|c| c.client_id != client_id);
+        n += before - a.consents.len();
+    }
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// Whether a family is one that [`super::TokenStore::revoke_account_sessions`] revokes.
+pub(crate) fn session_matches(
+    session: &SessionRecord,
+    sub: &str,
+    client_id: Option<&str>,
+    device_id: Option<&str>,
+) -> bool {
+    session.sub == sub
+        && client_id.is_none_or(|c| session.client_id == c)
+        && device_id.is_none_or(|d| session.device_id.as_deref() == Some(d))
 }

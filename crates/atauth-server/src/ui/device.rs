@@ -144,16 +144,24 @@ pub async fn open_device(
     Ok((cookie, set))
 }
 
-/// Records that `did` signed in on the device now (kept after the request only with `remember`),
-/// extending the device session. `false` when the device session is gone.
+/// Records that `did` signed in on the device now from `ip` (kept after the request only with
+/// `remember`), extending the device session. `false` when the device session is gone.
 pub async fn remember_sign_in(
     server: &AuthServer,
     device: &TokenHash,
     did: &str,
     remember: bool,
+    ip: Option<std::net::IpAddr>,
 ) -> Result<bool, StoreError> {
     let now = server.now();
-    let entry = DeviceAccount { did: did.to_owned(), authenticated_at: now, remember, consents: Vec::new() };
+    let entry = DeviceAccount {
+        did: did.to_owned(),
+        authenticated_at: now,
+        remember,
+        consents: Vec::new(),
+        last_seen_at: now,
+        ip: ip.map(|i| i.to_string()),
+    };
     server
         .stores()
         .devices

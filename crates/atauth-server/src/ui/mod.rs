@@ -48,6 +48,7 @@
 // Pages are rendered only by the HTTP layer: without the `web` feature, nothing calls them.
 #![cfg_attr(not(feature = "web"), allow(dead_code, unused_imports))]
 
+pub(crate) mod account;
 pub mod device;
 pub mod pages;
 pub mod scopes;
@@ -67,6 +68,8 @@ pub const SIGN_IN_PATH: &str = "/oauth/authorize/sign-in";
 pub const CONSENT_PATH: &str = "/oauth/authorize/consent";
 /// The authorization page.
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
+/// The account page.
+pub const ACCOUNT_PATH: &str = "/account";
 
 /// Per-router state of the UI: what every page shows of the server, the stylesheet, the cookie mode
 /// and the origin forms must come from.

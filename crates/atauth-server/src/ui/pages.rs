@@ -257,8 +257,62 @@ pub(crate) struct ConsentPage<'a> {
     pub(crate) form: &'a FormCtx,
     pub(crate) account: AccountView,
     pub(crate) switch_href: Option<String>,
+    /// What the request asks that the account has not granted this client on this device (all of
+    /// it when nothing was granted before).
     pub(crate) permissions: Vec<ScopeLine>,
+    /// What it already granted (AS-AUTHZ-05), shown folded and still ticked.
+    pub(crate) already: Vec<ScopeLine>,
     pub(crate) optional_count: usize,
+}
+
+/// The account page's form actions.
+#[derive(Debug, Clone)]
+pub(crate) struct AccountPaths {
+    pub(crate) sign_in: &'static str,
+    pub(crate) app_sign_out: &'static str,
+    pub(crate) device_sign_out: &'static str,
+    pub(crate) everywhere: &'static str,
+    pub(crate) app_password_create: &'static str,
+    pub(crate) app_password_revoke: &'static str,
+}
+
+/// A freshly created app password, shown once (a secret: `Debug` redacts it).
+#[derive(Debug, Clone)]
+pub(crate) struct NewPasswordView {
+    pub(crate) name: String,
+    pub(crate) password: atauth_crypto::SecretString,
+    pub(crate) privileged: bool,
+}
+
+/// The account page's sign-in form.
+#[derive(Template)]
+#[template(path = "ui/account_sign_in.html")]
+pub(crate) struct AccountSignInPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) paths: &'a AccountPaths,
+    pub(crate) csrf: &'a str,
+    pub(crate) identifier: &'a str,
+    pub(crate) error: Option<&'a str>,
+}
+
+/// The account page ([`super::account`]).
+#[derive(Template)]
+#[template(path = "ui/account.html")]
+pub(crate) struct AccountPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) paths: &'a AccountPaths,
+    pub(crate) csrf: &'a str,
+    pub(crate) account: AccountView,
+    /// The other accounts signed in on this device (`href` switches to them).
+    pub(crate) others: Vec<AccountView>,
+    pub(crate) notice: Option<&'a str>,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) new_password: Option<NewPasswordView>,
+    pub(crate) apps: Vec<super::account::AppView>,
+    pub(crate) devices: Vec<super::account::DeviceView>,
+    pub(crate) app_passwords: Vec<super::account::AppPasswordView>,
 }
 
 #[derive(Template)]

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod account;
 mod client_auth;
 mod flow;
 mod instances;

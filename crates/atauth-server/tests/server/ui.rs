@@ -15,7 +15,7 @@ thread_local! {
 
 /// PAR with these changes to the default parameters (login_hint alice.test) and a fresh PKCE
 /// challenge; returns the request_uri. [`token`] redeems a code with the matching verifier.
-async fn par(h: &Harness, c: &TestClient, edits: &[(&'static str, Option<&str>)]) -> String {
+pub(crate) async fn par(h: &Harness, c: &TestClient, edits: &[(&'static str, Option<&str>)]) -> String {
     let pkce = atauth_crypto::pkce::PkceVerifier::generate();
     let mut p = with(&c.par_params(), "code_challenge", Some(&pkce.challenge()));
     for (k, v) in edits {
@@ -28,7 +28,7 @@ async fn par(h: &Harness, c: &TestClient, edits: &[(&'static str, Option<&str>)]
 }
 
 /// Redeems `code` from the last PAR's request.
-async fn token(h: &Harness, c: &TestClient, code: &str) -> Resp {
+pub(crate) async fn token(h: &Harness, c: &TestClient, code: &str) -> Resp {
     let verifier = LAST_PKCE.with(|l| l.borrow().as_ref().unwrap().expose_secret().to_owned());
     let r = c.token_with(h, &with(&c.code_params(code), "code_verifier", Some(&verifier))).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
@@ -62,7 +62,12 @@ pub(crate) async fn sign_in(
 }
 
 /// Submits the consent form of `page` with `decision` and these scopes (default: as ticked).
-async fn decide(b: &mut Browser<'_>, page: &Resp, decision: &str, scopes: Option<&[&str]>) -> Resp {
+pub(crate) async fn decide(
+    b: &mut Browser<'_>,
+    page: &Resp,
+    decision: &str,
+    scopes: Option<&[&str]>,
+) -> Resp {
     let (client_id, uri, csrf) = (
         hidden(page, "client_id").unwrap(),
         hidden(page, "request_uri").unwrap(),
@@ -109,7 +114,7 @@ pub(crate) async fn signed_in_consent(b: &mut Browser<'_>, page: &Resp, ident: &
     consent
 }
 
-fn client_redirect(r: &Resp) -> Vec<(String, String)> {
+pub(crate) fn client_redirect(r: &Resp) -> Vec<(String, String)> {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.raw);
     let loc = r.header("location").unwrap();
     assert!(loc.starts_with(LOOPBACK_REDIRECT), "{loc}");
@@ -914,4 +919,39 @@ async fn as_authz_05_remembered_consent() {
     client_redirect(&decide(&mut b2, &consent, "allow", None).await);
     let uri = par(&h, &c, &[("state", Some("r8"))]).await;
     assert!(b2.open(&c.client_id, &uri).await.raw.contains("<h1>Sign in</h1>"));
+}
+
+/// AS-AUTHZ-05: a wider request asks again and shows only what is new; what was granted before is
+/// folded away under "You already allowed" and still ticked, so allowing grants the whole request.
+#[tokio::test]
+async fn as_authz_05_wider_request_shows_only_what_is_new() {
+    let h = Harness::new().await;
+    let c = TestClient::loopback();
+    let mut b = Browser::new(&h);
+    let uri = par(&h, &c, &[("state", Some("w1"))]).await;
+    let page = b.open(&c.client_id, &uri).await;
+    let consent = signed_in_consent(&mut b, &page, "alice.test", true).await;
+    assert!(consent.raw.contains("It will be able to"), "first time: one list");
+    assert!(!consent.raw.contains("You already allowed"), "{}", consent.raw);
+    client_redirect(&decide(&mut b, &consent, "allow", None).await);
+
+    let wider = "atproto transition:generic transition:email";
+    let uri = par(&h, &c, &[("state", Some("w2")), ("scope", Some(wider))]).await;
+    let consent = b.open(&c.client_id, &uri).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.raw);
+    let (new, old) = consent.raw.split_once("<details class=\"granted\">").expect("a folded list");
+    assert!(new.contains("New: it also asks to") && new.contains("<code>transition:email</code>"));
+    assert!(!new.contains("<code>transition:generic</code>") && !new.contains("<code>atproto</code>"));
+    assert!(old.contains("You already allowed 2 permissions on this device"), "{old}");
+    assert!(old.contains("<code>transition:generic</code>") && old.contains("<code>atproto</code>"));
+    assert!(!old.contains("<code>transition:email</code>"));
+    // Every line is still submitted: allowing grants the whole request.
+    assert_eq!(ticked_scopes(&consent), ["transition:email", "atproto", "transition:generic"]);
+    let p = client_redirect(&decide(&mut b, &consent, "allow", None).await);
+    assert_eq!(token(&h, &c, get(&p, "code").unwrap()).await.body["scope"], wider);
+
+    // prompt=consent for what is covered: nothing new, so one plain list again.
+    let uri = par(&h, &c, &[("state", Some("w3")), ("prompt", Some("consent"))]).await;
+    let consent = b.open(&c.client_id, &uri).await;
+    assert!(consent.raw.contains("It will be able to") && !consent.raw.contains("You already allowed"));
 }

@@ -468,6 +468,66 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     assert!(s.purge_expired_tokens(T0 + 1000).await.expect("purge") >= 1);
     assert_eq!(s.session("fam-purge").await.expect("session"), None, "expired family purged");
     assert_eq!(s.get_code(&c).await.expect("code"), None, "expired code purged");
+
+    revoke_account_sessions_cases(s).await;
+}
+
+/// A family `id` of account `sub` and client `client`, approved on `device`.
+async fn family_of<S: TokenStore + ?Sized>(s: &S, id: &str, sub: &str, client: &str, device: &str) {
+    let c = TokenHash::of(&format!("cod-{id}"));
+    let mut code = code(c, T0 + 300);
+    code.sub = sub.to_owned();
+    s.put_code(code).await.expect("put code");
+    let mut fam = session(id, TokenHash::of(&format!("ref-{id}")), &format!("tok-{id}"));
+    (fam.sub, fam.client_id, fam.device_id) = (sub.to_owned(), client.to_owned(), Some(device.to_owned()));
+    assert_eq!(s.redeem_code(&c, T0, fam).await.expect("redeem"), RedeemOutcome::Redeemed);
+}
+
+/// The account page's sign-outs: every family of one account, narrowed to one client and/or one
+/// device, goes at once (its refresh token and access token with it); nobody else's does.
+async fn revoke_account_sessions_cases<S: TokenStore + ?Sized>(s: &S) {
+    let (carol, dave) = ("did:plc:conformancecarol000000", "did:plc:conformancedave0000000");
+    let (app1, app2) =
+        ("https://one.example/client-metadata.json", "https://two.example/client-metadata.json");
+    family_of(s, "rv-c11", carol, app1, "dev-a").await;
+    family_of(s, "rv-c21", carol, app2, "dev-a").await;
+    family_of(s, "rv-c12", carol, app1, "dev-b").await;
+    family_of(s, "rv-d11", dave, app1, "dev-a").await;
+    let ids = |v: Vec<SessionRecord>| {
+        let mut v: Vec<String> = v.into_iter().map(|x| x.id).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(s.sessions_for_account(carol, T0).await.expect("list")), ["rv-c11", "rv-c12", "rv-c21"]);
+
+    // One app, every device.
+    assert_eq!(s.revoke_account_sessions(carol, Some(app1), None).await.expect("app"), 2);
+    assert_eq!(ids(s.sessions_for_account(carol, T0).await.expect("list")), ["rv-c21"]);
+    assert_eq!(
+        s.rotate_refresh(
+            &TokenHash::of("ref-rv-c11"),
+            rotation(T0 + 1, TokenHash::of("ref-rv-x"), "tok-rv-x")
+        )
+        .await
+        .expect("refresh after revoke"),
+        RotateOutcome::NotFound,
+        "a revoked family's refresh token is gone"
+    );
+    assert_eq!(s.session_by_access_jti("tok-rv-c12", T0 + 1).await.expect("jti"), None);
+    assert!(s.session("rv-d11").await.expect("other account").is_some(), "another account's family stays");
+
+    // One device, every app.
+    family_of(s, "rv-c13", carol, app1, "dev-b").await;
+    assert_eq!(s.revoke_account_sessions(carol, None, Some("dev-a")).await.expect("device"), 1);
+    assert_eq!(ids(s.sessions_for_account(carol, T0).await.expect("list")), ["rv-c13"]);
+    assert_eq!(s.revoke_account_sessions(carol, Some(app2), Some("dev-b")).await.expect("both"), 0);
+
+    // Everything of one account.
+    assert_eq!(s.revoke_account_sessions(carol, None, None).await.expect("all"), 1);
+    assert!(s.sessions_for_account(carol, T0).await.expect("list").is_empty());
+    assert_eq!(s.revoke_account_sessions(carol, None, None).await.expect("again"), 0);
+    assert_eq!(ids(s.sessions_for_account(dave, T0).await.expect("list")), ["rv-d11"]);
+    assert_eq!(s.revoke_account_sessions(dave, None, None).await.expect("dave"), 1);
 }
 
 /// Device sessions: put/get/expiry, several accounts per device (upsert moves an account last and
@@ -479,12 +539,16 @@ pub async fn device_store_suite<S: DeviceStore + ?Sized>(s: &S) {
         authenticated_at: T0,
         remember: true,
         consents: Vec::new(),
+        last_seen_at: T0,
+        ip: None,
     };
     let bob = DeviceAccount {
         did: "did:plc:conformancebob0000000000".into(),
         authenticated_at: T0,
         remember: false,
         consents: Vec::new(),
+        last_seen_at: T0,
+        ip: None,
     };
     let d = DeviceSession {
         id: TokenHash::of("dev-cookie-1"),
@@ -550,6 +614,86 @@ pub async fn device_store_suite<S: DeviceStore + ?Sized>(s: &S) {
     s.put_device(d.clone()).await.expect("put again");
     assert_eq!(s.purge_expired_devices(T0 + 100).await.expect("purge"), 1);
     assert_eq!(s.get_device(&d.id, T0).await.expect("get"), None);
+
+    account_page_device_cases(s).await;
+}
+
+/// The account page's device queries: the devices an account is signed in on, last seen and
+/// address, forgetting one app's consent everywhere, signing out everywhere.
+async fn account_page_device_cases<S: DeviceStore + ?Sized>(s: &S) {
+    let (erin, frank) = ("did:plc:conformanceerin00000000", "did:plc:conformancefrank0000000");
+    let (app1, app2) =
+        ("https://one.example/client-metadata.json", "https://two.example/client-metadata.json");
+    let consent = |client: &str| crate::store::RememberedConsent {
+        client_id: client.to_owned(),
+        scope: "atproto".to_owned(),
+        granted_at: T0,
+    };
+    let entry = |did: &str, consents: Vec<crate::store::RememberedConsent>| DeviceAccount {
+        did: did.to_owned(),
+        authenticated_at: T0,
+        remember: true,
+        consents,
+        last_seen_at: T0,
+        ip: None,
+    };
+    let device = |cookie: &str, accounts: Vec<DeviceAccount>, expires_at: i64| DeviceSession {
+        id: TokenHash::of(cookie),
+        accounts,
+        created_at: T0,
+        expires_at,
+        user_agent: Some(format!("agent of {cookie}")),
+    };
+    let laptop = device("ap-laptop", vec![entry(erin, vec![consent(app1), consent(app2)])], T0 + 1000);
+    let phone = device("ap-phone", vec![entry(frank, vec![]), entry(erin, vec![consent(app1)])], T0 + 1000);
+    let franks = device("ap-franks", vec![entry(frank, vec![consent(app1)])], T0 + 1000);
+    let old = device("ap-old", vec![entry(erin, vec![])], T0 + 10);
+    for d in [&laptop, &phone, &franks, &old] {
+        s.put_device(d.clone()).await.expect("put device");
+    }
+    let ids = |v: Vec<DeviceSession>| {
+        let mut v: Vec<TokenHash> = v.into_iter().map(|d| d.id).collect();
+        v.sort();
+        v
+    };
+    let mut want = vec![laptop.id, phone.id];
+    want.sort();
+    assert_eq!(ids(s.devices_for_account(erin, T0 + 20).await.expect("list")), want, "live devices only");
+    let listed = s.devices_for_account(frank, T0 + 20).await.expect("list");
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&franks), "devices come back whole");
+    assert!(s.devices_for_account("did:plc:conformancenobody0000000", T0).await.expect("none").is_empty());
+
+    // Last seen and address, on every account of the device.
+    assert!(s.touch_device(&phone.id, T0 + 100, Some("192.0.2.7")).await.expect("touch"));
+    let got = s.get_device(&phone.id, T0 + 100).await.expect("get").expect("device");
+    assert!(got.accounts.iter().all(|a| a.last_seen_at == T0 + 100 && a.ip.as_deref() == Some("192.0.2.7")));
+    assert!(s.touch_device(&phone.id, T0 + 400, None).await.expect("touch without address"));
+    let got = s.get_device(&phone.id, T0 + 400).await.expect("get").expect("device");
+    assert!(got.accounts.iter().all(|a| a.last_seen_at == T0 + 400 && a.ip.as_deref() == Some("192.0.2.7")));
+    assert!(!s.touch_device(&old.id, T0 + 400, None).await.expect("expired"), "expired device");
+    assert!(!s.touch_device(&TokenHash::of("ap-none"), T0, None).await.expect("missing"), "missing device");
+
+    // Forgetting app1 for erin: on both of her devices, not frank's, not app2.
+    assert_eq!(s.forget_consents(erin, app1).await.expect("forget"), 2);
+    assert_eq!(s.forget_consents(erin, app1).await.expect("forget again"), 0);
+    let got = s.get_device(&laptop.id, T0).await.expect("get").expect("device");
+    assert_eq!(got.accounts[0].consents, vec![consent(app2)]);
+    let got = s.get_device(&phone.id, T0).await.expect("get").expect("device");
+    assert!(got.accounts.iter().all(|a| a.consents.is_empty()));
+    let got = s.get_device(&franks.id, T0).await.expect("get").expect("device");
+    assert_eq!(got.accounts[0].consents, vec![consent(app1)], "another account's consent stays");
+
+    // Signing erin out everywhere: her entries go, frank's stay, the devices stay.
+    assert_eq!(s.remove_account_everywhere(erin).await.expect("everywhere"), 3, "laptop, phone, old");
+    assert!(s.devices_for_account(erin, T0).await.expect("list").is_empty());
+    let got = s.get_device(&phone.id, T0).await.expect("get").expect("device");
+    assert_eq!(got.accounts.iter().map(|a| a.did.as_str()).collect::<Vec<_>>(), [frank]);
+    assert!(s.get_device(&laptop.id, T0).await.expect("get").expect("device").accounts.is_empty());
+    assert_eq!(s.remove_account_everywhere(erin).await.expect("again"), 0);
+    for d in [&laptop, &phone, &franks, &old] {
+        s.delete_device(&d.id).await.expect("clean up");
+    }
 }
 
 /// Replay: first use accepted, repeats refused until expiry, then the key may be reused.

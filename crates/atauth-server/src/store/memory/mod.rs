@@ -14,8 +14,8 @@ use super::{
     Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
 };
 use crate::store::rules::{
-    Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, judge_rotation,
-    remove_accounts, rotated_at_marker, upsert_account,
+    Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, forget_consent, has_account,
+    judge_rotation, remove_accounts, rotated_at_marker, session_matches, touch_accounts, upsert_account,
 };
 
 pub use self::legacy::MemoryLegacyStore;
@@ -249,6 +249,25 @@ impl TokenStore for MemoryStore {
         Ok(self.lock().revoke(id))
     }
 
+    async fn revoke_account_sessions(
+        &self,
+        sub: &str,
+        client_id: Option<&str>,
+        device_id: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        let ids: Vec<String> = s
+            .sessions
+            .values()
+            .filter(|x| session_matches(x, sub, client_id, device_id))
+            .map(|x| x.id.clone())
+            .collect();
+        for id in &ids {
+            s.revoke(id);
+        }
+        Ok(u64::try_from(ids.len()).unwrap_or(0))
+    }
+
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
         let mut s = self.lock();
         let before = s.codes.len() + s.sessions.len();
@@ -296,6 +315,33 @@ impl DeviceStore for MemoryStore {
 
     async fn delete_device(&self, id: &TokenHash) -> Result<bool, StoreError> {
         Ok(self.lock().devices.remove(id).is_some())
+    }
+
+    async fn devices_for_account(&self, did: &str, now: i64) -> Result<Vec<DeviceSession>, StoreError> {
+        Ok(self
+            .lock()
+            .devices
+            .values()
+            .filter(|d| d.expires_at > now && has_account(&d.accounts, did))
+            .cloned()
+            .collect())
+    }
+
+    async fn touch_device(&self, id: &TokenHash, now: i64, ip: Option<&str>) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(d) = s.devices.get_mut(id).filter(|d| d.expires_at > now) else { return Ok(false) };
+        touch_accounts(&mut d.accounts, now, ip);
+        Ok(true)
+    }
+
+    async fn remove_account_everywhere(&self, did: &str) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        Ok(s.devices.values_mut().map(|d| remove_accounts(&mut d.accounts, Some(did)).min(1)).sum())
+    }
+
+    async fn forget_consents(&self, did: &str, client_id: &str) -> Result<u64, StoreError> {
+        let mut s = self.lock();
+        Ok(s.devices.values_mut().map(|d| forget_consent(&mut d.accounts, did, client_id)).sum())
     }
 
     async fn purge_expired_devices(&self, now: i64) -> Result<u64, StoreError> {

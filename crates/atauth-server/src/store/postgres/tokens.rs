@@ -337,6 +337,33 @@ impl TokenStore for PostgresStore {
         Ok(found)
     }
 
+    async fn revoke_account_sessions(
+        &self,
+        sub: &str,
+        client_id: Option<&str>,
+        device_id: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        // The rows stay locked from the choice to the delete: a concurrent rotation waits and then
+        // finds its family gone.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE sub = $1 AND ($2::TEXT IS NULL OR client_id = $2) \
+             AND ($3::TEXT IS NULL OR device_id = $3) FOR UPDATE",
+        )
+        .bind(sub)
+        .bind(client_id)
+        .bind(device_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        let mut n = 0;
+        for id in &ids {
+            n += u64::from(revoke_in(&mut tx, id).await?);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(n)
+    }
+
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let run = |sql: &'static str| sqlx::query(sql).bind(now);

@@ -287,6 +287,34 @@ impl TokenStore for SqliteStore {
         .await
     }
 
+    async fn revoke_account_sessions(
+        &self,
+        sub: &str,
+        client_id: Option<&str>,
+        device_id: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let (sub, client_id, device_id) =
+            (sub.to_owned(), client_id.map(str::to_owned), device_id.map(str::to_owned));
+        self.write(move |c| {
+            let ids: Vec<String> = c
+                .prepare_cached(
+                    "SELECT id FROM sessions WHERE sub = ?1 AND (?2 IS NULL OR client_id = ?2) \
+                     AND (?3 IS NULL OR device_id = ?3)",
+                )
+                .map_err(backend)?
+                .query_map(params![sub, client_id, device_id], |r| r.get(0))
+                .map_err(backend)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(backend)?;
+            let mut n = 0;
+            for id in &ids {
+                n += u64::from(revoke_in(c, id)?);
+            }
+            Ok(n)
+        })
+        .await
+    }
+
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StoreError> {
         self.write(move |c| {
             let codes = c.execute("DELETE FROM codes WHERE expires_at <= ?1", [now]).map_err(backend)?;

@@ -11,7 +11,9 @@
 //! | `POST /oauth/authorize/sign-in` | password sign-in (rate limited); 303 back to the page with the account selected |
 //! | `POST /oauth/authorize/consent` | `decision=allow` (with the ticked `scope`s) or `deny`; 303 to the client's `redirect_uri` |
 //! | `GET` [`crate::ui::pages::CSS_PATH`] | the stylesheet (branding colour included) |
+//! | `GET /account`, `POST /account/…` | the account page, see `account` (connected apps, devices, app passwords) |
 
+mod account;
 mod client_ip;
 mod csrf;
 mod render;
@@ -49,6 +51,7 @@ pub fn routes(server: &AuthServer) -> Router<AppState> {
         .route(SIGN_IN_PATH, post(sign_in))
         .route(CONSENT_PATH, post(consent))
         .route(pages::CSS_PATH, get(stylesheet))
+        .merge(account::routes())
         .layer(Extension(Arc::new(Ui::new(server))))
 }
 
@@ -66,10 +69,11 @@ async fn stylesheet(Extension(ui): Extension<Arc<Ui>>) -> Response {
 async fn authorize_page(
     State(server): State<AuthServer>,
     Extension(ui): Extension<Arc<Ui>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match authorize_inner(&server, &ui, &headers, query.as_deref().unwrap_or_default()).await {
+    match authorize_inner(&server, &ui, ip, &headers, query.as_deref().unwrap_or_default()).await {
         Ok(res) => res,
         Err((e, cookie)) => with_cookie(error_page(&ui, &e), cookie),
     }
@@ -78,6 +82,7 @@ async fn authorize_page(
 async fn authorize_inner(
     server: &AuthServer,
     ui: &Ui,
+    ip: Option<IpAddr>,
     headers: &HeaderMap,
     query: &str,
 ) -> Result<Response, (UiError, Option<String>)> {
@@ -99,7 +104,14 @@ async fn authorize_inner(
     // A device session for this browser: the existing one, or a new one (AS-PAR-08 binds the
     // request to it).
     let (cookie, set_cookie) = match existing {
-        Some((c, _)) => (c, None),
+        Some((c, d)) => {
+            // Shown on the account page: when and from where this browser was last used.
+            let ip = ip.map(|i| i.to_string());
+            if let Err(e) = server.stores().devices.touch_device(&d.id, server.now(), ip.as_deref()).await {
+                tracing::warn!(error = %e, "could not record the device's last use");
+            }
+            (c, None)
+        }
         None => {
             let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
             let (c, set) =
@@ -250,7 +262,7 @@ async fn sign_in_inner(
             .await;
     }
     let remember = form.get("remember")?.is_some();
-    if !device::remember_sign_in(server, &device.id, &account.did, remember).await? {
+    if !device::remember_sign_in(server, &device.id, &account.did, remember, ip).await? {
         return Err(UiError::NoDevice);
     }
     tracing::info!(did = %account.did, "signed in on the authorization page");
@@ -288,7 +300,12 @@ async fn consent_inner(
             {
                 return Err(UiError::NotSignedIn);
             }
-            let granted = form.scopes.join(" ");
+            // In the request's order, whichever list of the page (new, already allowed) a line
+            // was on.
+            let requested: Vec<&str> = page.view.request.scope.split(' ').collect();
+            let mut ticked: Vec<&str> = form.scopes.iter().map(String::as_str).collect();
+            ticked.sort_by_key(|s| requested.iter().position(|r| r == s).unwrap_or(usize::MAX));
+            let granted = ticked.join(" ");
             let redirect =
                 server.approve(&page.view.request_id, did, Some(&granted), Some(&cookie.device_id())).await?;
             // AS-AUTHZ-05: a remembered sign-in remembers the consent too (what was granted, after

@@ -181,8 +181,9 @@ impl<'a> Page<'a> {
         // request will refuse it with invalid_scope).
         let requested = atauth_oauth::ScopeSet::parse(&self.view.request.scope).unwrap_or_default();
         let sets = self.server.permission_sets(&requested).await.unwrap_or_default();
-        let permissions = scopes::describe_all_with_sets(&self.view.request.scope, &sets);
-        let optional_count = permissions.iter().filter(|p| !p.required).count();
+        let all = scopes::describe_all_with_sets(&self.view.request.scope, &sets);
+        let (permissions, already) = self.split_granted(account, all);
+        let optional_count = permissions.iter().chain(&already).filter(|p| !p.required).count();
         // A `login_hint` fixes the account (AS-AUTHZ-02); otherwise offer the others.
         let switch_href = if self.view.request.login_hint.is_some() {
             None
@@ -201,9 +202,38 @@ impl<'a> Page<'a> {
                 account: AccountView::new(&account.did, &account.handle, String::new()),
                 switch_href,
                 permissions,
+                already,
                 optional_count,
             },
         )
+    }
+
+    /// Splits the lines into what is new and what `account` already granted this client on this
+    /// device (AS-AUTHZ-05: a wider request asks again, showing what is new; what was granted
+    /// before stays ticked, folded away). Nothing granted before, or nothing new (`prompt=consent`
+    /// for a covered request): every line is "new" and nothing is folded.
+    fn split_granted(
+        &self,
+        account: &AccountRecord,
+        lines: Vec<scopes::ScopeLine>,
+    ) -> (Vec<scopes::ScopeLine>, Vec<scopes::ScopeLine>) {
+        let client_id = &self.view.request.client_id;
+        let granted: Vec<atauth_oauth::ScopeSet> = self
+            .signed_in
+            .iter()
+            .filter(|s| s.account.did == account.did)
+            .flat_map(|s| s.device.consents.iter())
+            .filter(|c| &c.client_id == client_id)
+            .filter_map(|c| atauth_oauth::ScopeSet::parse(&c.scope).ok())
+            .collect();
+        if granted.is_empty() {
+            return (lines, Vec::new());
+        }
+        let covered = |scope: &str| {
+            atauth_oauth::ScopeSet::parse(scope).is_ok_and(|one| granted.iter().any(|g| one.is_subset_of(g)))
+        };
+        let (already, new): (Vec<_>, Vec<_>) = lines.into_iter().partition(|l| covered(&l.scope));
+        if new.is_empty() { (already, Vec::new()) } else { (new, already) }
     }
 
     /// Whether `account` granted this client the requested scope on this device before and the

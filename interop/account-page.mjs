@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+// The account page (/account, issue 16) in headless Chromium, end to end with the reference client:
+//   authorize  the reference OAuth client (@atproto/oauth-client-node, a loopback client) asks
+//              `atauth serve --dev`; Chromium signs in (remembered) and allows on our pages;
+//              client.callback() exchanges the code; getSession works with the session
+//   account    the same browser opens /account: the app is listed (its client_id, what it may
+//              do in the consent screen's words), this browser is listed as a device; every
+//              form control has a label
+//   sign-out   "Sign out of this app": the notice is shown and the app is gone from the list
+//   refresh    client.restore(did, true) (a refresh_token grant) must fail with invalid_grant
+//   prompt     a new authorization by the same app shows the consent screen again
+//   app-pw     creating an app password shows it once, in the xxxx-xxxx-xxxx-xxxx shape
+//
+// What runs (all on 127.0.0.1): the reference PLC directory (`ref-pds.mjs --plc-only`, for the demo
+// account's did:plc), `atauth serve --dev --demo-account alice.test`, the client's callback
+// listener, and Debian's Chromium through playwright-core, which may reach only loopback.
+//
+// Options:
+//   --atauth PATH      the atauth binary (required)
+//   --out DIR          screenshots of every step (required)
+//   --docs DIR         also write the three docs screenshots (account-*.png) there
+//   --chromium PATH    (default /usr/bin/chromium)
+//   --timeout SECONDS  (default 150) hard limit for the whole run
+//
+// Prints one JSON line (steps, files); exit 0 iff every step passed.
+
+import { spawn } from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import process from 'node:process'
+import readline from 'node:readline'
+
+import { CHROMIUM_FLAGS, buildLoopbackClient, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
+
+const HERE = path.dirname(new URL(import.meta.url).pathname)
+const args = parseArgs(process.argv.slice(2))
+if (args.help) {
+  const src = await fs.readFile(new URL(import.meta.url), 'utf8')
+  const help = []
+  for (const l of src.split('\n').slice(1)) {
+    if (!l.startsWith('//')) break
+    help.push(l)
+  }
+  process.stderr.write(help.join('\n') + '\n')
+  process.exit(0)
+}
+const o = {
+  atauth: args.atauth,
+  out: args.out,
+  docs: args.docs ?? '',
+  chromium: args.chromium ?? '/usr/bin/chromium',
+  timeout: Number(args.timeout ?? '150'),
+}
+const log = (...m) => process.stderr.write(`[account-page] ${m.join(' ')}\n`)
+
+const HANDLE = 'alice.test'
+const SCOPE = 'atproto transition:generic'
+
+const { result, finish, step } = stepRecorder({ files: [] })
+const hardTimer = setTimeout(() => {
+  result.error = `timeout after ${o.timeout}s`
+  log(result.error)
+  cleanup().finally(() => finish(2))
+}, o.timeout * 1000)
+hardTimer.unref()
+
+const children = []
+let tmp = ''
+let callback = null
+async function cleanup() {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+  if (callback) {
+    callback.server.close()
+    callback.server.closeAllConnections?.()
+  }
+  if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
+}
+
+function expect(cond, msg) {
+  if (!cond) throw new Error(msg)
+}
+
+// Starts a child and resolves with the first stdout line `match` accepts (its return value).
+function startChild(cmd, argv, opts, match, what) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.push(child)
+    const errLines = []
+    readline.createInterface({ input: child.stderr }).on('line', (l) => {
+      errLines.push(l)
+      if (errLines.length > 40) errLines.shift()
+    })
+    const rl = readline.createInterface({ input: child.stdout })
+    let done = false
+    rl.on('line', (l) => {
+      if (done) return
+      const v = match(l)
+      if (v !== undefined) {
+        done = true
+        resolve(v)
+      }
+    })
+    child.on('exit', (code) => {
+      if (!done) reject(new Error(`${what} exited (${code}) before it was ready:\n${errLines.join('\n')}`))
+    })
+  })
+}
+
+// The OAuth error code somewhere in an error's cause chain (the reference client wraps the token
+// endpoint's answer in TokenRefreshError → OAuthResponseError).
+function oauthErrorCode(err) {
+  for (let e = err, i = 0; e && i < 8; e = e.cause, i++) {
+    if (typeof e.error === 'string') return e.error
+    if (typeof e.payload?.error === 'string') return e.payload.error
+    const m = /\binvalid_grant\b/.exec(String(e.message ?? ''))
+    if (m) return m[0]
+  }
+  return undefined
+}
+
+// Every visible form control has an accessible label, every button a name (the page works with
+// a screen reader and without a mouse).
+async function unlabelledControls(page) {
+  return page.evaluate(() => {
+    const bad = []
+    for (const el of document.querySelectorAll('input:not([type=hidden]), button, select, textarea')) {
+      const name =
+        el.tagName === 'BUTTON'
+          ? el.innerText.trim() || el.getAttribute('aria-label')
+          : (el.labels && [...el.labels].map((l) => l.innerText.trim()).join(' ')) || el.getAttribute('aria-label')
+      if (!name) bad.push(el.outerHTML.slice(0, 120))
+    }
+    return bad
+  })
+}
+
+async function main() {
+  expect(o.atauth, '--atauth is required')
+  expect(o.out, '--out is required')
+  await fs.mkdir(o.out, { recursive: true })
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'atauth-account-'))
+  const password = crypto.randomBytes(12).toString('base64url')
+
+  const { plcUrl } = await step('plc', async () => ({
+    plcUrl: await startChild(
+      process.execPath,
+      [path.join(HERE, 'ref-pds.mjs'), '--plc-only'],
+      { cwd: HERE },
+      (l) => {
+        try {
+          return JSON.parse(l).plcUrl
+        } catch {
+          return undefined
+        }
+      },
+      'the PLC directory',
+    ),
+  }))
+
+  const { issuer } = await step('serve', async () => ({
+    issuer: await startChild(
+      o.atauth,
+      [
+        'serve', '--dev', '--bind', '127.0.0.1', '--port', '0', '--no-metrics',
+        '--data-dir', path.join(tmp, 'data'), '--plc-url', plcUrl, '--handle-domains', '.test',
+        '--demo-account', HANDLE, '--demo-password', password,
+      ],
+      { env: { ...process.env, RUST_LOG: 'warn' } },
+      (l) => l.match(/^atauth serve: listening on .*\(issuer (.*)\)$/)?.[1],
+      'atauth serve',
+    ),
+  }))
+
+  callback = await startCallbackListener(0)
+  const redirectUri = `http://127.0.0.1:${callback.port}/callback`
+  const built = buildLoopbackClient({ redirectUri, scope: SCOPE, handleResolver: issuer, plcDirectoryUrl: plcUrl })
+  const { client, clientId } = built
+
+  const { chromium } = await import('playwright-core')
+  const browser = await chromium.launch({ executablePath: o.chromium, headless: true, args: CHROMIUM_FLAGS, timeout: 20_000 })
+  const shots = []
+  const shot = async (page, name, docsName) => {
+    const file = path.join(o.out, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`)
+    // The page's own column (brand, card, footer), not the empty background around it.
+    await page.locator('main').screenshot({ path: file })
+    shots.push(file)
+    const { size } = await fs.stat(file)
+    result.files.push({ file: path.relative(process.cwd(), file), kib: Math.round(size / 1024) })
+    if (o.docs && docsName) {
+      await fs.mkdir(o.docs, { recursive: true })
+      await fs.copyFile(file, path.join(o.docs, docsName))
+      result.files.push({ file: path.relative(process.cwd(), path.join(o.docs, docsName)) })
+    }
+  }
+  try {
+    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 820, height: 1000 } })
+    await context.route('**/*', (route) => {
+      const u = new URL(route.request().url())
+      if (['localhost', '127.0.0.1', '[::1]'].includes(u.hostname) || u.protocol === 'data:') return route.continue()
+      return route.abort()
+    })
+    const page = await context.newPage()
+    page.setDefaultTimeout(15_000)
+
+    let session
+    await step('authorize', async () => {
+      const url = await client.authorize(HANDLE, { scope: SCOPE })
+      await page.goto(url.href, { waitUntil: 'load' })
+      expect((await page.locator('h1').innerText()) === 'Sign in', 'the sign-in page comes first')
+      await page.locator('#password').fill(password)
+      await page.getByLabel('Remember this account on this device').check()
+      await shot(page, 'sign-in')
+      await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.getByRole('button', { name: 'Sign in' }).click()])
+      expect((await page.locator('h1').innerText()) === 'Allow access to your account?', 'then the consent screen')
+      await shot(page, 'consent')
+      const cb = page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 20_000 })
+      await page.getByRole('button', { name: 'Allow' }).click()
+      await cb
+      const params = await callback.got
+      ;({ session } = await client.callback(params))
+      const res = await session.fetchHandler('/xrpc/com.atproto.server.getSession')
+      expect(res.status === 200, `getSession with the new tokens: HTTP ${res.status}`)
+      return { did: session.did }
+    })
+
+    await step('account', async () => {
+      await page.goto(new URL('/account', issuer).href, { waitUntil: 'load' })
+      expect((await page.locator('h1').innerText()) === 'Your account', 'the account page, already signed in')
+      const apps = page.locator('li.app')
+      expect((await apps.count()) === 1, `one connected app, saw ${await apps.count()}`)
+      const listedId = await apps.first().locator('.client-id').innerText()
+      expect(listedId === clientId, `the app's client_id: ${listedId}`)
+      await apps.first().locator('summary').click()
+      const can = await apps.first().locator('.plain li strong').allInnerTexts()
+      expect(can.length === 2, `two permissions in plain words: ${JSON.stringify(can)}`)
+      const devices = await page.locator('li.device h3').allInnerTexts()
+      expect(devices.length === 1 && /This device/.test(devices[0]), `this browser as a device: ${devices}`)
+      const bad = await unlabelledControls(page)
+      expect(bad.length === 0, `controls without a label: ${bad.join(' | ')}`)
+      await shot(page, 'account', 'account-connected-apps.png')
+      return { permissions: can, devices }
+    })
+
+    await step('sign-out', async () => {
+      const app = page.locator('li.app').first()
+      await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        app.getByRole('button', { name: 'Sign out of this app' }).click(),
+      ])
+      const notice = await page.locator('.alert.ok').innerText()
+      expect(/Signed out of the app/.test(notice), `the notice: ${notice}`)
+      expect((await page.locator('li.app').count()) === 0, 'the app is gone from the list')
+      await shot(page, 'signed-out-of-app', 'account-signed-out-of-app.png')
+      return { notice }
+    })
+
+    await step('refresh', async () => {
+      let code
+      try {
+        await client.restore(session.did, true) // a refresh_token grant
+      } catch (err) {
+        code = oauthErrorCode(err)
+        if (code !== 'invalid_grant') throw new Error(`refresh failed, but not with invalid_grant: ${err?.stack || err}`)
+      }
+      expect(code === 'invalid_grant', 'the refresh after signing out of the app must fail')
+      return { error: code }
+    })
+
+    await step('prompt', async () => {
+      const url = await client.authorize(HANDLE, { scope: SCOPE })
+      await page.goto(url.href, { waitUntil: 'load' })
+      const h1 = await page.locator('h1').innerText()
+      expect(h1 === 'Allow access to your account?', `signed in, consent forgotten: asks again (saw "${h1}")`)
+      return { heading: h1 }
+    })
+
+    await step('app-pw', async () => {
+      await page.goto(new URL('/account', issuer).href, { waitUntil: 'load' })
+      await page.getByLabel('Name of the new app password').fill('Example reader')
+      await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        page.getByRole('button', { name: 'Create app password' }).click(),
+      ])
+      const pw = await page.locator('#new-app-password').inputValue()
+      expect(/^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/.test(pw), `app password shape: ${pw}`)
+      const bad = await unlabelledControls(page)
+      expect(bad.length === 0, `controls without a label: ${bad.join(' | ')}`)
+      await shot(page, 'app-password', 'account-app-password.png')
+      await page.reload({ waitUntil: 'load' })
+      expect(!(await page.content()).includes(pw), 'the password is shown once')
+      return {}
+    })
+  } finally {
+    await browser.close().catch(() => {})
+  }
+}
+
+main().then(
+  async () => {
+    clearTimeout(hardTimer)
+    await cleanup()
+    finish(0)
+  },
+  async (err) => {
+    clearTimeout(hardTimer)
+    result.error = String(err?.stack || err)
+    log(result.error)
+    await cleanup()
+    finish(1)
+  },
+)
