@@ -425,7 +425,7 @@ impl ServerArgs {
         if let Some(pg) = &postgres {
             let mut stores = Stores::single(pg.clone());
             if let Some(r) = redis {
-                stores.replay = Arc::new(r);
+                stores = stores.with_replay(Arc::new(r));
             }
             b = b.stores(stores);
             legacy.store = Some(Arc::new(PostgresLegacyStore::in_store(pg)));
