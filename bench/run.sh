@@ -12,14 +12,16 @@
 # Usage: bench/run.sh [--update-doc] [atauth-bench compare options]
 #   --workers 8 --count 2000 --seconds 10
 #   --phases par,refresh,refresh@1,getsession,login,legacy-create,legacy-refresh
-#   --targets atauth,reference
+#   --targets atauth,reference   (atauth-before with --atauth-before PATH: another atauth binary,
+#   e.g. the previous commit's release build; every phase then runs on it and on atauth in turn,
+#   and the section gets a before → after table)
 #   (extra phases: par-include, atauth only, PAR with an `include:` of a pinned permission set;
 #   par-expanded, the same permissions written out)
 # Every phase is bounded by --count and --seconds; targets are loopback only.
 # ATAUTH_BENCH_NO_BUILD=1 skips the cargo build (uses the release binary already built).
 set -euo pipefail
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 cd "$(dirname "$0")/.."

@@ -17,13 +17,15 @@ use crate::workloads::run_one;
 pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
     // Keep the child processes alive until the end; dropping them stops them.
     let mut atauth_child = None;
+    let mut before_child = None;
     let mut ref_peers = None;
     let mut targets = Vec::new();
     for name in &o.targets {
         match name.as_str() {
             "atauth" => {
                 let (child, ready) = if o.server == "cli" && o.store == "sqlite" {
-                    start_atauth_cli(o.seed_sessions).await?
+                    let exe = std::env::current_exe()?.with_file_name("atauth");
+                    start_atauth_cli(&exe, o.seed_sessions).await?
                 } else {
                     start_atauth(&o.store, o.seed_sessions)?
                 };
@@ -31,6 +33,19 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
                 let pid = ready["pid"].to_string();
                 atauth_child = Some(child);
                 targets.push(Arc::new(Target::new("atauth", &url, pid, BENCH_HANDLE, BENCH_PASSWORD).await?));
+            }
+            "atauth-before" => {
+                let exe = o
+                    .atauth_before
+                    .as_deref()
+                    .ok_or("the atauth-before target needs --atauth-before PATH")?;
+                let (child, ready) = start_atauth_cli(std::path::Path::new(exe), o.seed_sessions).await?;
+                let url = ready["url"].as_str().ok_or("serve: no url")?.to_owned();
+                let pid = ready["pid"].to_string();
+                before_child = Some(child);
+                targets.push(Arc::new(
+                    Target::new("atauth-before", &url, pid, BENCH_HANDLE, BENCH_PASSWORD).await?,
+                ));
             }
             "reference" => {
                 let dir =
@@ -55,7 +70,7 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
         for _ in 0..5 {
             t.par(&f.signer).await?;
         }
-        if t.name == "atauth" && o.phases.iter().any(|p| p.starts_with("par-")) {
+        if t.name.starts_with("atauth") && o.phases.iter().any(|p| p.starts_with("par-")) {
             for _ in 0..5 {
                 t.par_include(&f.signer).await?;
                 t.par_expanded(&f.signer).await?;
@@ -78,6 +93,7 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
         std::fs::write(path, markdown(&results, &o))?;
     }
     drop(atauth_child);
+    drop(before_child);
     drop(ref_peers);
     Ok(())
 }

@@ -17,7 +17,10 @@
 //! `--targets atauth,reference`, `--md FILE`, `--store sqlite`
 //! (`memory`: atauth's in-memory stores instead of SQLite, to separate the store's cost from the rest),
 //! `--seed-sessions N` (N extra live token families written straight into atauth's SQLite file before
-//! it starts: the growth runs).
+//! it starts: the growth runs), `--atauth-before PATH` (another `atauth` binary, e.g. a release
+//! build of the previous commit, started the same way as the target `atauth-before`: with
+//! `--targets atauth-before,atauth` every phase runs on the old build, then on the new one, and the
+//! Markdown gets a before → after table; repeat phases to interleave more pairs).
 //!
 //! Every request carries a fresh DPoP proof (new `jti`, the latest `DPoP-Nonce` of the target; a
 //! `use_dpop_nonce` answer is retried once with the new nonce and counted). Only loopback targets are

@@ -15,7 +15,7 @@ pub(crate) struct Opts {
     pub(crate) seconds: f64,
     /// `--phases`: the phases to run, in order (`name` or `name@N`).
     pub(crate) phases: Vec<String>,
-    /// `--targets`: `atauth` and/or `reference`.
+    /// `--targets`: `atauth`, `atauth-before` (with `--atauth-before`) and/or `reference`.
     pub(crate) targets: Vec<String>,
     /// `--md`: where to write the Markdown table.
     pub(crate) md: Option<String>,
@@ -30,6 +30,9 @@ pub(crate) struct Opts {
     pub(crate) seed_sessions: u64,
     /// `--atauth`: `cli` (`atauth serve --dev`) or `builder` (this binary's `serve`).
     pub(crate) server: String,
+    /// `--atauth-before PATH`: another `atauth` binary (e.g. a build of the previous commit), run
+    /// as the target `atauth-before` the same way as `atauth` (CLI, SQLite), for before/after runs.
+    pub(crate) atauth_before: Option<String>,
 }
 
 impl Opts {
@@ -50,6 +53,7 @@ impl Opts {
             store: "sqlite".into(),
             seed_sessions: 0,
             server: "cli".into(),
+            atauth_before: None,
         };
         let mut it = args.iter();
         while let Some(k) = it.next() {
@@ -65,6 +69,7 @@ impl Opts {
                 "--dir" => o.dir = Some(v.clone()),
                 "--atauth" if v == "cli" || v == "builder" => o.server = v.clone(),
                 "--seed-sessions" => o.seed_sessions = v.parse()?,
+                "--atauth-before" => o.atauth_before = Some(v.clone()),
                 "--store" if ["sqlite", "memory", "postgres", "postgres+redis"].contains(&v.as_str()) => {
                     o.store = v.clone();
                 }

@@ -53,6 +53,10 @@ pub(crate) fn markdown(results: &[PhaseResult], o: &Opts) -> String {
             err(b),
         ));
     }
+    if let Some(table) = before_after(results) {
+        s.push('\n');
+        s.push_str(&table);
+    }
     if let Some(note) = include_overhead(results) {
         s.push('\n');
         s.push_str(&note);
@@ -64,6 +68,49 @@ pub(crate) fn markdown(results: &[PhaseResult], o: &Opts) -> String {
          `/proc/<pid>/clear_refs`).\n",
     );
     s
+}
+
+/// With an `atauth-before` target: one row per phase run, the n-th `atauth-before` run of a phase
+/// next to the n-th `atauth` run of it (the phases alternate between the two servers, so a repeated
+/// phase list gives several interleaved pairs).
+pub(crate) fn before_after(results: &[PhaseResult]) -> Option<String> {
+    if !results.iter().any(|r| r.target == "atauth-before") {
+        return None;
+    }
+    let mut s = String::from(
+        "| phase | CPU/req before → after | change | req/s before → after | p99 before → after | peak RSS before → after | errors (b / a) |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let mut seen: Vec<&str> = Vec::new();
+    for phase in results.iter().map(|r| r.phase.as_str()) {
+        if seen.contains(&phase) {
+            continue;
+        }
+        seen.push(phase);
+        let runs = |target: &str| -> Vec<&PhaseResult> {
+            results.iter().filter(|r| r.phase == phase && r.target == target).collect()
+        };
+        for (b, a) in runs("atauth-before").into_iter().zip(runs("atauth")) {
+            let change = match (b.server_cpu_us, a.server_cpu_us) {
+                (Some(b), Some(a)) if b > 0.0 => format!("{:+.1} %", (a / b - 1.0) * 100.0),
+                _ => "—".to_owned(),
+            };
+            s.push_str(&format!(
+                "| {phase} | {} → {} µs | {change} | {:.0} → {:.0} | {:.2} → {:.2} ms | {} → {} MiB | {} / {} |\n",
+                fmt_opt(b.server_cpu_us, 1.0, 0),
+                fmt_opt(a.server_cpu_us, 1.0, 0),
+                b.req_per_s(),
+                a.req_per_s(),
+                b.latency.p99,
+                a.latency.p99,
+                fmt_opt(b.server_peak_rss_mib, 1.0, 0),
+                fmt_opt(a.server_peak_rss_mib, 1.0, 0),
+                b.errors,
+                a.errors,
+            ));
+        }
+    }
+    Some(s)
 }
 
 /// The cost of `include:` at PAR (issue 13: at most 10 % over `par`), from atauth's `par` and
@@ -119,6 +166,25 @@ mod tests {
             nonce_retries: 0,
             first_error: None,
         }
+    }
+
+    #[test]
+    fn before_after_pairs_the_runs_of_each_phase_in_order() {
+        let results = [
+            run("atauth-before", "refresh", 300.0, 1000),
+            run("atauth", "refresh", 240.0, 1200),
+            run("atauth-before", "getsession", 200.0, 1000),
+            run("atauth", "getsession", 150.0, 1000),
+            run("atauth-before", "refresh", 320.0, 1000),
+            run("atauth", "refresh", 250.0, 1000),
+        ];
+        let table = before_after(&results).unwrap_or_default();
+        let rows: Vec<&str> = table.lines().skip(2).collect();
+        assert_eq!(rows.len(), 3, "{table}");
+        assert!(rows[0].starts_with("| refresh | 300 → 240 µs | -20.0 %"), "{table}");
+        assert!(rows[1].starts_with("| refresh | 320 → 250 µs | -21.9 %"), "{table}");
+        assert!(rows[2].starts_with("| getsession | 200 → 150 µs | -25.0 %"), "{table}");
+        assert_eq!(before_after(&results[1..2]), None, "no atauth-before run: no table");
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub(crate) async fn serve(o: &Opts) -> Result<(), BoxError> {
     let mut legacy = atauth_server::legacy::LegacyOptions::default();
     let mut redis_keys = None;
     let stores = match o.store.as_str() {
-        "memory" => Stores::memory(),
+        "memory" => Some(Stores::memory()),
         "postgres" | "postgres+redis" => {
             use atauth_server::store::postgres::testing::TestDatabase;
             use atauth_server::store::{PostgresLegacyStore, PostgresStore};
@@ -53,21 +53,26 @@ pub(crate) async fn serve(o: &Opts) -> Result<(), BoxError> {
                     .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
                 let redis = atauth_server::store::redis::RedisReplayStore::connect_with(&url, ro).await?;
                 redis_keys = Some(redis.clone());
-                stores.replay = std::sync::Arc::new(redis);
+                stores = stores.with_replay(std::sync::Arc::new(redis));
             }
-            stores
+            Some(stores)
         }
         _ => {
-            let db = dir.join("bench.sqlite");
-            let store = SqliteStore::open(&db)?;
+            // The builder's own SQLite default (what `atauth serve` runs: DPoP `jti`s in memory),
+            // on the file seeded here first.
+            let db = dir.join(atauth_server::server::DATABASE_FILE);
+            drop(SqliteStore::open(&db)?);
             seed_sessions(&db, o.seed_sessions)?;
-            Stores::single(store)
+            None
         }
     };
-    let server = AuthServer::builder(&issuer)
+    let mut builder = AuthServer::builder(&issuer);
+    if let Some(stores) = stores {
+        builder = builder.stores(stores);
+    }
+    let server = builder
         .dev_mode(true)
         .data_dir(&dir)
-        .stores(stores)
         .legacy(legacy)
         .handle_domains([".test"])
         .lexicon_dir(write_bench_lexicons(&dir)?)
@@ -223,13 +228,15 @@ impl Drop for ServeChild {
     }
 }
 
-/// Starts `atauth serve --dev` (the CLI, from the same target directory as this binary) on a free
-/// loopback port, with the bench account and any seeded sessions written into its data directory
-/// first. Returns the child and `{"url", "pid"}`.
-pub(crate) async fn start_atauth_cli(seed: u64) -> Result<(ServeChild, Value), BoxError> {
+/// Starts `exe serve --dev` (the `atauth` CLI: normally the one in the same target directory as this
+/// binary) on a free loopback port, with the bench account and any seeded sessions written into its
+/// data directory first. Returns the child and `{"url", "pid"}`.
+pub(crate) async fn start_atauth_cli(
+    exe: &std::path::Path,
+    seed: u64,
+) -> Result<(ServeChild, Value), BoxError> {
     use std::io::BufRead as _;
     use std::os::unix::fs::DirBuilderExt as _;
-    let exe = std::env::current_exe()?.with_file_name("atauth");
     if !exe.exists() {
         return Err(format!(
             "{} not found: build it (cargo build --release -p atauth) or use --atauth builder",
@@ -237,7 +244,10 @@ pub(crate) async fn start_atauth_cli(seed: u64) -> Result<(ServeChild, Value), B
         )
         .into());
     }
-    let dir = std::env::temp_dir().join(format!("atauth-bench-cli-{}", std::process::id()));
+    // One directory per server: a before/after run starts two.
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("atauth-bench-cli-{}-{n}", std::process::id()));
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
     let db = dir.join(atauth_server::server::DATABASE_FILE);
     {
@@ -248,7 +258,7 @@ pub(crate) async fn start_atauth_cli(seed: u64) -> Result<(ServeChild, Value), B
     let lexicons = write_bench_lexicons(&dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     // The sign-in throttle is raised for the same reason as in `serve` (one account, one address).
-    let mut child = Command::new(&exe)
+    let mut child = Command::new(exe)
         .args(["serve", "--dev", "--bind", "127.0.0.1", "--port", &port.to_string(), "--no-metrics"])
         .arg("--data-dir")
         .arg(&dir)

@@ -1,7 +1,11 @@
 //! DPoP at this server (AS-DPOP-01 … 07, RS-DPOP-01 … 03): every check of
 //! [`atauth_crypto::dpop::DpopVerifier`], the server's rotating nonces (an HMAC over a 60 s time
 //! bucket; the previous, current and next bucket are accepted, so instances sharing the secret agree
-//! without talking), and `jti` replay through the [`ReplayStore`].
+//! without talking), and `jti` replay through the [`ReplayStore`] of
+//! [`crate::store::Stores::dpop_replay`]. When that store does not outlive the process (the
+//! single-instance SQLite default keeps DPoP `jti`s in memory), the builder mixes random bytes drawn
+//! at start into the nonce key, so a proof made before a restart carries a nonce the restarted
+//! server refuses (`use_dpop_nonce`) and cannot be replayed into the forgotten records.
 //!
 //! `htu` is compared with the URL built from the configured public URL and the request path, never
 //! from `Host` or forwarded headers (T-05). Nonce problems are decided before the `jti` is recorded, so
@@ -136,7 +140,7 @@ impl AuthServer {
         if let Some(t) = access_token {
             request = request.with_access_token(t);
         }
-        let guard = StoreGuard { store: self.inner.stores.replay.as_ref(), now };
+        let guard = StoreGuard { store: self.inner.stores.dpop_replay.as_ref(), now };
         Ok(self
             .inner
             .dpop

@@ -9,7 +9,7 @@
 //! | file | content |
 //! |---|---|
 //! | `oauth-signing-keys.json` | `{"keys":[<private JWK with kid>, …]}`, newest first |
-//! | `dpop-nonce.secret` | 32 random bytes, hex: the DPoP nonce HMAC secret (share it between instances) |
+//! | `dpop-nonce.secret` | 32 random bytes, hex: the DPoP nonce HMAC secret (share it between instances; the SQLite default mixes random bytes of the process into it, so its nonces do not survive a restart: docs/ARCHITECTURE.md, "Replay records in memory") |
 //! | `plc-rotation-key.hex` | secp256k1 scalar, hex: the PLC rotation key for DIDs this server registers |
 
 use std::path::Path;

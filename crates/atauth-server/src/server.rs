@@ -139,6 +139,7 @@ pub struct AuthServerBuilder {
     password_hash_concurrency: usize,
     password_consent_api: Option<bool>,
     stores: Option<Stores>,
+    dpop_replay_capacity: usize,
     clock: Option<Arc<dyn Clock>>,
     signing_keys: Option<SigningKeys>,
     nonce_secret: Option<SecretBytes>,
@@ -275,9 +276,18 @@ impl AuthServerBuilder {
         self
     }
 
-    /// Stores (default: SQLite in the data directory, or memory without one).
+    /// Stores (default: SQLite in the data directory, with DPoP `jti`s in memory and DPoP nonces
+    /// bound to the process; or memory without a data directory).
     pub fn stores(mut self, stores: Stores) -> Self {
         self.stores = Some(stores);
+        self
+    }
+
+    /// How many DPoP `jti`s the default SQLite setup keeps in memory at most (default
+    /// [`crate::store::memory::proofs::DEFAULT_CAPACITY`]); a proof that would exceed it is refused
+    /// with `server_error` rather than a live record forgotten. Ignored with [`Self::stores`].
+    pub fn dpop_replay_capacity(mut self, records: usize) -> Self {
+        self.dpop_replay_capacity = records;
         self
     }
 
@@ -379,13 +389,21 @@ impl AuthServerBuilder {
                 .map_err(|source| KeyStoreError::Io { path: dir.display().to_string(), source })?;
         }
         // The default SQLite store is shared with the legacy-session tables (one writer thread).
+        // It serves one process, so DPoP `jti`s (remembered ≤ 370 s) stay in memory instead of
+        // costing a WAL write per request, and the DPoP nonces are bound to the process so that
+        // no proof outlives a restart (issue 18; docs/ARCHITECTURE.md, "Replay records in memory").
         let mut default_sqlite = None;
+        let mut nonces_per_process = false;
         let stores = match (self.stores, &self.data_dir) {
             (Some(s), _) => s,
             (None, Some(dir)) => {
                 let store = SqliteStore::open(dir.join(DATABASE_FILE))?;
                 default_sqlite = Some(store.clone());
-                Stores::single(store)
+                nonces_per_process = true;
+                Stores {
+                    dpop_replay: Arc::new(crate::store::ProofReplaySet::new(self.dpop_replay_capacity)),
+                    ..Stores::single(store)
+                }
             }
             (None, None) => Stores::memory(),
         };
@@ -400,6 +418,15 @@ impl AuthServerBuilder {
                 DpopNonces::generate_secret().expose_secret().to_vec()
             })?,
             (None, None) => DpopNonces::generate_secret(),
+        };
+        let nonce_secret = if nonces_per_process {
+            // The configured secret plus 32 random bytes of this process: nonces (and so proofs)
+            // of an earlier process are refused with `use_dpop_nonce` (AS-DPOP-03, AS-DPOP-05).
+            let mut key = nonce_secret.expose_secret().to_vec();
+            key.extend_from_slice(&atauth_crypto::random::random_bytes::<32>());
+            SecretBytes::new(key)
+        } else {
+            nonce_secret
         };
         let nonces = DpopNonces::new(&nonce_secret, self.lifetimes.dpop_nonce_period)
             .ok_or(BuildError::NonceSecret)?;
@@ -539,6 +566,7 @@ impl AuthServer {
                 .unwrap_or(2),
             password_consent_api: None,
             stores: None,
+            dpop_replay_capacity: crate::store::memory::proofs::DEFAULT_CAPACITY,
             clock: None,
             signing_keys: None,
             nonce_secret: None,
@@ -624,6 +652,11 @@ impl AuthServer {
         Ok(s.tokens.purge_expired_tokens(now).await?
             + s.devices.purge_expired_devices(now).await?
             + s.replay.purge_expired_replay(now).await?
+            + if std::ptr::addr_eq(Arc::as_ptr(&s.replay), Arc::as_ptr(&s.dpop_replay)) {
+                0
+            } else {
+                s.dpop_replay.purge_expired_replay(now).await?
+            }
             + self.legacy_store().purge_expired_refresh(now).await?
             + self.inner.passwords.limiter.purge_full(self.inner.clock.now()).await?)
     }

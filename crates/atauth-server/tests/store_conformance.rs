@@ -1,10 +1,16 @@
 //! Every store backend passes the same conformance suite (`atauth_server::store::conformance`).
 
-use atauth_server::store::{MemoryStore, SqliteStore, conformance};
+use atauth_server::store::{MemoryStore, ProofReplaySet, SqliteStore, conformance};
 
 #[tokio::test]
 async fn memory_store_passes_conformance_suite() {
     conformance::run_all(&MemoryStore::default()).await;
+}
+
+/// The in-memory DPoP `jti` set of the SQLite default (issue 18) keeps the replay semantics.
+#[tokio::test]
+async fn proof_replay_set_passes_the_replay_suite() {
+    conformance::replay_store_suite(&ProofReplaySet::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

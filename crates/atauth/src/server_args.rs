@@ -429,7 +429,7 @@ impl ServerArgs {
             match redis {
                 Some(r) => {
                     b = b.sign_in_limit_store(Arc::new(r.sign_in_limits()));
-                    stores.replay = Arc::new(r);
+                    stores = stores.with_replay(Arc::new(r));
                 }
                 None => b = b.sign_in_limit_store(Arc::new(pg.clone())),
             }

@@ -7,7 +7,7 @@
 //! | [`RequestStore`] | pending PAR requests (AS-PAR-08): single use, expiring, bound to a device on first view |
 //! | [`TokenStore`] | authorization codes (AS-CODE-01/02) and token families ("sessions"): refresh rotation, replay → family revoked (AS-REF-01/02/03), access-token lookup for stateful revocation |
 //! | [`DeviceStore`] | browser device sessions (the sign-in cookie of the consent UI) |
-//! | [`ReplayStore`] | one-time identifiers: DPoP `jti`s (AS-DPOP-05), client-assertion `jti`s (AS-CAUTH-02), PKCE challenges (AS-PAR-07) |
+//! | [`ReplayStore`] | one-time identifiers: DPoP `jti`s (AS-DPOP-05), client-assertion `jti`s (AS-CAUTH-02), PKCE challenges (AS-PAR-07); [`ProofReplaySet`] holds the DPoP `jti`s in process memory for the single-instance SQLite default |
 //! | [`ClientMetadataCache`] | validated client-metadata documents with an expiry (AS-CMD-03) |
 //! | [`LegacyStore`] | app passwords and legacy refresh tokens (LEG-05, LEG-10), see [`legacy`] |
 //!
@@ -39,7 +39,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use legacy::{AppPasswordRecord, LegacyRefreshRecord, LegacyStore};
-pub use memory::{MemoryLegacyStore, MemoryStore};
+pub use memory::{MemoryLegacyStore, MemoryStore, ProofReplaySet};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresLegacyStore, PostgresStore};
 pub use sqlite::{SqliteLegacyStore, SqliteStore};
@@ -541,8 +541,14 @@ pub struct Stores {
     pub tokens: Arc<dyn TokenStore>,
     /// Device sessions.
     pub devices: Arc<dyn DeviceStore>,
-    /// One-time identifiers.
+    /// One-time identifiers: client-assertion `jti`s (AS-CAUTH-02), PKCE challenges (AS-PAR-07),
+    /// and DPoP `jti`s unless [`Self::dpop_replay`] is another store.
     pub replay: Arc<dyn ReplayStore>,
+    /// DPoP proof `jti`s (AS-DPOP-05). [`Self::single`] makes it the same store as
+    /// [`Self::replay`]; the builder's SQLite default keeps them in process memory
+    /// ([`ProofReplaySet`]) and binds its DPoP nonces to the process, so that no proof outlives a
+    /// restart (docs/ARCHITECTURE.md, "Replay records in memory").
+    pub dpop_replay: Arc<dyn ReplayStore>,
     /// Client metadata cache.
     pub clients: Arc<dyn ClientMetadataCache>,
 }
@@ -560,8 +566,17 @@ impl Stores {
             tokens: s.clone(),
             devices: s.clone(),
             replay: s.clone(),
+            dpop_replay: s.clone(),
             clients: s,
         }
+    }
+
+    /// Sets both replay stores ([`Self::replay`] and [`Self::dpop_replay`]) to `replay`, e.g. Redis
+    /// shared by several instances.
+    pub fn with_replay(mut self, replay: Arc<dyn ReplayStore>) -> Self {
+        self.dpop_replay = replay.clone();
+        self.replay = replay;
+        self
     }
 
     /// Everything in memory (tests, throwaway servers).

@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use atauth_crypto::jws;
-use http::StatusCode;
+use axum::body::Body;
+use http::{Request, StatusCode};
 
 async fn full_flow(h: &Harness) {
     let c = TestClient::loopback();
@@ -114,6 +115,48 @@ async fn tokens_and_keys_survive_a_restart() {
     );
     let r = c.token_with(&h2, &c.refresh_params(tokens["refresh_token"].as_str().unwrap())).await;
     assert_eq!(r.status, StatusCode::OK, "refresh works after restart: {}", r.raw);
+    drop(h2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The SQLite default keeps DPoP `jti`s in memory (issue 18), so a restart forgets them; the nonce
+/// key is bound to the process, so a proof accepted before the restart is refused after it
+/// (`use_dpop_nonce`) instead of being accepted a second time (AS-DPOP-03, AS-DPOP-05).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_proof_accepted_before_a_restart_is_refused_after_it() {
+    let dir = std::env::temp_dir()
+        .join(format!("atauth-replay-restart-{}", hex::encode(atauth_crypto::random::random_bytes::<6>())));
+    let h1 = Harness::with(|b| b.data_dir(&dir)).await;
+    let c = TestClient::loopback();
+    let tokens = c.login(&h1).await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let path = "/xrpc/com.atproto.server.getSession";
+    let proof = c.proof(&h1, "GET", path, Some(at));
+    let request = || {
+        Request::get(path)
+            .header("authorization", format!("DPoP {at}"))
+            .header("dpop", &proof)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(h1.send(request()).await.status, StatusCode::OK);
+    let replay = h1.send(request()).await;
+    replay.assert_error(StatusCode::UNAUTHORIZED, "invalid_dpop_proof");
+    assert!(replay.raw.contains("already used"), "refused as a replay: {}", replay.raw);
+    let old_nonce = h1.server.dpop_nonce();
+    drop(h1);
+
+    // A new process on the same directory, at the same moment: the proof's nonce is still inside
+    // its time window, but it was issued by the earlier process.
+    let clock = std::sync::Arc::new(atauth_crypto::ManualClock::at_unix(T0));
+    let server = builder(&clock).data_dir(&dir).build().unwrap();
+    let h2 = Harness { router: atauth_server::web::router(server.clone()), server, clock };
+    assert_ne!(h2.server.dpop_nonce(), old_nonce, "the restarted server issues other nonces");
+    let after = h2.send(request()).await;
+    after.assert_error(StatusCode::UNAUTHORIZED, "use_dpop_nonce");
+    assert_eq!(after.header("dpop-nonce"), Some(h2.server.dpop_nonce().as_str()));
+    // The client retries with the new nonce, as after any nonce rotation.
+    assert_eq!(c.get_session(&h2, at).await.status, StatusCode::OK);
     drop(h2);
     std::fs::remove_dir_all(&dir).unwrap();
 }

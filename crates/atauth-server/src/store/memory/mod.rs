@@ -2,6 +2,7 @@
 //! single-process throwaway servers; nothing survives a restart.
 
 mod legacy;
+pub mod proofs;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -19,6 +20,7 @@ use crate::store::rules::{
 };
 
 pub use self::legacy::MemoryLegacyStore;
+pub use self::proofs::ProofReplaySet;
 
 #[derive(Default)]
 struct State {
