@@ -123,13 +123,14 @@ pub async fn find_device(
     Ok(device.map(|d| (cookie, d)))
 }
 
-/// Opens a device session for a browser that has none: the new cookie and its `Set-Cookie` value.
-/// The user agent is kept (256 characters at most) to show the device to its owner.
+/// Opens a device session for a browser that has none: the new cookie, the stored session and the
+/// cookie's `Set-Cookie` value. The user agent is kept (256 characters at most) to show the device
+/// to its owner.
 pub async fn open_device(
     server: &AuthServer,
     secure: bool,
     user_agent: Option<&str>,
-) -> Result<(DeviceCookie, String), StoreError> {
+) -> Result<(DeviceCookie, DeviceSession, String), StoreError> {
     let cookie = DeviceCookie::generate();
     let (now, lifetime) = (server.now(), device_lifetime(server));
     let session = DeviceSession {
@@ -139,9 +140,18 @@ pub async fn open_device(
         expires_at: now.saturating_add(lifetime),
         user_agent: user_agent.map(|s| s.chars().take(256).collect()),
     };
-    server.stores().devices.put_device(session).await?;
+    server.stores().devices.put_device(session.clone()).await?;
     let set = cookie.set_cookie(secure, lifetime);
-    Ok((cookie, set))
+    Ok((cookie, session, set))
+}
+
+/// Records that the device session `device` was used now, from `ip` (the account page shows when
+/// and from where). Best effort: a failure is logged, and the page works on without it.
+pub async fn record_use(server: &AuthServer, device: &TokenHash, ip: Option<std::net::IpAddr>) {
+    let ip = ip.map(|i| i.to_string());
+    if let Err(e) = server.stores().devices.touch_device(device, server.now(), ip.as_deref()).await {
+        tracing::warn!(error = %e, "could not record the device's last use");
+    }
 }
 
 /// Records that `did` signed in on the device now from `ip` (kept after the request only with

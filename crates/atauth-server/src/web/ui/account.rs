@@ -94,10 +94,6 @@ fn page_href(did: &str, done: &str) -> String {
     format!("{ACCOUNT_PATH}?{}", q.finish())
 }
 
-fn ip_string(ip: Option<IpAddr>) -> Option<String> {
-    ip.map(|i| i.to_string())
-}
-
 // ----------------------------------------------------------------------------------------- GET ---
 
 async fn page(
@@ -128,22 +124,12 @@ async fn page_inner(
         Some((c, d)) => (c, d, None),
         None => {
             let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-            let (c, set) =
+            let (c, d, set) =
                 device::open_device(server, ui.secure, user_agent).await.map_err(|e| (e.into(), None))?;
-            let d = server
-                .stores()
-                .devices
-                .get_device(&c.hash(), server.now())
-                .await
-                .map_err(|e| (e.into(), Some(set.clone())))?
-                .ok_or_else(|| (UiError::NoDevice, Some(set.clone())))?;
             (c, d, Some(set))
         }
     };
-    let ip = ip_string(ip);
-    if let Err(e) = server.stores().devices.touch_device(&device.id, server.now(), ip.as_deref()).await {
-        tracing::warn!(error = %e, "could not record the device's last use");
-    }
+    device::record_use(server, &device.id, ip).await;
     let signed_in = signed_in_accounts(server, Some(&device)).await.map_err(|e| (e, set_cookie.clone()))?;
     let res = if signed_in.is_empty() {
         Ok(sign_in_page(ui, &cookie, StatusCode::OK, "", None))

@@ -105,16 +105,12 @@ async fn authorize_inner(
     // request to it).
     let (cookie, set_cookie) = match existing {
         Some((c, d)) => {
-            // Shown on the account page: when and from where this browser was last used.
-            let ip = ip.map(|i| i.to_string());
-            if let Err(e) = server.stores().devices.touch_device(&d.id, server.now(), ip.as_deref()).await {
-                tracing::warn!(error = %e, "could not record the device's last use");
-            }
+            device::record_use(server, &d.id, ip).await;
             (c, None)
         }
         None => {
             let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-            let (c, set) =
+            let (c, _, set) =
                 device::open_device(server, ui.secure, user_agent).await.map_err(|e| (e.into(), None))?;
             (c, Some(set))
         }
