@@ -9,30 +9,70 @@ use serde_json::json;
 use crate::BoxError;
 use crate::opts::Opts;
 use crate::report::markdown;
-use crate::server::{BENCH_HANDLE, BENCH_PASSWORD, start_atauth, start_atauth_cli};
+use crate::server::{BENCH_HANDLE, BENCH_PASSWORD, Service, start_atauth, start_atauth_cli};
 use crate::target::Target;
 use crate::workloads::run_one;
 
 /// `atauth-bench compare`: every phase against every target, one JSON line each.
 pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
     // Keep the child processes alive until the end; dropping them stops them.
-    let mut atauth_child = None;
+    let mut atauth_children = Vec::new();
+    let mut services = Vec::new();
     let mut before_child = None;
     let mut ref_peers = None;
     let mut targets = Vec::new();
     for name in &o.targets {
         match name.as_str() {
             "atauth" => {
-                let (child, ready) = if o.server == "cli" && o.store == "sqlite" {
-                    let exe = std::env::current_exe()?.with_file_name("atauth");
-                    start_atauth_cli(&exe, o.seed_sessions).await?
-                } else {
-                    start_atauth(&o.store, o.seed_sessions)?
-                };
-                let url = ready["url"].as_str().ok_or("serve: no url")?.to_owned();
-                let pid = ready["pid"].to_string();
-                atauth_child = Some(child);
-                targets.push(Arc::new(Target::new("atauth", &url, pid, BENCH_HANDLE, BENCH_PASSWORD).await?));
+                for store in &o.stores {
+                    let shared = store.starts_with("postgres");
+                    for &n in &o.instances {
+                        if n > 1 && !shared {
+                            eprintln!("[bench] {store}: one instance only (not a shared store)");
+                            continue;
+                        }
+                        let name = if o.stores.len() == 1 && o.instances.len() == 1 {
+                            "atauth".to_owned()
+                        } else if n == 1 {
+                            format!("atauth {store}")
+                        } else {
+                            format!("atauth {store} ×{n}")
+                        };
+                        let target = if shared && o.server == "cli" {
+                            let exe = std::env::current_exe()?.with_file_name("atauth");
+                            let svc = Service::start(&exe, store, n).await?;
+                            let procs: &[&'static str] = if store == "postgres+redis" {
+                                &["postgres", "redis-server"]
+                            } else {
+                                &["postgres"]
+                            };
+                            let t = Target::new(
+                                &name,
+                                &svc.issuer,
+                                svc.pids.clone(),
+                                BENCH_HANDLE,
+                                BENCH_PASSWORD,
+                            )
+                            .await?
+                            .with_instances(svc.instance_urls.clone())?
+                            .with_database_procs(procs);
+                            services.push(svc);
+                            t
+                        } else {
+                            let (child, ready) = if o.server == "cli" && store == "sqlite" {
+                                let exe = std::env::current_exe()?.with_file_name("atauth");
+                                start_atauth_cli(&exe, o.seed_sessions).await?
+                            } else {
+                                start_atauth(store, o.seed_sessions)?
+                            };
+                            let url = ready["url"].as_str().ok_or("serve: no url")?.to_owned();
+                            let pid = ready["pid"].to_string();
+                            atauth_children.push(child);
+                            Target::new(&name, &url, vec![pid], BENCH_HANDLE, BENCH_PASSWORD).await?
+                        };
+                        targets.push(Arc::new(target.with_store(store)));
+                    }
+                }
             }
             "atauth-before" => {
                 let exe = o
@@ -44,7 +84,9 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
                 let pid = ready["pid"].to_string();
                 before_child = Some(child);
                 targets.push(Arc::new(
-                    Target::new("atauth-before", &url, pid, BENCH_HANDLE, BENCH_PASSWORD).await?,
+                    Target::new("atauth-before", &url, vec![pid], BENCH_HANDLE, BENCH_PASSWORD)
+                        .await?
+                        .with_store("sqlite"),
                 ));
             }
             "reference" => {
@@ -55,7 +97,8 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
                 let pid = peers.process.id().to_string();
                 ref_peers = Some(peers);
                 targets.push(Arc::new(
-                    Target::new("reference", &ready.pds_url, pid, &ready.handle, &ready.password).await?,
+                    Target::new("reference", &ready.pds_url, vec![pid], &ready.handle, &ready.password)
+                        .await?,
                 ));
             }
             other => return Err(format!("unknown target {other}").into()),
@@ -92,7 +135,10 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
     if let Some(path) = &o.md {
         std::fs::write(path, markdown(&results, &o))?;
     }
-    drop(atauth_child);
+    drop(atauth_children);
+    for svc in services {
+        svc.stop().await?;
+    }
     drop(before_child);
     drop(ref_peers);
     Ok(())

@@ -33,11 +33,18 @@ pub(crate) struct PhaseResult {
     pub(crate) seconds: f64,
     /// Latency of the successful requests.
     pub(crate) latency: Latency,
-    /// Server CPU per successful request, µs.
+    /// Server CPU per successful request, µs (all instances together).
     pub(crate) server_cpu_us: Option<f64>,
+    /// CPU of the database processes (Postgres, Redis) per successful request, µs; `None` for
+    /// SQLite, which runs inside the server.
+    pub(crate) database_cpu_us: Option<f64>,
+    /// The store the server ran on (empty for the reference).
+    pub(crate) store: String,
+    /// How many server instances shared the load.
+    pub(crate) instances: usize,
     /// This generator's CPU per successful request, µs.
     pub(crate) gen_cpu_us: Option<f64>,
-    /// Server RSS at the end of the phase, MiB.
+    /// Server RSS at the end of the phase, MiB (summed over the instances).
     pub(crate) server_rss_mib: Option<f64>,
     /// Server peak RSS during the phase, MiB.
     pub(crate) server_peak_rss_mib: Option<f64>,
@@ -63,6 +70,8 @@ impl PhaseResult {
             "latency_ms": {"p50": r2(self.latency.p50), "p90": r2(self.latency.p90),
                            "p99": r2(self.latency.p99), "max": r2(self.latency.max)},
             "server_cpu_us_per_req": self.server_cpu_us.map(r1),
+            "database_cpu_us_per_req": self.database_cpu_us.map(r1),
+            "store": self.store, "instances": self.instances,
             "server_rss_mib": self.server_rss_mib.map(r1),
             "server_peak_rss_mib": self.server_peak_rss_mib.map(r1),
             "gen_cpu_us_per_req": self.gen_cpu_us.map(r1),
@@ -91,8 +100,12 @@ where
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let deadline = Instant::now() + Duration::from_secs_f64(o.seconds);
     let retries0 = t.nonce_retries.load(Ordering::Relaxed);
-    stats::reset_peak_rss(&t.pid);
-    let cpu0 = stats::cpu_seconds(&t.pid);
+    for pid in &t.pids {
+        stats::reset_peak_rss(pid);
+    }
+    let cpu0 = stats::cpu_seconds_sum(&t.pids);
+    let database = !t.database_procs.is_empty();
+    let db0 = database.then(|| stats::cpu_seconds_of_named(&t.database_procs));
     let self0 = stats::cpu_seconds("self");
     let t0 = Instant::now();
     let mut handles = Vec::new();
@@ -137,7 +150,8 @@ where
         (Some(a), Some(b)) if ok > 0 => Some((b - a) / ok as f64 * 1e6),
         _ => None,
     };
-    let rss = stats::rss_kib(&t.pid);
+    let rss = stats::rss_kib_sum(&t.pids);
+    let db1 = database.then(|| stats::cpu_seconds_of_named(&t.database_procs));
     let r = PhaseResult {
         target: t.name.clone(),
         phase: phase.to_owned(),
@@ -146,7 +160,10 @@ where
         errors: errors.load(Ordering::Relaxed),
         seconds,
         latency: Latency::of(&mut lat),
-        server_cpu_us: per_req(cpu0, stats::cpu_seconds(&t.pid)),
+        server_cpu_us: per_req(cpu0, stats::cpu_seconds_sum(&t.pids)),
+        database_cpu_us: per_req(db0, db1),
+        store: t.store.clone(),
+        instances: t.pids.len(),
         gen_cpu_us: per_req(self0, stats::cpu_seconds("self")),
         server_rss_mib: rss.map(|(r, _)| r as f64 / 1024.0),
         server_peak_rss_mib: rss.map(|(_, h)| h as f64 / 1024.0),

@@ -24,8 +24,17 @@ pub(crate) struct Opts {
     /// `--dir` of `serve` (default: a temporary directory, removed at the end).
     pub(crate) dir: Option<String>,
     /// `--store`: `sqlite`, `memory`, `postgres` (a fresh database on `ATAUTH_TEST_POSTGRES_URL`'s
-    /// server, dropped at the end) or `postgres+redis` (replay records on `redis://127.0.0.1:6379`).
+    /// server, dropped at the end) or `postgres+redis` (replay records and sign-in limits on
+    /// `ATAUTH_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`, under a key prefix of its own).
+    /// The first of `stores`: what `serve` runs.
     pub(crate) store: String,
+    /// `--store a,b,…` of `compare`: the target `atauth` runs once per store, one after the other
+    /// in each phase.
+    pub(crate) stores: Vec<String>,
+    /// `--instances 1,2`: with a shared store (`postgres`, `postgres+redis`), also run that many
+    /// `atauth serve` instances over one database behind one issuer, the requests spread over them
+    /// in turn (a round-robin balancer). SQLite is one instance by design and runs once.
+    pub(crate) instances: Vec<usize>,
     /// `--seed-sessions`: extra live token families written into the SQLite file first.
     pub(crate) seed_sessions: u64,
     /// `--atauth`: `cli` (`atauth serve --dev`) or `builder` (this binary's `serve`).
@@ -51,6 +60,8 @@ impl Opts {
             port: 0,
             dir: None,
             store: "sqlite".into(),
+            stores: vec!["sqlite".into()],
+            instances: vec![1],
             seed_sessions: 0,
             server: "cli".into(),
             atauth_before: None,
@@ -70,8 +81,18 @@ impl Opts {
                 "--atauth" if v == "cli" || v == "builder" => o.server = v.clone(),
                 "--seed-sessions" => o.seed_sessions = v.parse()?,
                 "--atauth-before" => o.atauth_before = Some(v.clone()),
-                "--store" if ["sqlite", "memory", "postgres", "postgres+redis"].contains(&v.as_str()) => {
-                    o.store = v.clone();
+                "--store" => {
+                    o.stores = v.split(',').map(str::to_owned).collect();
+                    if let Some(bad) = o.stores.iter().find(|s| !STORES.contains(&s.as_str())) {
+                        return Err(format!("unknown store {bad:?} (one of {})", STORES.join(", ")).into());
+                    }
+                    o.store.clone_from(&o.stores[0]);
+                }
+                "--instances" => {
+                    o.instances = v.split(',').map(str::parse).collect::<Result<_, _>>()?;
+                    if o.instances.iter().any(|&n| n == 0 || n > 8) {
+                        return Err("--instances: 1..=8 each".into());
+                    }
                 }
                 _ => return Err(format!("unknown option {k}").into()),
             }
@@ -82,6 +103,9 @@ impl Opts {
         Ok(o)
     }
 }
+
+/// The stores `--store` knows.
+const STORES: [&str; 4] = ["sqlite", "memory", "postgres", "postgres+redis"];
 
 /// Only loopback targets: `localhost`, 127.0.0.0/8 and `::1`.
 pub(crate) fn is_loopback(url: &Url) -> bool {
@@ -115,5 +139,10 @@ mod tests {
         assert!(Opts::parse(&a("--nope 1")).is_err());
         let o = Opts::parse(&a("--phases refresh@1,par --count 5")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((o.phases.len(), o.count, o.workers), (2, 5, 8));
+        let o = Opts::parse(&a("--store sqlite,postgres+redis --instances 1,2"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((o.store.as_str(), o.stores.len(), o.instances.as_slice()), ("sqlite", 2, &[1, 2][..]));
+        assert!(Opts::parse(&a("--store mysql")).is_err());
+        assert!(Opts::parse(&a("--instances 0")).is_err());
     }
 }

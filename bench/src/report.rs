@@ -28,7 +28,9 @@ pub(crate) fn markdown(results: &[PhaseResult], o: &Opts) -> String {
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for spec in &o.phases {
-        let a = results.iter().find(|r| &r.phase == spec && r.target == "atauth");
+        let a = results
+            .iter()
+            .find(|r| &r.phase == spec && (r.target == "atauth" || r.target == "atauth sqlite"));
         let b = results.iter().find(|r| &r.phase == spec && r.target == "reference");
         let rps = |r: Option<&PhaseResult>| r.map(PhaseResult::req_per_s);
         let cpu = |r: Option<&PhaseResult>| r.and_then(|r| r.server_cpu_us);
@@ -54,6 +56,10 @@ pub(crate) fn markdown(results: &[PhaseResult], o: &Opts) -> String {
         ));
     }
     if let Some(table) = before_after(results) {
+        s.push('\n');
+        s.push_str(&table);
+    }
+    if let Some(table) = stores_and_instances(results) {
         s.push('\n');
         s.push_str(&table);
     }
@@ -113,6 +119,67 @@ pub(crate) fn before_after(results: &[PhaseResult]) -> Option<String> {
     Some(s)
 }
 
+/// With atauth on more than one store or instance count (`--store a,b --instances 1,2`): one row
+/// per phase and setup, with the database's CPU beside atauth's, two instances against one on the
+/// same store (issue 14: at least 1.6× the req/s where the CPU allows it), and each store's CPU per
+/// request against SQLite's (issue 18: within 1.5×).
+pub(crate) fn stores_and_instances(results: &[PhaseResult]) -> Option<String> {
+    let setups: Vec<&PhaseResult> =
+        results.iter().filter(|r| !r.store.is_empty() && r.target != "atauth-before").collect();
+    let mut kinds: Vec<(&str, usize)> = setups.iter().map(|r| (r.store.as_str(), r.instances)).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    if kinds.len() < 2 {
+        return None;
+    }
+    let mut s = String::from(
+        "| phase | store | instances | req/s | req/s vs 1 instance | atauth CPU/req | database CPU/req | atauth CPU vs SQLite | atauth + database CPU vs SQLite | p50 / p99 | errors |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut phases: Vec<&str> = Vec::new();
+    for r in &setups {
+        if !phases.contains(&r.phase.as_str()) {
+            phases.push(&r.phase);
+        }
+    }
+    for phase in phases {
+        let find = |store: &str, n: usize| {
+            setups.iter().find(|r| r.phase == phase && r.store == store && r.instances == n).copied()
+        };
+        let sqlite_cpu = find("sqlite", 1).and_then(|r| r.server_cpu_us);
+        for r in setups.iter().filter(|r| r.phase == phase) {
+            let vs_one = match find(&r.store, 1) {
+                Some(one) if r.instances > 1 => ratio(Some(r.req_per_s()), Some(one.req_per_s())),
+                _ => "—".to_owned(),
+            };
+            let (cpu_vs, total_vs) = if r.store == "sqlite" {
+                ("—".to_owned(), "—".to_owned())
+            } else {
+                let total = r.server_cpu_us.map(|a| a + r.database_cpu_us.unwrap_or(0.0));
+                (ratio(r.server_cpu_us, sqlite_cpu), ratio(total, sqlite_cpu))
+            };
+            s.push_str(&format!(
+                "| {phase} | {} | {} | {:.0} | {vs_one} | {} µs | {} | {cpu_vs} | {total_vs} | {:.2} / {:.2} ms | {} |\n",
+                r.store,
+                r.instances,
+                r.req_per_s(),
+                fmt_opt(r.server_cpu_us, 1.0, 0),
+                r.database_cpu_us.map_or_else(|| "— (in process)".to_owned(), |d| format!("{d:.0} µs")),
+                r.latency.p50,
+                r.latency.p99,
+                r.errors,
+            ));
+        }
+    }
+    s.push_str(
+        "\natauth CPU/req: all instances together. Database CPU/req: every `postgres` and \
+         `redis-server` process on the machine (reaped backends included) over the phase, so other \
+         work on the same database server counts too. A ratio against SQLite is this store's figure \
+         divided by SQLite's atauth CPU/req (SQLite's own work is inside atauth's process).\n",
+    );
+    Some(s)
+}
+
 /// The cost of `include:` at PAR (issue 13: at most 10 % over `par`), from atauth's `par` and
 /// `par-include` runs of this run. Phases may be repeated (`par,par-include,par,par-include`): the
 /// n-th `par` is paired with the n-th `par-include`, and every pair is listed so the noise shows.
@@ -152,6 +219,9 @@ mod tests {
 
     fn run(target: &str, phase: &str, cpu: f64, ok: usize) -> PhaseResult {
         PhaseResult {
+            store: String::new(),
+            instances: 1,
+            database_cpu_us: None,
             target: target.into(),
             phase: phase.into(),
             workers: 4,
@@ -185,6 +255,36 @@ mod tests {
         assert!(rows[1].starts_with("| refresh | 320 → 250 µs | -21.9 %"), "{table}");
         assert!(rows[2].starts_with("| getsession | 200 → 150 µs | -25.0 %"), "{table}");
         assert_eq!(before_after(&results[1..2]), None, "no atauth-before run: no table");
+    }
+
+    #[test]
+    fn stores_table_compares_instances_and_sqlite() {
+        let setup = |store: &str, n: usize, cpu: f64, db: Option<f64>, ok: usize| PhaseResult {
+            store: store.into(),
+            instances: n,
+            database_cpu_us: db,
+            ..run("atauth", "refresh", cpu, ok)
+        };
+        let results = [
+            setup("sqlite", 1, 150.0, None, 3000),
+            setup("postgres", 1, 300.0, Some(400.0), 1500),
+            setup("postgres", 2, 330.0, Some(420.0), 2400),
+        ];
+        let table = stores_and_instances(&results).unwrap_or_default();
+        let rows: Vec<&str> = table.lines().skip(2).take(3).collect();
+        assert!(
+            rows[0].starts_with("| refresh | sqlite | 1 | 3000 | — | 150 µs | — (in process) | — | — |"),
+            "{table}"
+        );
+        assert!(
+            rows[1].starts_with("| refresh | postgres | 1 | 1500 | — | 300 µs | 400 µs | 2.0× | 4.7× |"),
+            "{table}"
+        );
+        assert!(
+            rows[2].starts_with("| refresh | postgres | 2 | 2400 | 1.6× | 330 µs | 420 µs | 2.2× | 5.0× |"),
+            "{table}"
+        );
+        assert_eq!(stores_and_instances(&results[..1]), None, "one setup: no table");
     }
 
     #[test]

@@ -235,33 +235,150 @@ pub(crate) async fn start_atauth_cli(
     exe: &std::path::Path,
     seed: u64,
 ) -> Result<(ServeChild, Value), BoxError> {
-    use std::io::BufRead as _;
-    use std::os::unix::fs::DirBuilderExt as _;
-    if !exe.exists() {
-        return Err(format!(
-            "{} not found: build it (cargo build --release -p atauth) or use --atauth builder",
-            exe.display()
-        )
-        .into());
-    }
-    // One directory per server: a before/after run starts two.
-    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("atauth-bench-cli-{}-{n}", std::process::id()));
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    check_cli(exe)?;
+    let dir = new_data_dir()?;
     let db = dir.join(atauth_server::server::DATABASE_FILE);
     {
         let store = atauth_server::store::SqliteStore::open(&db)?;
         ensure_bench_account(&store).await?;
     }
     seed_sessions(&db, seed)?;
-    let lexicons = write_bench_lexicons(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = free_port()?;
+    let (child, issuer, pid) = spawn_cli(exe, &dir, port, &[], &[])?;
+    Ok((child, json!({"url": issuer, "pid": pid})))
+}
+
+/// Several `atauth serve` instances over one shared store, behind one issuer (the first
+/// instance's address, as the public name a load balancer answers on); what `--instances` runs.
+pub(crate) struct Service {
+    /// The instances; stopped (SIGTERM) when dropped, before the database goes.
+    children: Vec<ServeChild>,
+    /// The issuer every instance names.
+    pub(crate) issuer: String,
+    /// Each instance's own address.
+    pub(crate) instance_urls: Vec<url::Url>,
+    /// Each instance's process id.
+    pub(crate) pids: Vec<String>,
+    /// The Redis keys of this run, deleted by [`Service::stop`].
+    redis: Option<atauth_server::store::redis::RedisReplayStore>,
+    /// The database of this run, dropped last.
+    _database: atauth_server::store::postgres::testing::TestDatabase,
+}
+
+impl Service {
+    /// `n` instances of `exe serve --dev --database-url …` (and `--redis-url …` for
+    /// `postgres+redis`) on a fresh database with the bench account, sharing what
+    /// docs/SCALE-OUT.md says instances share: the signing-key file, `ATAUTH_JWT_SECRET`,
+    /// `ATAUTH_DPOP_NONCE_SECRET`, the issuer, and a Redis key prefix of their own.
+    pub(crate) async fn start(exe: &std::path::Path, store: &str, n: usize) -> Result<Self, BoxError> {
+        use atauth_server::store::postgres::testing::TestDatabase;
+        check_cli(exe)?;
+        let database = TestDatabase::create().await;
+        {
+            let pg = atauth_server::store::PostgresStore::connect(database.url()).await?;
+            ensure_bench_account(&pg).await?;
+        }
+        let hex = |b: [u8; 32]| hex_of(&b);
+        let prefix = format!("atauth-bench-{}-{}:", std::process::id(), hex_of(&random_bytes::<4>()));
+        let mut env = vec![
+            ("ATAUTH_DATABASE_URL", database.url().to_owned()),
+            ("ATAUTH_JWT_SECRET", hex(random_bytes())),
+            ("ATAUTH_DPOP_NONCE_SECRET", hex(random_bytes())),
+        ];
+        let mut redis = None;
+        if store == "postgres+redis" {
+            let url =
+                std::env::var("ATAUTH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            let mut ro = atauth_server::store::redis::RedisOptions::default();
+            prefix.clone_into(&mut ro.prefix);
+            redis = Some(atauth_server::store::redis::RedisReplayStore::connect_with(&url, ro).await?);
+            env.push(("ATAUTH_REDIS_URL", url));
+            env.push(("ATAUTH_REDIS_PREFIX", prefix));
+        }
+        let ports = (0..n).map(|_| free_port()).collect::<Result<Vec<_>, _>>()?;
+        let issuer = format!("http://localhost:{}", ports[0]);
+        let shared = new_data_dir()?;
+        let keys = shared.join("signing-keys.json");
+        let extra = ["--issuer".into(), issuer.clone().into(), "--signing-key".into(), keys.into_os_string()];
+        let mut svc = Self {
+            children: Vec::new(),
+            issuer: issuer.clone(),
+            instance_urls: Vec::new(),
+            pids: Vec::new(),
+            redis,
+            _database: database,
+        };
+        // One after the other: the first generates the signing key the others then load.
+        for (i, port) in ports.into_iter().enumerate() {
+            let dir = if i == 0 { shared.clone() } else { new_data_dir()? };
+            let (child, named, pid) = spawn_cli(exe, &dir, port, &extra, &env)?;
+            if named != issuer {
+                return Err(format!("instance {i} names the issuer {named}, not {issuer}").into());
+            }
+            svc.children.push(child);
+            svc.instance_urls.push(url::Url::parse(&format!("http://127.0.0.1:{port}/"))?);
+            svc.pids.push(pid.to_string());
+        }
+        Ok(svc)
+    }
+
+    /// Stops the instances, then deletes this run's Redis keys and drops the database.
+    pub(crate) async fn stop(mut self) -> Result<(), BoxError> {
+        self.children.clear();
+        if let Some(redis) = self.redis.take() {
+            redis.delete_all().await?;
+        }
+        Ok(())
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    atauth_crypto::random::random_bytes::<N>()
+}
+
+fn check_cli(exe: &std::path::Path) -> Result<(), BoxError> {
+    if exe.exists() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} not found: build it (cargo build --release -p atauth) or use --atauth builder",
+        exe.display()
+    )
+    .into())
+}
+
+fn free_port() -> Result<u16, BoxError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A new private data directory (one per server: a before/after or several-instance run starts
+/// more than one), removed when its server stops.
+fn new_data_dir() -> Result<std::path::PathBuf, BoxError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("atauth-bench-cli-{}-{n}", std::process::id()));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    Ok(dir)
+}
+
+/// Spawns `exe serve --dev` on 127.0.0.1:`port` with `dir` as its data directory (and the bench
+/// permission set in it), `extra` arguments and `env`, and waits for its listening line. Returns the
+/// child (which owns `dir`), the issuer it names and its pid.
+fn spawn_cli(
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+    port: u16,
+    extra: &[std::ffi::OsString],
+    env: &[(&str, String)],
+) -> Result<(ServeChild, String, u32), BoxError> {
+    use std::io::BufRead as _;
+    let lexicons = write_bench_lexicons(dir)?;
     // The sign-in throttle is raised for the same reason as in `serve` (one account, one address).
     let mut child = Command::new(exe)
         .args(["serve", "--dev", "--bind", "127.0.0.1", "--port", &port.to_string(), "--no-metrics"])
         .arg("--data-dir")
-        .arg(&dir)
+        .arg(dir)
         .arg("--lexicon-dir")
         .arg(&lexicons)
         .args([
@@ -272,6 +389,8 @@ pub(crate) async fn start_atauth_cli(
             "--sign-in-limit-ip",
             "1000000/1s",
         ])
+        .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -279,7 +398,7 @@ pub(crate) async fn start_atauth_cli(
         .spawn()?;
     let pid = child.id();
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let guard = ServeChild(child, Some(dir));
+    let guard = ServeChild(child, Some(dir.to_owned()));
     let mut lines = std::io::BufReader::new(stdout).lines();
     let issuer = loop {
         let line = lines.next().ok_or("atauth serve exited before listening")??;
@@ -290,7 +409,7 @@ pub(crate) async fn start_atauth_cli(
     };
     // Keep draining its stdout so it never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    Ok((guard, json!({"url": issuer, "pid": pid})))
+    Ok((guard, issuer, pid))
 }
 
 /// Starts this binary's `serve` as a child process (`--atauth builder`, or `--store memory`).

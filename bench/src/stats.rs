@@ -45,6 +45,42 @@ pub(crate) fn parse_stat_cpu(stat: &str) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// The summed utime + stime of several processes (the instances of one service); `None` if any is
+/// unreadable.
+pub(crate) fn cpu_seconds_sum(pids: &[String]) -> Option<f64> {
+    pids.iter().map(|p| cpu_seconds(p)).sum()
+}
+
+/// The CPU seconds of every running process whose command name is one of `names` (e.g. `postgres`,
+/// `redis-server`), their reaped children's included (fields 14–17 of `/proc/<pid>/stat`): a
+/// database's connection backends come and go, and what an exited one spent moves to its parent.
+pub(crate) fn cpu_seconds_of_named(names: &[&str]) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat_comm(stat).is_some_and(|c| names.contains(&c)))
+        .filter_map(|stat| parse_stat_cpu_with_children(&stat))
+        .sum()
+}
+
+/// The command name of a `/proc/<pid>/stat` line (between the first `(` and the last `)`).
+fn stat_comm(stat: &str) -> Option<&str> {
+    stat.get(stat.find('(')? + 1..stat.rfind(')')?)
+}
+
+/// Fields 14–17 of `/proc/<pid>/stat` (utime, stime, cutime, cstime) in seconds.
+pub(crate) fn parse_stat_cpu_with_children(stat: &str) -> Option<f64> {
+    let after = stat.get(stat.rfind(')')? + 2..)?;
+    let ticks: Vec<f64> = after.split(' ').skip(11).take(4).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    (ticks.len() == 4).then(|| ticks.iter().sum::<f64>() / 100.0)
+}
+
+/// (`VmRSS`, `VmHWM`) summed over several processes, in KiB.
+pub(crate) fn rss_kib_sum(pids: &[String]) -> Option<(u64, u64)> {
+    pids.iter().map(|p| rss_kib(p)).try_fold((0, 0), |(r, h), x| x.map(|(xr, xh)| (r + xr, h + xh)))
+}
+
 /// (`VmRSS`, `VmHWM`) of a process in KiB, from `/proc/<pid>/status`.
 pub(crate) fn rss_kib(pid: &str) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -94,6 +130,13 @@ mod tests {
         let stat = "4242 (my (odd) name) S 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 1 0";
         assert_eq!(parse_stat_cpu(stat), Some(3.25));
         assert_eq!(parse_stat_cpu("garbage"), None);
+        assert_eq!(parse_stat_cpu_with_children(stat), Some(3.25));
+        let reaped = "7 (postgres) S 1 2 3 4 5 6 7 8 9 10 250 75 100 25 20 0 1 0";
+        assert_eq!(parse_stat_cpu_with_children(reaped), Some(4.5));
+        assert_eq!(stat_comm(stat), Some("my (odd) name"));
+        let me = std::process::id().to_string();
+        assert!(cpu_seconds_sum(&[me.clone(), me.clone()]).is_some());
+        assert_eq!(cpu_seconds_sum(&[me, "0".into()]), None, "an unreadable pid is no reading");
         let status = "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
         assert_eq!(parse_status_rss(status), Some((10240, 20480)));
         assert!(cpu_seconds("self").is_some());

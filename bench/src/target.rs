@@ -44,8 +44,17 @@ pub(crate) struct Target {
     /// `atauth` or `reference`.
     pub(crate) name: String,
     base: Url,
-    /// The server process, for its CPU and RSS readings.
-    pub(crate) pid: String,
+    /// The store the server runs on (`sqlite`, `postgres`, …); empty for the reference.
+    pub(crate) store: String,
+    /// The server processes (one per instance), for their CPU and RSS readings.
+    pub(crate) pids: Vec<String>,
+    /// The command names of the database processes the server uses (`postgres`, `redis-server`),
+    /// whose CPU is measured beside the server's; empty for SQLite (inside the server process).
+    pub(crate) database_procs: Vec<&'static str>,
+    /// Where requests go when the service runs several instances behind one issuer: each request
+    /// is sent to the next in turn (round robin). Empty: to the issuer's own address.
+    instances: Vec<Url>,
+    next_instance: AtomicUsize,
     handle: String,
     password: String,
     reference: bool,
@@ -85,7 +94,7 @@ impl Target {
     pub(crate) async fn new(
         name: &str,
         base: &str,
-        pid: String,
+        pids: Vec<String>,
         handle: &str,
         password: &str,
     ) -> Result<Self, BoxError> {
@@ -110,7 +119,11 @@ impl Target {
         };
         Ok(Self {
             name: name.to_owned(),
-            pid,
+            pids,
+            store: String::new(),
+            database_procs: Vec::new(),
+            instances: Vec::new(),
+            next_instance: AtomicUsize::new(0),
             handle: handle.to_owned(),
             password: password.to_owned(),
             reference: name == "reference",
@@ -122,6 +135,41 @@ impl Target {
             nonce: Mutex::new(None),
             nonce_retries: AtomicUsize::new(0),
         })
+    }
+
+    /// Spreads the requests over `instances` (loopback only), each sent there with the URL the
+    /// issuer's metadata names kept in the DPoP proof (`htu`), as behind a load balancer.
+    pub(crate) fn with_instances(mut self, instances: Vec<Url>) -> Result<Self, BoxError> {
+        if let Some(bad) = instances.iter().find(|u| !is_loopback(u)) {
+            return Err(format!("{bad} is not a loopback address").into());
+        }
+        self.instances = instances;
+        Ok(self)
+    }
+
+    /// Names the store the server runs on, for the report.
+    pub(crate) fn with_store(mut self, store: &str) -> Self {
+        store.clone_into(&mut self.store);
+        self
+    }
+
+    /// Measures the CPU of the processes named `names` with the server's (see [`Self::database_procs`]).
+    pub(crate) fn with_database_procs(mut self, names: &[&'static str]) -> Self {
+        self.database_procs = names.to_vec();
+        self
+    }
+
+    /// The address to send a request for `url` (an endpoint of the issuer) to: `url` itself, or
+    /// the same path on the next instance.
+    fn route(&self, url: &str) -> Result<Url, BoxError> {
+        let mut to = Url::parse(url)?;
+        if !self.instances.is_empty() {
+            let i = self.next_instance.fetch_add(1, Ordering::Relaxed) % self.instances.len();
+            let instance = &self.instances[i];
+            to.set_host(instance.host_str()).map_err(|e| format!("{instance}: {e}"))?;
+            to.set_port(instance.port()).map_err(|()| format!("{instance}: no port"))?;
+        }
+        Ok(to)
     }
 
     fn current_nonce(&self) -> Option<String> {
@@ -148,7 +196,7 @@ impl Target {
             });
             let mut req = self
                 .http
-                .request(method.clone(), url)
+                .request(method.clone(), self.route(url)?)
                 .header(wire::DPOP_HEADER, proof)
                 .header("accept", "application/json");
             if let Some(at) = access {
@@ -298,7 +346,7 @@ impl Target {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> Result<Value, BoxError> {
-        let mut req = self.http.post(self.base.join(&format!("/xrpc/{nsid}"))?);
+        let mut req = self.http.post(self.route(self.base.join(&format!("/xrpc/{nsid}"))?.as_str())?);
         if let Some(b) = bearer {
             req = req.header("authorization", format!("Bearer {b}"));
         }

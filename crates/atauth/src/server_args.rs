@@ -12,7 +12,7 @@ use atauth_oauth::{Issuer, IssuerPolicy};
 use atauth_server::keys::{SIGNING_KEYS_FILE, SigningKeys};
 use atauth_server::legacy::LegacyOptions;
 use atauth_server::store::postgres::{ConnectError, PostgresOptions, PostgresStore};
-use atauth_server::store::redis::{RedisConnectError, RedisReplayStore};
+use atauth_server::store::redis::{RedisConnectError, RedisOptions, RedisReplayStore};
 use atauth_server::store::{PostgresLegacyStore, Stores};
 use atauth_server::{AuthServer, Branding, Lifetimes, RateLimit, SignInLimits};
 use clap::{ArgAction, Args};
@@ -78,6 +78,17 @@ pub(crate) struct ServerArgs {
         help_heading = "Server"
     )]
     pub(crate) redis_url: Option<String>,
+    /// Prepended to every key atauth writes to `--redis-url`, so several services (or several
+    /// atauth deployments) can share one Redis. Every instance of one service uses the same prefix.
+    #[arg(
+        long,
+        env = "ATAUTH_REDIS_PREFIX",
+        value_name = "PREFIX",
+        default_value = "atauth:",
+        requires = "redis_url",
+        help_heading = "Server"
+    )]
+    pub(crate) redis_prefix: String,
     /// The token-signing key set (a private JWKS). Generated on first start (one ES256 key, mode
     /// 0600) if the file does not exist. Default: `<data-dir>/oauth-signing-keys.json`.
     #[arg(long, env = "ATAUTH_SIGNING_KEY", value_name = "FILE", help_heading = "Server")]
@@ -352,7 +363,7 @@ impl ServerArgs {
         let nonce_secret = nonce_secret_from_env()?;
         let rt = tokio::runtime::Handle::current();
         let redis = match &self.redis_url {
-            Some(url) => Some(rt.block_on(connect_redis(url))?),
+            Some(url) => Some(rt.block_on(connect_redis(url, &self.redis_prefix))?),
             None => None,
         };
         let postgres = match &self.database_url {
@@ -488,9 +499,11 @@ pub(crate) async fn connect_postgres(url: &str, migrate: bool) -> Result<Postgre
     })
 }
 
-/// Connects to the Redis of `--redis-url`.
-pub(crate) async fn connect_redis(url: &str) -> Result<RedisReplayStore, CliError> {
-    RedisReplayStore::connect(url).await.map_err(|e| match e {
+/// Connects to the Redis of `--redis-url`, its keys under `prefix` (`--redis-prefix`).
+pub(crate) async fn connect_redis(url: &str, prefix: &str) -> Result<RedisReplayStore, CliError> {
+    let mut options = RedisOptions::default();
+    prefix.clone_into(&mut options.prefix);
+    RedisReplayStore::connect_with(url, options).await.map_err(|e| match e {
         RedisConnectError::Url(_) => CliError::Config(format!(
             "{e} (--redis-url / ATAUTH_REDIS_URL wants redis://[USER:PASSWORD@]HOST[:PORT][/DB])"
         )),

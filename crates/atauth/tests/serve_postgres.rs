@@ -93,7 +93,15 @@ fn serve_help_shows_the_scale_out_flags() {
     let home = TempDir::new("serve-pg-help");
     let out = run(&home.0, &["serve", "--help"]);
     let help = stdout(&out);
-    for flag in ["--database-url", "--migrate", "--redis-url", "ATAUTH_DATABASE_URL", "ATAUTH_REDIS_URL"] {
+    for flag in [
+        "--database-url",
+        "--migrate",
+        "--redis-url",
+        "--redis-prefix",
+        "ATAUTH_DATABASE_URL",
+        "ATAUTH_REDIS_URL",
+        "ATAUTH_REDIS_PREFIX",
+    ] {
         assert!(help.contains(flag), "{flag} in serve --help");
     }
 }
@@ -147,8 +155,29 @@ async fn a_redis_that_refuses_auth_is_one_clear_error_and_writes_nothing() {
     pool.close().await;
     assert!(!set_up, "the database was not touched");
 
-    // The right password starts.
+    // The right password starts, and every key it writes is under `--redis-prefix`: a wrong
+    // password spends a sign-in bucket, which lives in Redis.
     let url = format!("redis://:the-right-secret@127.0.0.1:{port}");
-    let serve = Serve::start(&home.0, &data, &["--database-url", db.url(), "--redis-url", &url]);
+    let prefix = "shared-redis-atauth:";
+    let serve = Serve::start(
+        &home.0,
+        &data,
+        &["--database-url", db.url(), "--redis-url", &url, "--redis-prefix", prefix],
+    );
+    let wrong = http()
+        .post(format!("{}/xrpc/com.atproto.server.createSession", serve.addr))
+        .header("content-type", "application/json")
+        .body(r#"{"identifier":"nobody.test","password":"wrong"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let scan = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "-a", "the-right-secret", "--no-auth-warning", "--scan"])
+        .output()
+        .expect("redis-cli");
+    let keys = String::from_utf8_lossy(&scan.stdout).to_string();
+    assert!(!keys.trim().is_empty(), "the sign-in attempt wrote a bucket");
+    assert!(keys.lines().all(|k| k.starts_with(prefix)), "every key under the prefix: {keys}");
     assert!(serve.stop().success());
 }
