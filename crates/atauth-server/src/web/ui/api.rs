@@ -135,6 +135,8 @@ impl ApiError {
                 (page.status, page.code, text)
             }
             Self::SignIn(r) => {
+                // A second factor becomes one more `SignInRefusal`, answered here as 401
+                // `second_factor_required` (the code docs/CONSENT-API.md reserves for it).
                 let (code, text) = match r {
                     SignInRefusal::Incomplete => ("invalid_request", "identifier and password are required"),
                     SignInRefusal::InvalidCredentials => {
