@@ -70,15 +70,16 @@ impl<'h> Spa<'h> {
     /// The body's fields plus this request's `client_id` and `request_uri`.
     fn body(&self, fields: Value) -> String {
         let mut b = json!({ "client_id": self.client_id, "request_uri": self.request_uri });
-        for (k, v) in fields.as_object().unwrap() {
-            b[k] = v.clone();
+        let Value::Object(fields) = fields else { panic!("fields must be an object") };
+        for (k, v) in fields {
+            b[k] = v;
         }
         b.to_string()
     }
 
     /// A POST as the front end sends it, with `headers` replacing or adding to the usual ones
     /// (`None` drops one).
-    async fn post_with(&mut self, path: &str, fields: Value, headers: &[(&str, Option<&str>)]) -> Resp {
+    async fn post_with(&mut self, path: &str, fields: Value, headers: Headers<'_>) -> Resp {
         let csrf = self.csrf.clone();
         let mut all: Vec<(&str, Option<&str>)> = vec![
             ("content-type", Some("application/json")),
@@ -109,6 +110,9 @@ impl<'h> Spa<'h> {
             .await
     }
 }
+
+/// Headers to replace (`Some`) or drop (`None`) on a POST.
+type Headers<'a> = &'a [(&'a str, Option<&'a str>)];
 
 fn assert_api_error(r: &Resp, status: StatusCode, code: &str) {
     assert_eq!((r.status, r.error()), (status, code), "{}", r.raw);
@@ -216,7 +220,7 @@ async fn consent_api_refuses_calls_without_its_csrf_protection_and_changes_nothi
     assert_eq!((d.body["screen"].as_str(), &d.body["accounts"]), (Some("sign_in"), &json!([])));
 
     assert_eq!(spa.sign_in("alice.test", PASSWORD, false).await.status, StatusCode::OK);
-    let cases: [(&[(&str, Option<&str>)], StatusCode, &str); 8] = [
+    let cases: [(Headers<'_>, StatusCode, &str); 8] = [
         (&[("x-csrf-token", None)], StatusCode::FORBIDDEN, "csrf_token_invalid"),
         (&[("x-csrf-token", Some(&wrong))], StatusCode::FORBIDDEN, "csrf_token_invalid"),
         (&[("content-type", Some("text/plain"))], StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_content_type"),
