@@ -175,7 +175,12 @@ pub struct ServerConfig {
     /// How many password hashes may run at once. Default: number of CPUs.
     pub password_hash_concurrency: usize,
     /// Whether the headless password consent API (`POST /oauth/authorize/sign-in-and-approve`) is
-    /// served, for tests, benchmarks and scripted logins; see [`crate::web`]. Default: on in
-    /// development mode only.
+    /// served, for tests, benchmarks and scripted logins; see [`crate::web`]. It skips the consent
+    /// screen and carries no CSRF token, so it is a different switch from
+    /// [`Self::consent_json_api`]. Default: on in development mode only.
     pub password_consent_api: bool,
+    /// Whether the JSON consent API for custom front ends (`/oauth/authorize/api/…`: describe a
+    /// request, sign in, approve, deny; CSRF-protected, see [`crate::web::ui`] and
+    /// docs/CONSENT-API.md) is served. Default: on in development mode only.
+    pub consent_json_api: bool,
 }

@@ -138,6 +138,7 @@ pub struct AuthServerBuilder {
     client_assertion_skew: Duration,
     password_hash_concurrency: usize,
     password_consent_api: Option<bool>,
+    consent_json_api: Option<bool>,
     stores: Option<Stores>,
     dpop_replay_capacity: usize,
     clock: Option<Arc<dyn Clock>>,
@@ -211,6 +212,14 @@ impl AuthServerBuilder {
     /// bypasses the consent screen; see [`crate::web`]).
     pub fn password_consent_api(mut self, on: bool) -> Self {
         self.password_consent_api = Some(on);
+        self
+    }
+
+    /// Serve the JSON consent API for custom front ends (`/oauth/authorize/api/…`, CSRF-protected;
+    /// docs/CONSENT-API.md). Default: only in development mode, so that a production server
+    /// exposes no interface its operator did not choose.
+    pub fn consent_json_api(mut self, on: bool) -> Self {
+        self.consent_json_api = Some(on);
         self
     }
 
@@ -474,6 +483,7 @@ impl AuthServerBuilder {
             client_assertion_skew: self.client_assertion_skew,
             password_hash_concurrency: self.password_hash_concurrency,
             password_consent_api: self.password_consent_api.unwrap_or(self.dev_mode),
+            consent_json_api: self.consent_json_api.unwrap_or(self.dev_mode),
         };
         let mut meta = AuthorizationServerMetadata::atproto_default(&issuer);
         meta.scopes_supported = Some(config.scopes_supported.clone());
@@ -565,6 +575,7 @@ impl AuthServer {
                 .map(std::num::NonZero::get)
                 .unwrap_or(2),
             password_consent_api: None,
+            consent_json_api: None,
             stores: None,
             dpop_replay_capacity: crate::store::memory::proofs::DEFAULT_CAPACITY,
             clock: None,

@@ -8,6 +8,9 @@
 //!   `~api/consent`, then the provider's redirect endpoint, which answers 303.
 //! - [`atauth_interim`]: atauth-server's interim consent API, `POST /oauth/authorize/sign-in-and-approve`
 //!   (see `atauth_server::web`), which answers 303 in one step.
+//! - [`atauth_json_api`]: atauth-server's JSON consent API for custom front ends
+//!   (docs/CONSENT-API.md), called as a same-origin single-page app would: describe the request
+//!   (device cookie + CSRF token), sign in, approve or deny, then the `redirect` it answers.
 
 use url::Url;
 
@@ -203,6 +206,100 @@ pub async fn atauth_interim(
         return Err(format!("sign-in-and-approve: HTTP {status}: {text}"));
     }
     location(&res, "sign-in-and-approve")
+}
+
+/// Signs in as `identifier` and approves (granting `scopes`, or everything requested when `None`)
+/// or, with `approve = false`, denies through atauth-server's JSON consent API, as a single-page
+/// front end on the server's origin does: `GET …/api/request` (the device cookie and the CSRF
+/// token), `POST …/api/sign-in`, `POST …/api/approve` or `…/api/deny`, each `POST` with
+/// `Content-Type: application/json`, the `X-CSRF-Token` header and the browser's same-origin
+/// `Origin` / `Sec-Fetch-Site`. Returns the `redirect` the API answered (the client's
+/// `redirect_uri` with `code` or `error`, `state` and `iss`).
+///
+/// # Errors
+///
+/// A description of the call that failed (status and body), e.g. a wrong password (401
+/// `invalid_credentials`).
+pub async fn atauth_json_api(
+    authorize_url: &Url,
+    identifier: &str,
+    password: &str,
+    scopes: Option<&[&str]>,
+    approve: bool,
+) -> Result<Url, String> {
+    let q: std::collections::HashMap<String, String> = authorize_url.query_pairs().into_owned().collect();
+    let (Some(client_id), Some(request_uri)) = (q.get("client_id"), q.get("request_uri")) else {
+        return Err(format!("authorize URL without client_id/request_uri: {authorize_url}"));
+    };
+    let origin = authorize_url.origin().ascii_serialization();
+    let http = http()?;
+    let mut jar = Jar::default();
+    let mut describe = authorize_url.clone();
+    describe.set_path("/oauth/authorize/api/request");
+    let res = http
+        .get(describe.as_str())
+        .header("accept", "application/json")
+        .header("user-agent", UA)
+        .header("sec-fetch-site", "same-origin")
+        .header("sec-fetch-mode", "cors")
+        .send()
+        .await
+        .map_err(|e| format!("api/request: {e}"))?;
+    jar.absorb(&res);
+    let status = res.status();
+    let text = res.text().await.map_err(|e| format!("api/request: {e}"))?;
+    if status != 200 {
+        return Err(format!("api/request: HTTP {status}: {text}"));
+    }
+    let request: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("api/request: {e}: {text}"))?;
+    let csrf =
+        request["csrf_token"].as_str().ok_or_else(|| format!("api/request: no csrf_token in {text}"))?;
+    let post = |jar: &Jar, path: &str, body: serde_json::Value| {
+        http.post(format!("{origin}/oauth/authorize/api/{path}"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .header("user-agent", UA)
+            .header("origin", &origin)
+            .header("sec-fetch-site", "same-origin")
+            .header("sec-fetch-mode", "cors")
+            .header("x-csrf-token", csrf)
+            .header("cookie", jar.header())
+            .body(body.to_string())
+    };
+    let call = |name: &'static str, req: reqwest::RequestBuilder| async move {
+        let res = req.send().await.map_err(|e| format!("api/{name}: {e}"))?;
+        let status = res.status();
+        let text = res.text().await.map_err(|e| format!("api/{name}: {e}"))?;
+        if status != 200 {
+            return Err(format!("api/{name}: HTTP {status}: {text}"));
+        }
+        serde_json::from_str::<serde_json::Value>(&text).map_err(|e| format!("api/{name}: {e}: {text}"))
+    };
+    let ids = serde_json::json!({ "client_id": client_id, "request_uri": request_uri });
+    let answer = if approve {
+        let mut body = ids.clone();
+        body["identifier"] = identifier.into();
+        body["password"] = password.into();
+        let signed_in = call("sign-in", post(&jar, "sign-in", body)).await?;
+        if signed_in["redirect"].is_string() {
+            signed_in // remembered consent: approved without a screen
+        } else {
+            let account = signed_in["account"]
+                .as_str()
+                .ok_or_else(|| format!("api/sign-in: no consent account in {signed_in}"))?;
+            let mut body = ids.clone();
+            body["account"] = account.into();
+            if let Some(s) = scopes {
+                body["scopes"] = s.into();
+            }
+            call("approve", post(&jar, "approve", body)).await?
+        }
+    } else {
+        call("deny", post(&jar, "deny", ids)).await?
+    };
+    let redirect = answer["redirect"].as_str().ok_or_else(|| format!("no redirect in {answer}"))?;
+    Url::parse(redirect).map_err(|e| format!("redirect {redirect:?}: {e}"))
 }
 
 /// Delivers a redirect to a client's loopback listener (a plain GET, as the browser would) and

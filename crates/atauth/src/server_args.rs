@@ -159,10 +159,16 @@ pub(crate) struct ServerArgs {
     /// How many password hashes may run at once (default: the number of CPUs).
     #[arg(long, env = "ATAUTH_PASSWORD_HASH_CONCURRENCY", value_name = "N", help_heading = "Protocol")]
     pub(crate) password_hash_concurrency: Option<usize>,
-    /// Serve the interim password consent API (`POST /oauth/authorize/sign-in-and-approve`), which
-    /// signs in and approves without the consent screen. Default: on with `--dev` only.
+    /// Serve the headless password consent API (`POST /oauth/authorize/sign-in-and-approve`), which
+    /// signs in and approves without the consent screen and without a CSRF token, for scripts and
+    /// tests. Default: on with `--dev` only. Not the JSON API for front ends (`--consent-json-api`).
     #[arg(long, env = "ATAUTH_CONSENT_API", action = ArgAction::Set, value_name = "BOOL", help_heading = "Protocol")]
     pub(crate) consent_api: Option<bool>,
+    /// Serve the JSON consent API for a custom sign-in front end on this origin
+    /// (`/oauth/authorize/api/…`: describe the request, sign in, approve, deny; CSRF-protected and
+    /// rate limited like the built-in pages; docs/CONSENT-API.md). Default: on with `--dev` only.
+    #[arg(long, env = "ATAUTH_CONSENT_JSON_API", action = ArgAction::Set, value_name = "BOOL", help_heading = "Protocol")]
+    pub(crate) consent_json_api: Option<bool>,
 
     /// Legacy (`createSession`) access-token lifetime (e.g. `2h`). The HS256 secret is read from
     /// `ATAUTH_JWT_SECRET` (hex, at least 32 bytes) or kept in `<data-dir>/legacy-jwt.secret` (0600).
@@ -394,6 +400,9 @@ impl ServerArgs {
             .handle_domains(self.handle_domains());
         if let Some(on) = self.consent_api {
             b = b.password_consent_api(on);
+        }
+        if let Some(on) = self.consent_json_api {
+            b = b.consent_json_api(on);
         }
         if let Some(u) = &self.public_url {
             b = b.public_url(u);

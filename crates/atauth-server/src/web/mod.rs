@@ -12,7 +12,7 @@
 //! | [`xrpc`] | `getSession`, `resolveHandle`, the [`DpopAuth`] extractor and [`require_dpop_auth`] |
 //! | [`legacy`] | `createSession` & co., app passwords, the [`legacy::LegacyAuth`] and [`crate::legacy::SessionAuth`] extractors |
 //! | [`service_auth`] | `getServiceAuth` and the [`service_auth::ServiceAuth`] extractor |
-//! | [`ui`] | the sign-in and consent pages: router, handlers, client address, CSRF check |
+//! | [`ui`] | the sign-in and consent pages and the JSON consent API: router, handlers, client address, CSRF check |
 //!
 //! | route | what |
 //! |---|---|
@@ -21,6 +21,7 @@
 //! | `GET /oauth/jwks` | the token-signing JWKS |
 //! | `POST /oauth/par` | [`crate::par`] → 201 |
 //! | `GET /oauth/authorize`, `POST /oauth/authorize/sign-in`, `POST /oauth/authorize/consent` | the sign-in and consent UI, [`crate::ui`] |
+//! | `GET /oauth/authorize/api/request`, `POST /oauth/authorize/api/{sign-in,approve,deny}` | the **JSON consent API** for custom front ends, see below |
 //! | `POST /oauth/authorize/sign-in-and-approve` | **headless password consent API**, see below |
 //! | `POST /oauth/token` | [`crate::token`] |
 //! | `POST /oauth/revoke` | [`crate::revoke`] → 200 |
@@ -28,6 +29,20 @@
 //! | `GET /xrpc/com.atproto.identity.resolveHandle` | hosted handles |
 //! | `GET /xrpc/_health`, `GET /_health` | liveness + version |
 //! | `GET /metrics` | Prometheus text, when a [`PrometheusHandle`] is given |
+//!
+//! # The JSON consent API (custom front ends)
+//!
+//! `GET /oauth/authorize/api/request` (describe a pushed request: client, scopes in the consent
+//! screen's words, accounts signed in on the device, the CSRF token; opens the device session),
+//! `POST /oauth/authorize/api/sign-in`, `…/api/approve` (a chosen subset of the scopes) and
+//! `…/api/deny`, each answering JSON (`{"redirect": …}` where the request ends) for a single-page
+//! front end the operator serves on this origin. The same steps as the HTML pages
+//! (`ui::flow`): device session, sign-in rate limits, remembered consent, scope rules. Every
+//! `POST` needs `Content-Type: application/json`, a same-origin `Origin` / `Sec-Fetch-Site` and
+//! the device's CSRF token in `X-CSRF-Token`; a refused call changes nothing. Off unless the
+//! server runs in development mode or the operator turns it on
+//! (`AuthServerBuilder::consent_json_api(true)`, `atauth serve --consent-json-api true`). The
+//! contract, with error codes and examples, is docs/CONSENT-API.md.
 //!
 //! # The headless consent API
 //!
@@ -39,9 +54,12 @@
 //! (`benches/endpoints.rs`), the Rust interop test against the reference client
 //! (`tests/interop_ref.rs`) and scripted logins. It needs the password on every call and sets no
 //! cookie, so it has no CSRF surface; its password checks share the sign-in rate limits of the
-//! UI ([`AuthServer::sign_in_limited`]). It bypasses the consent screen, so it is off unless the
-//! server runs in development mode or the operator turns it on
-//! (`AuthServerBuilder::password_consent_api(true)`, `atauth serve --consent-api true`).
+//! UI ([`AuthServer::sign_in_limited`]). It bypasses the consent screen and carries no CSRF
+//! token, so it is off unless the server runs in development mode or the operator turns it on
+//! (`AuthServerBuilder::password_consent_api(true)`, `atauth serve --consent-api true`); front ends
+//! use the JSON consent API above instead. It stays a separate route with its own switch rather
+//! than a use of the JSON API, because its callers (scripts, benchmarks, tests without a browser)
+//! have no device cookie to carry a CSRF token with.
 
 pub mod legacy;
 pub mod oauth;

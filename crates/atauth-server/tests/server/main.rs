@@ -6,6 +6,7 @@ mod common;
 
 mod account;
 mod client_auth;
+mod consent_api;
 mod flow;
 mod instances;
 mod par;

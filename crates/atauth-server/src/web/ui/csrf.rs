@@ -1,5 +1,6 @@
 //! The checks of a POSTed form before anything else: `application/x-www-form-urlencoded`, same
-//! origin, a live device session, and the device's CSRF token ([`crate::ui::device`]).
+//! origin, a live device session, and the device's CSRF token ([`crate::ui::device`]). The JSON
+//! consent API (`api`) runs the same checks ([`check_device`]) with the token in a header.
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, header};
@@ -48,11 +49,24 @@ pub(super) async fn check_post(
     headers: &HeaderMap,
     form: &Form,
 ) -> Result<(DeviceCookie, DeviceSession), UiError> {
+    check_device(server, ui, headers, form.get("csrf_token")?).await
+}
+
+/// The checks of any state-changing request of the UI, whichever way it carries its CSRF token (a
+/// form field, or the JSON API's `X-CSRF-Token` header): `Origin` / `Sec-Fetch-Site` not
+/// cross-site, a device cookie, `token` equal to that device's CSRF token (constant time), and the
+/// device session still live. Nothing is written before all of them passed.
+pub(super) async fn check_device(
+    server: &AuthServer,
+    ui: &Ui,
+    headers: &HeaderMap,
+    token: Option<&str>,
+) -> Result<(DeviceCookie, DeviceSession), UiError> {
     if !device::same_origin_post(headers, &ui.origin) {
         return Err(UiError::CrossOrigin);
     }
     let cookie = DeviceCookie::from_headers(headers, ui.secure).ok_or(UiError::NoDevice)?;
-    let token = form.get("csrf_token")?.ok_or(UiError::Csrf)?;
+    let token = token.ok_or(UiError::Csrf)?;
     if !cookie.csrf_matches(token) {
         return Err(UiError::Csrf);
     }

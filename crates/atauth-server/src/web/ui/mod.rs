@@ -12,10 +12,16 @@
 //! | `POST /oauth/authorize/consent` | `decision=allow` (with the ticked `scope`s) or `deny`; 303 to the client's `redirect_uri` |
 //! | `GET` [`crate::ui::pages::CSS_PATH`] | the stylesheet (branding colour included) |
 //! | `GET /account`, `POST /account/…` | the account page, see `account` (connected apps, devices, app passwords) |
+//! | `GET /oauth/authorize/api/request`, `POST /oauth/authorize/api/…` | the JSON consent API for custom front ends, see [`api`] (when [`crate::ServerConfig::consent_json_api`]) |
+//!
+//! The steps themselves (open the request for the device, sign in, approve, deny) are `flow`,
+//! shared by the pages and the JSON API so that both check the same things in the same order.
 
 mod account;
+pub mod api;
 mod client_ip;
 mod csrf;
+mod flow;
 mod render;
 
 use std::net::IpAddr;
@@ -26,7 +32,7 @@ use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -36,23 +42,26 @@ pub use render::secure_headers;
 use render::{Page, error_page, redirect_303, with_cookie};
 
 use super::AppState;
-use crate::account::SignInError;
-use crate::authorize::{AuthorizeOutcome, login_hint_matches};
 use crate::params::Params;
 use crate::server::AuthServer;
-use crate::store::{AccountRecord, AccountStatus, DeviceAccount, DeviceSession};
-use crate::ui::device::{self, DeviceCookie};
-use crate::ui::{AUTHORIZE_PATH, CONSENT_PATH, SIGN_IN_PATH, Ui, UiError, pages, signed_in_accounts};
+use crate::store::DeviceSession;
+use crate::ui::device::DeviceCookie;
+use crate::ui::{AUTHORIZE_PATH, CONSENT_PATH, SIGN_IN_PATH, Ui, UiError, pages};
+use flow::{Opened, SignInRefusal, open_checked, open_request};
 
-/// The UI routes, for [`crate::web::router`].
+/// The UI routes, for [`crate::web::router`]; with them the JSON consent API when the server
+/// serves it ([`crate::ServerConfig::consent_json_api`]).
 pub fn routes(server: &AuthServer) -> Router<AppState> {
-    Router::new()
+    let mut r = Router::new()
         .route(AUTHORIZE_PATH, get(authorize_page))
         .route(SIGN_IN_PATH, post(sign_in))
         .route(CONSENT_PATH, post(consent))
         .route(pages::CSS_PATH, get(stylesheet))
-        .merge(account::routes())
-        .layer(Extension(Arc::new(Ui::new(server))))
+        .merge(account::routes());
+    if server.config().consent_json_api {
+        r = r.merge(api::routes());
+    }
+    r.layer(Extension(Arc::new(Ui::new(server))))
 }
 
 // ------------------------------------------------------------------------------------ handlers ---
@@ -91,35 +100,10 @@ async fn authorize_inner(
     let (client_id, request_uri) = (get("client_id")?, get("request_uri")?);
     let (account, want_sign_in, want_picker) =
         (get("account")?, get("sign_in")?.is_some(), get("choose")?.is_some());
-    let existing = device::find_device(server, headers, ui.secure).await.map_err(|e| (e.into(), None))?;
-    let signed_in =
-        signed_in_accounts(server, existing.as_ref().map(|(_, d)| d)).await.map_err(|e| (e, None))?;
-    let records: Vec<AccountRecord> = signed_in.iter().map(|s| s.account.clone()).collect();
-    let remembered: Vec<DeviceAccount> = signed_in.iter().map(|s| s.device.clone()).collect();
-    let view = match server.load_authorization_for(client_id, request_uri, &records, &remembered).await {
-        Ok(AuthorizeOutcome::Redirect(r)) => return Ok(redirect_303(&r.url)),
-        Ok(AuthorizeOutcome::Interaction(v)) => v,
-        Err(e) => return Err((e.into(), None)),
+    let (page, set_cookie) = match open_request(server, ui, ip, headers, client_id, request_uri).await? {
+        (Opened::Redirect(url), _) => return Ok(redirect_303(&url)),
+        (Opened::Page(page), set_cookie) => (page, set_cookie),
     };
-    // A device session for this browser: the existing one, or a new one (AS-PAR-08 binds the
-    // request to it).
-    let (cookie, set_cookie) = match existing {
-        Some((c, d)) => {
-            device::record_use(server, &d.id, ip).await;
-            (c, None)
-        }
-        None => {
-            let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-            let (c, _, set) =
-                device::open_device(server, ui.secure, user_agent).await.map_err(|e| (e.into(), None))?;
-            (c, Some(set))
-        }
-    };
-    if let Err(e) = server.bind_request_device(&view.request_id, &cookie.device_id()).await {
-        return Err((e.into(), set_cookie));
-    }
-    let request_uri = request_uri.unwrap_or_default().to_owned();
-    let page = Page::new(server, ui, view, &cookie, signed_in, &request_uri);
     match page.interaction(account, want_sign_in, want_picker).await {
         Ok(res) => Ok(with_cookie(res, set_cookie)),
         Err(e) => Err((e, set_cookie)),
@@ -131,7 +115,7 @@ struct Post<'a> {
     form: Form,
     cookie: DeviceCookie,
     device: DeviceSession,
-    page: Page<'a>,
+    page: Box<Page<'a>>,
 }
 
 /// Parses and checks a POSTed form and loads its request for this device: the core's view bound
@@ -144,17 +128,11 @@ async fn open_post<'a>(
 ) -> Result<Result<Post<'a>, Response>, UiError> {
     let form = Form::parse(headers, body)?;
     let (cookie, device) = check_post(server, ui, headers, &form).await?;
-    let signed_in = signed_in_accounts(server, Some(&device)).await?;
-    let records: Vec<AccountRecord> = signed_in.iter().map(|s| s.account.clone()).collect();
-    let remembered: Vec<DeviceAccount> = signed_in.iter().map(|s| s.device.clone()).collect();
     let (client_id, request_uri) = (form.get("client_id")?, form.get("request_uri")?);
-    let view = match server.load_authorization_for(client_id, request_uri, &records, &remembered).await? {
-        AuthorizeOutcome::Redirect(r) => return Ok(Err(redirect_303(&r.url))),
-        AuthorizeOutcome::Interaction(v) => v,
-    };
-    server.bind_request_device(&view.request_id, &cookie.device_id()).await?;
-    let page = Page::new(server, ui, view, &cookie, signed_in, request_uri.unwrap_or_default());
-    Ok(Ok(Post { form, cookie, device, page }))
+    match open_checked(server, ui, &cookie, &device, client_id, request_uri).await? {
+        Opened::Redirect(url) => Ok(Err(redirect_303(&url))),
+        Opened::Page(page) => Ok(Ok(Post { form, cookie, device, page })),
+    }
 }
 
 async fn sign_in(
@@ -180,89 +158,53 @@ async fn sign_in_inner(
     };
     let identifier = form.get("identifier")?.unwrap_or_default().trim().to_owned();
     let password = SecretString::new(form.get("password")?.unwrap_or_default());
-    if identifier.is_empty() || password.expose_secret().is_empty() {
-        return page
-            .sign_in_page(
-                StatusCode::BAD_REQUEST,
-                Some(&identifier),
-                Some("Enter your handle or email, and your password."),
-            )
-            .await;
-    }
-    let account = match server.sign_in_limited(&identifier, &password, ip).await {
-        Ok(a) => a,
-        Err(SignInError::InvalidCredentials) => {
-            return page
-                .sign_in_page(
-                    StatusCode::UNAUTHORIZED,
-                    Some(&identifier),
-                    Some("Wrong handle, email or password."),
-                )
-                .await;
+    let remember = form.get("remember")?.is_some();
+    let refusal = match flow::sign_in_for_request(
+        server,
+        &page,
+        &device,
+        &identifier,
+        &password,
+        remember,
+        ip,
+    )
+    .await?
+    {
+        Ok(account) => {
+            tracing::info!(did = %account.did, "signed in on the authorization page");
+            return Ok(redirect_303(&page.href(Some(("account", &account.did)))));
         }
-        Err(SignInError::RateLimited(r)) => {
-            let secs = r.retry_after.as_secs();
+        Err(refusal) => refusal,
+    };
+    let retry_after = match refusal {
+        SignInRefusal::RateLimited(d) => Some(d.as_secs()),
+        _ => None,
+    };
+    let message = match refusal {
+        SignInRefusal::Incomplete => "Enter your handle or email, and your password.".to_owned(),
+        SignInRefusal::InvalidCredentials => "Wrong handle, email or password.".to_owned(),
+        SignInRefusal::RateLimited(d) => {
+            let secs = d.as_secs();
             let when =
                 if secs <= 90 { format!("{secs} seconds") } else { format!("{} minutes", secs.div_ceil(60)) };
-            let msg = format!("Too many sign-in attempts. For your security, try again in {when}.");
-            let mut res =
-                page.sign_in_page(StatusCode::TOO_MANY_REQUESTS, Some(&identifier), Some(&msg)).await?;
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Ok(res);
+            format!("Too many sign-in attempts. For your security, try again in {when}.")
         }
-        Err(SignInError::LimiterUnavailable(_)) => {
-            // Fail closed (crate::ratelimit): no password was checked.
-            return page
-                .sign_in_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Some(&identifier),
-                    Some("Sign-in is temporarily unavailable. Please try again in a minute."),
-                )
-                .await;
+        SignInRefusal::Unavailable => {
+            "Sign-in is temporarily unavailable. Please try again in a minute.".to_owned()
         }
-        Err(SignInError::AccountTakedown) => {
-            return page
-                .sign_in_page(
-                    StatusCode::FORBIDDEN,
-                    Some(&identifier),
-                    Some("This account has been taken down and cannot sign in."),
-                )
-                .await;
+        SignInRefusal::TakenDown => "This account has been taken down and cannot sign in.".to_owned(),
+        SignInRefusal::Deactivated => {
+            "This account is deactivated. Reactivate it before signing in to apps.".to_owned()
         }
-        Err(SignInError::Store(e)) => return Err(UiError::Store(e)),
-        Err(e) => {
-            tracing::error!(error = %e, "sign-in failed");
-            return Err(UiError::Internal);
+        SignInRefusal::OtherAccount => {
+            "The app asked for a different account. Sign in with that one.".to_owned()
         }
     };
-    if account.status != AccountStatus::Active {
-        // AS-AUTHZ-07: deactivated accounts cannot authorize; nothing is signed in.
-        return page
-            .sign_in_page(
-                StatusCode::FORBIDDEN,
-                Some(&identifier),
-                Some("This account is deactivated. Reactivate it before signing in to apps."),
-            )
-            .await;
+    let mut res = page.sign_in_page(refusal.status(), Some(&identifier), Some(&message)).await?;
+    if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    if !login_hint_matches(page.view.request.login_hint.as_deref(), &account) {
-        // AS-AUTHZ-02: only the hinted account; a different one would fail the client's `sub` check.
-        return page
-            .sign_in_page(
-                StatusCode::FORBIDDEN,
-                Some(&identifier),
-                Some("The app asked for a different account. Sign in with that one."),
-            )
-            .await;
-    }
-    let remember = form.get("remember")?.is_some();
-    if !device::remember_sign_in(server, &device.id, &account.did, remember, ip).await? {
-        return Err(UiError::NoDevice);
-    }
-    tracing::info!(did = %account.did, "signed in on the authorization page");
-    Ok(redirect_303(&page.href(Some(("account", &account.did)))))
+    Ok(res)
 }
 
 async fn consent(
@@ -285,42 +227,12 @@ async fn consent_inner(
         Err(redirect) => return Ok(redirect),
     };
     let redirect = match form.get("decision")? {
-        Some("deny") => server.deny(&page.view.request_id).await?,
+        Some("deny") => flow::deny(server, &page, &device).await?,
         Some("allow") => {
             let did = form.get("account")?.ok_or(UiError::BadForm)?;
-            if !page.usable().iter().any(|s| s.account.did == did)
-                && !page
-                    .signed_in
-                    .iter()
-                    .any(|s| s.account.did == did && s.account.status != AccountStatus::Active)
-            {
-                return Err(UiError::NotSignedIn);
-            }
-            // In the request's order, whichever list of the page (new, already allowed) a line
-            // was on.
-            let requested: Vec<&str> = page.view.request.scope.split(' ').collect();
-            let mut ticked: Vec<&str> = form.scopes.iter().map(String::as_str).collect();
-            ticked.sort_by_key(|s| requested.iter().position(|r| r == s).unwrap_or(usize::MAX));
-            let granted = ticked.join(" ");
-            let redirect =
-                server.approve(&page.view.request_id, did, Some(&granted), Some(&cookie.device_id())).await?;
-            // AS-AUTHZ-05: a remembered sign-in remembers the consent too (what was granted, after
-            // any unticking), so the next request of the same or a narrower scope skips this page.
-            if let Some(s) = page.signed_in.iter().find(|s| s.account.did == did && s.device.remember) {
-                let client_id = &page.view.request.client_id;
-                if let Err(e) =
-                    device::remember_consent(server, &device.id, &s.device, client_id, &granted).await
-                {
-                    tracing::warn!(error = %e, "could not remember the consent");
-                }
-            }
-            redirect
+            flow::allow(server, &page, &cookie, &device, did, &form.scopes).await?
         }
         _ => return Err(UiError::BadForm),
     };
-    // Accounts signed in without "remember" were for this request only.
-    if let Err(e) = server.stores().devices.remove_device_accounts(&device.id, None).await {
-        tracing::warn!(error = %e, "could not sign out unremembered accounts");
-    }
     Ok(redirect_303(&redirect.url))
 }

@@ -176,13 +176,37 @@ impl<'a> Page<'a> {
         )
     }
 
-    async fn consent(&self, account: &AccountRecord) -> Response {
+    /// The server the page belongs to.
+    pub(super) fn server(&self) -> &'a AuthServer {
+        self.server
+    }
+
+    /// The request's `request_uri`, as the browser named it.
+    pub(super) fn request_uri(&self) -> &str {
+        &self.form.request_uri
+    }
+
+    /// The client as the consent screen presents it.
+    pub(super) fn client(&self) -> &ClientView {
+        &self.client
+    }
+
+    /// This device's CSRF token, which every form (and JSON API call) of the request carries.
+    pub(super) fn csrf_token(&self) -> &str {
+        &self.form.csrf
+    }
+
+    /// The requested scopes in plain words ([`scopes`]), `include:` sets by their own words.
+    pub(super) async fn scope_lines(&self) -> Vec<scopes::ScopeLine> {
         // The sets resolved at PAR are cached; one that fails now is shown by its NSID (the token
         // request will refuse it with invalid_scope).
         let requested = atauth_oauth::ScopeSet::parse(&self.view.request.scope).unwrap_or_default();
         let sets = self.server.permission_sets(&requested).await.unwrap_or_default();
-        let all = scopes::describe_all_with_sets(&self.view.request.scope, &sets);
-        let (permissions, already) = self.split_granted(account, all);
+        scopes::describe_all_with_sets(&self.view.request.scope, &sets)
+    }
+
+    async fn consent(&self, account: &AccountRecord) -> Response {
+        let (permissions, already) = self.split_granted(account, self.scope_lines().await);
         let optional_count = permissions.iter().chain(&already).filter(|p| !p.required).count();
         // A `login_hint` fixes the account (AS-AUTHZ-02); otherwise offer the others.
         let switch_href = if self.view.request.login_hint.is_some() {
@@ -212,7 +236,7 @@ impl<'a> Page<'a> {
     /// device (AS-AUTHZ-05: a wider request asks again, showing what is new; what was granted
     /// before stays ticked, folded away). Nothing granted before, or nothing new (`prompt=consent`
     /// for a covered request): every line is "new" and nothing is folded.
-    fn split_granted(
+    pub(super) fn split_granted(
         &self,
         account: &AccountRecord,
         lines: Vec<scopes::ScopeLine>,
@@ -238,7 +262,7 @@ impl<'a> Page<'a> {
 
     /// Whether `account` granted this client the requested scope on this device before and the
     /// request does not ask to be asked again (`prompt=consent`, AS-AUTHZ-05).
-    fn consent_remembered(&self, account: &AccountRecord) -> bool {
+    pub(super) fn consent_remembered(&self, account: &AccountRecord) -> bool {
         self.view.request.prompt.as_deref() != Some("consent")
             && self.signed_in.iter().any(|s| {
                 s.account.did == account.did
@@ -246,16 +270,15 @@ impl<'a> Page<'a> {
             })
     }
 
-    /// The page the request gets ([`crate::ui`] decides which).
-    pub(super) async fn interaction(
+    /// What the request shows next ([`crate::ui`] decides which), for the page and the JSON API
+    /// alike; a consent this device remembers is approved here, without a screen.
+    pub(super) async fn next(
         &self,
         account: Option<&str>,
         want_sign_in: bool,
         want_picker: bool,
-    ) -> Result<Response, UiError> {
+    ) -> Result<Next<'_>, UiError> {
         match choose(&self.view, &self.usable(), account, want_sign_in, want_picker) {
-            Screen::SignIn => self.sign_in_page(StatusCode::OK, None, None).await,
-            Screen::Picker => Ok(self.picker()),
             Screen::Consent(account) if self.consent_remembered(account) => {
                 // AS-AUTHZ-05: granted before on this device, same or wider: no page.
                 let redirect = self
@@ -263,9 +286,32 @@ impl<'a> Page<'a> {
                     .approve(&self.view.request_id, &account.did, None, Some(&self.device_id))
                     .await?;
                 tracing::info!(did = %account.did, "remembered consent: approved without the consent page");
-                Ok(redirect_303(&redirect.url))
+                Ok(Next::Redirect(redirect.url))
             }
-            Screen::Consent(account) => Ok(self.consent(account).await),
+            screen => Ok(Next::Show(screen)),
         }
     }
+
+    /// The page the request gets.
+    pub(super) async fn interaction(
+        &self,
+        account: Option<&str>,
+        want_sign_in: bool,
+        want_picker: bool,
+    ) -> Result<Response, UiError> {
+        match self.next(account, want_sign_in, want_picker).await? {
+            Next::Redirect(url) => Ok(redirect_303(&url)),
+            Next::Show(Screen::SignIn) => self.sign_in_page(StatusCode::OK, None, None).await,
+            Next::Show(Screen::Picker) => Ok(self.picker()),
+            Next::Show(Screen::Consent(account)) => Ok(self.consent(account).await),
+        }
+    }
+}
+
+/// What a request shows next ([`Page::next`]).
+pub(super) enum Next<'p> {
+    /// The request ended without a screen (remembered consent): send the browser to this URL.
+    Redirect(String),
+    /// This screen.
+    Show(Screen<'p>),
 }

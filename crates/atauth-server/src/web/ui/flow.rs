@@ -1,0 +1,226 @@
+//! The steps of an authorization request in the browser, shared by the HTML pages (the handlers in
+//! [`super`]) and the JSON consent API ([`super::api`]), so that both run the same checks in the
+//! same order and differ only in how they answer: open the request for this device, sign in with a
+//! password, approve or deny.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use atauth_crypto::SecretString;
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::render::Page;
+use crate::account::SignInError;
+use crate::authorize::{AuthorizationRedirect, AuthorizeOutcome, login_hint_matches};
+use crate::server::AuthServer;
+use crate::store::{AccountRecord, AccountStatus, DeviceAccount, DeviceSession};
+use crate::ui::device::{self, DeviceCookie};
+use crate::ui::{Ui, UiError, signed_in_accounts};
+
+/// A request opened for a browser: the core's redirect where it ends without a page
+/// (`prompt=none` refusals, AS-AUTHZ-03), or its page.
+pub(super) enum Opened<'a> {
+    /// Send the browser to the client with this URL.
+    Redirect(String),
+    /// The request's page (bound to the device, AS-PAR-08).
+    Page(Box<Page<'a>>),
+}
+
+/// Opens the request named by `client_id` and `request_uri` for the browser that sent `headers`
+/// (`GET /oauth/authorize` and the JSON API's `GET …/api/request`): reads its device session,
+/// asks the core with the accounts signed in there, and opens a device session when the browser
+/// has none. Binds the request to the device (AS-PAR-08). The error and the success carry the
+/// `Set-Cookie` of a new device session, to be sent whatever the answer.
+pub(super) async fn open_request<'a>(
+    server: &'a AuthServer,
+    ui: &'a Ui,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+    request_uri: Option<&str>,
+) -> Result<(Opened<'a>, Option<String>), (UiError, Option<String>)> {
+    let existing = device::find_device(server, headers, ui.secure).await.map_err(|e| (e.into(), None))?;
+    let signed_in =
+        signed_in_accounts(server, existing.as_ref().map(|(_, d)| d)).await.map_err(|e| (e, None))?;
+    let records: Vec<AccountRecord> = signed_in.iter().map(|s| s.account.clone()).collect();
+    let remembered: Vec<DeviceAccount> = signed_in.iter().map(|s| s.device.clone()).collect();
+    let view = match server.load_authorization_for(client_id, request_uri, &records, &remembered).await {
+        Ok(AuthorizeOutcome::Redirect(r)) => return Ok((Opened::Redirect(r.url), None)),
+        Ok(AuthorizeOutcome::Interaction(v)) => v,
+        Err(e) => return Err((e.into(), None)),
+    };
+    // A device session for this browser: the existing one, or a new one (AS-PAR-08 binds the
+    // request to it).
+    let (cookie, set_cookie) = match existing {
+        Some((c, d)) => {
+            device::record_use(server, &d.id, ip).await;
+            (c, None)
+        }
+        None => {
+            let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+            let (c, _, set) =
+                device::open_device(server, ui.secure, user_agent).await.map_err(|e| (e.into(), None))?;
+            (c, Some(set))
+        }
+    };
+    if let Err(e) = server.bind_request_device(&view.request_id, &cookie.device_id()).await {
+        return Err((e.into(), set_cookie));
+    }
+    let page = Page::new(server, ui, view, &cookie, signed_in, request_uri.unwrap_or_default());
+    Ok((Opened::Page(Box::new(page)), set_cookie))
+}
+
+/// Loads the request of a state-changing request that passed the device and CSRF checks
+/// ([`super::csrf::check_device`]), for that device: the core's redirect where the request ends
+/// without a page, else its page. Nothing is consumed.
+pub(super) async fn open_checked<'a>(
+    server: &'a AuthServer,
+    ui: &'a Ui,
+    cookie: &DeviceCookie,
+    device: &DeviceSession,
+    client_id: Option<&str>,
+    request_uri: Option<&str>,
+) -> Result<Opened<'a>, UiError> {
+    let signed_in = signed_in_accounts(server, Some(device)).await?;
+    let records: Vec<AccountRecord> = signed_in.iter().map(|s| s.account.clone()).collect();
+    let remembered: Vec<DeviceAccount> = signed_in.iter().map(|s| s.device.clone()).collect();
+    let view = match server.load_authorization_for(client_id, request_uri, &records, &remembered).await? {
+        AuthorizeOutcome::Redirect(r) => return Ok(Opened::Redirect(r.url)),
+        AuthorizeOutcome::Interaction(v) => v,
+    };
+    server.bind_request_device(&view.request_id, &cookie.device_id()).await?;
+    let page = Page::new(server, ui, view, cookie, signed_in, request_uri.unwrap_or_default());
+    Ok(Opened::Page(Box::new(page)))
+}
+
+/// Why a password sign-in for a request was refused: the page words it on the sign-in form, the
+/// JSON API answers its code. Nothing was signed in. (A second factor, when an account has one,
+/// is one more refusal here, so that both surfaces ask for it.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SignInRefusal {
+    /// The identifier or the password is empty.
+    Incomplete,
+    /// Unknown identifier or wrong password (one answer for both).
+    InvalidCredentials,
+    /// Too many attempts ([`crate::ratelimit`]); retry after this long.
+    RateLimited(Duration),
+    /// The shared limit store cannot be reached: no password was checked (fail closed).
+    Unavailable,
+    /// The account is taken down.
+    TakenDown,
+    /// The account is deactivated (AS-AUTHZ-07).
+    Deactivated,
+    /// Another account than the request's `login_hint` (AS-AUTHZ-02).
+    OtherAccount,
+}
+
+impl SignInRefusal {
+    /// The HTTP status of the refusal, the same on the page and in the API.
+    pub(super) fn status(self) -> StatusCode {
+        match self {
+            Self::Incomplete => StatusCode::BAD_REQUEST,
+            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TakenDown | Self::Deactivated | Self::OtherAccount => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+/// Signs `identifier` in on `device` for the request of `page`: the account password only (never
+/// an app password), through the sign-in rate limits ([`AuthServer::sign_in_limited`]), then
+/// the account must be active (AS-AUTHZ-07) and match the `login_hint` (AS-AUTHZ-02). On success
+/// the account is recorded on the device (kept after the request only with `remember`).
+pub(super) async fn sign_in_for_request(
+    server: &AuthServer,
+    page: &Page<'_>,
+    device: &DeviceSession,
+    identifier: &str,
+    password: &SecretString,
+    remember: bool,
+    ip: Option<IpAddr>,
+) -> Result<Result<AccountRecord, SignInRefusal>, UiError> {
+    if identifier.is_empty() || password.expose_secret().is_empty() {
+        return Ok(Err(SignInRefusal::Incomplete));
+    }
+    let account = match server.sign_in_limited(identifier, password, ip).await {
+        Ok(a) => a,
+        Err(SignInError::InvalidCredentials) => return Ok(Err(SignInRefusal::InvalidCredentials)),
+        Err(SignInError::RateLimited(r)) => return Ok(Err(SignInRefusal::RateLimited(r.retry_after))),
+        // Fail closed (crate::ratelimit): no password was checked.
+        Err(SignInError::LimiterUnavailable(_)) => return Ok(Err(SignInRefusal::Unavailable)),
+        Err(SignInError::AccountTakedown) => return Ok(Err(SignInRefusal::TakenDown)),
+        Err(SignInError::Store(e)) => return Err(UiError::Store(e)),
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in failed");
+            return Err(UiError::Internal);
+        }
+    };
+    if account.status != AccountStatus::Active {
+        // AS-AUTHZ-07: deactivated accounts cannot authorize; nothing is signed in.
+        return Ok(Err(SignInRefusal::Deactivated));
+    }
+    if !login_hint_matches(page.view.request.login_hint.as_deref(), &account) {
+        // AS-AUTHZ-02: only the hinted account; a different one would fail the client's `sub` check.
+        return Ok(Err(SignInRefusal::OtherAccount));
+    }
+    if !device::remember_sign_in(server, &device.id, &account.did, remember, ip).await? {
+        return Err(UiError::NoDevice);
+    }
+    Ok(Ok(account))
+}
+
+/// Approves the request of `page` for `did`, granting `ticked` (the scopes as chosen, in any
+/// order; the core refuses a set without `atproto` or wider than requested, AS-AUTHZ-04, and then
+/// nothing is consumed). The account must be usable on this device (signed in, active, the hinted
+/// one; an inactive signed-in account is let through so that the core answers the client
+/// `access_denied`, AS-AUTHZ-07). A remembered sign-in remembers the consent (AS-AUTHZ-05).
+pub(super) async fn allow(
+    server: &AuthServer,
+    page: &Page<'_>,
+    cookie: &DeviceCookie,
+    device: &DeviceSession,
+    did: &str,
+    ticked: &[String],
+) -> Result<AuthorizationRedirect, UiError> {
+    if !page.usable().iter().any(|s| s.account.did == did)
+        && !page.signed_in.iter().any(|s| s.account.did == did && s.account.status != AccountStatus::Active)
+    {
+        return Err(UiError::NotSignedIn);
+    }
+    // In the request's order, whichever list of the page (new, already allowed) a line was on.
+    let requested: Vec<&str> = page.view.request.scope.split(' ').collect();
+    let mut ticked: Vec<&str> = ticked.iter().map(String::as_str).collect();
+    ticked.sort_by_key(|s| requested.iter().position(|r| r == s).unwrap_or(usize::MAX));
+    let granted = ticked.join(" ");
+    let redirect =
+        server.approve(&page.view.request_id, did, Some(&granted), Some(&cookie.device_id())).await?;
+    // AS-AUTHZ-05: a remembered sign-in remembers the consent too (what was granted, after any
+    // unticking), so the next request of the same or a narrower scope skips the consent screen.
+    if let Some(s) = page.signed_in.iter().find(|s| s.account.did == did && s.device.remember) {
+        let client_id = &page.view.request.client_id;
+        if let Err(e) = device::remember_consent(server, &device.id, &s.device, client_id, &granted).await {
+            tracing::warn!(error = %e, "could not remember the consent");
+        }
+    }
+    end_request(server, device).await;
+    Ok(redirect)
+}
+
+/// Denies the request of `page`: the client gets `error=access_denied` (AS-AUTHZ-06).
+pub(super) async fn deny(
+    server: &AuthServer,
+    page: &Page<'_>,
+    device: &DeviceSession,
+) -> Result<AuthorizationRedirect, UiError> {
+    let redirect = server.deny(&page.view.request_id).await?;
+    end_request(server, device).await;
+    Ok(redirect)
+}
+
+/// After a decision: accounts signed in without "remember" were for this request only.
+async fn end_request(server: &AuthServer, device: &DeviceSession) {
+    if let Err(e) = server.stores().devices.remove_device_accounts(&device.id, None).await {
+        tracing::warn!(error = %e, "could not sign out unremembered accounts");
+    }
+}
