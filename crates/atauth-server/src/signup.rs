@@ -15,11 +15,11 @@
 //!    up), handle and email not taken. A refused sign-up leaves no account, no PLC operation and
 //!    every invite code as it was.
 //! 3. Then the scrypt hash, the PLC genesis operation, and one store transaction that inserts the
-//!    account and takes one use of the invite code ([`crate::store::AccountStore::
-//!    create_account_with_invite`]): both or neither.
+//!    account and takes one use of the invite code
+//!    ([`crate::store::AccountStore::create_account_with_invite`]): both or neither.
 //!
 //! **Races.** Two sign-ups for the same handle (or the same invite code) in one process are
-//! serialised ([`CreationLocks`]): the second waits, then finds the handle taken (or the code used
+//! serialised (`CreationLocks`): the second waits, then finds the handle taken (or the code used
 //! up) before registering anything. Across instances the store decides (unique handle; the code's
 //! row lock), so exactly one account is created; the loser may then have registered a `did:plc`
 //! that no account uses, as the reference PDS may. Its `alsoKnownAs` handle does not resolve back

@@ -207,6 +207,9 @@ async fn interop_prompt_create_signs_up_registers_the_did_and_goes_on_to_consent
     assert_eq!(s.plc_ops().await, before + 2);
 }
 
+/// A bad sign-up: what it is, the form's fields, the status, the message, the field it is about.
+type Case<'a> = (&'a str, Vec<(String, String)>, StatusCode, &'a str, Option<&'a str>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interop_bad_sign_ups_get_a_clear_message_and_change_nothing() {
     let Some(s) = SignUpHarness::start(true).await else { return };
@@ -230,7 +233,7 @@ async fn interop_bad_sign_ups_get_a_clear_message_and_change_nothing() {
     let ops = s.plc_ops().await;
 
     let code = "good1-aaaaa-bbbbb";
-    let cases: Vec<(&str, Vec<(String, String)>, StatusCode, &str, Option<&str>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "taken handle",
             sign_up_fields(&page, "alice", "new@example.com", GOOD_PASSWORD, code),

@@ -48,7 +48,7 @@ fn account_conflict(e: sqlx::Error) -> StoreError {
 impl AccountStore for PostgresStore {
     async fn create_account(&self, a: AccountRecord) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        insert_account(&mut *conn, &a).await
+        insert_account(&mut conn, &a).await
     }
 
     async fn account_by_did(&self, did: &str) -> Result<Option<AccountRecord>, StoreError> {
@@ -104,7 +104,7 @@ impl AccountStore for PostgresStore {
 
     async fn invite_code(&self, code: &str) -> Result<Option<InviteCode>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        read_invite(&mut *conn, code).await
+        read_invite(&mut conn, code).await
     }
 
     async fn list_invite_codes(&self) -> Result<Vec<InviteCode>, StoreError> {
@@ -116,7 +116,7 @@ impl AccountStore for PostgresStore {
                 .map_err(backend)?;
         let mut out = Vec::with_capacity(codes.len());
         for code in codes {
-            out.extend(read_invite(&mut *conn, &code).await?);
+            out.extend(read_invite(&mut conn, &code).await?);
         }
         Ok(out)
     }
@@ -148,14 +148,14 @@ impl AccountStore for PostgresStore {
         .await
         .map_err(backend)?;
         if taken.rows_affected() == 0 {
-            let outcome = match read_invite(&mut *tx, code).await? {
+            let outcome = match read_invite(&mut tx, code).await? {
                 None => InviteRedeemOutcome::UnknownCode,
                 Some(i) if i.disabled => InviteRedeemOutcome::Disabled,
                 Some(_) => InviteRedeemOutcome::UsedUp,
             };
             return Ok(outcome);
         }
-        insert_account(&mut *tx, &account).await?;
+        insert_account(&mut tx, &account).await?;
         sqlx::query("INSERT INTO invite_code_uses (code, did, used_at) VALUES ($1, $2, $3)")
             .bind(code)
             .bind(&account.did)
