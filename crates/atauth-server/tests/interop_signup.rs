@@ -483,3 +483,68 @@ async fn interop_two_sign_ups_racing_for_one_handle_make_one_account() {
     assert_eq!(s.remaining("many0-aaaaa-bbbbb").await, 9, "one use taken");
     assert_eq!(s.plc_ops().await, ops + 2);
 }
+
+/// Two server instances on one Postgres database (issue 14's scale-out) racing sign-ups for one
+/// handle with one invite code: the in-process wait does not span instances, so the store decides.
+/// Exactly one account; every loser gets "handle taken" and its invite-code use is rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_two_instances_on_one_postgres_make_one_account_per_handle() {
+    use atauth_server::store::postgres::testing::TestDatabase;
+    let Some(dir) = atauth_testkit::interop::installed() else { return };
+    let (_plc_proc, plc) = atauth_testkit::interop::start_plc(&dir, Duration::from_secs(170));
+    let plc = Url::parse(&plc).unwrap();
+    let db = TestDatabase::create().await;
+    let clock = Arc::new(atauth_crypto::ManualClock::at_unix(T0));
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let server = builder(&clock)
+            .stores(Stores::single(db.store().await))
+            .plc_directory(plc.clone())
+            .http_client(loopback_http())
+            .build()
+            .unwrap();
+        servers.push(server);
+    }
+    let invite = InviteCode {
+        code: "pgrace-aaaaa-bbbbb".into(),
+        uses_allowed: 10,
+        disabled: false,
+        created_at: T0 as i64,
+        uses: Vec::new(),
+    };
+    servers[0].stores().accounts.put_invite_code(invite).await.unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let server = servers[i % 2].clone();
+            tokio::spawn(async move {
+                server
+                    .sign_up(
+                        atauth_server::signup::SignUp {
+                            handle: "ivy.test".into(),
+                            email: format!("ivy{i}@example.com"),
+                            password: atauth_crypto::SecretString::new(GOOD_PASSWORD),
+                            invite_code: Some("pgrace-aaaaa-bbbbb".into()),
+                        },
+                        None,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(a) => winners.push(a),
+            Err(atauth_server::account::CreateAccountError::HandleTaken) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one account per handle");
+    for s in &servers {
+        let stored = s.stores().accounts.account_by_handle("ivy.test").await.unwrap().unwrap();
+        assert_eq!(stored.did, winners[0].did, "both instances see the winner");
+    }
+    let code = servers[1].stores().accounts.invite_code("pgrace-aaaaa-bbbbb").await.unwrap().unwrap();
+    assert_eq!(code.uses.len(), 1, "the losers' uses were rolled back");
+    assert_eq!(code.uses[0].did, winners[0].did);
+}
