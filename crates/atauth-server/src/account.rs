@@ -1,5 +1,6 @@
-//! Accounts: creation with `did:plc` registration, password sign-in, and handle resolution for the
-//! handles this server hosts (`com.atproto.identity.resolveHandle`).
+//! Accounts: creation with `did:plc` registration (by the operator here, by the person through
+//! [`crate::signup`]), password sign-in, and handle resolution for the handles this server hosts
+//! (`com.atproto.identity.resolveHandle`).
 //!
 //! Passwords use the reference PDS's scrypt format ([`crate::password`]), hashed on a bounded blocking
 //! pool. Sign-in answers the same error, after the same work, whether the account exists or the
@@ -14,7 +15,8 @@ use crate::password::{NEW_PASSWORD_MAX_LEN, PASSWORD_MAX_LEN, PasswordError};
 use crate::plc::{GenesisParams, PlcError, genesis_op};
 use crate::ratelimit::LimitError;
 use crate::server::AuthServer;
-use crate::store::{AccountRecord, AccountStatus, StoreError};
+use crate::signup::SignUpChecks;
+use crate::store::{AccountRecord, AccountStatus, InviteRedeemOutcome, StoreError};
 
 /// A new account's details.
 #[derive(Debug, Clone)]
@@ -46,6 +48,30 @@ pub enum CreateAccountError {
     /// Password empty or longer than 256 characters.
     #[error("password must be 1 to 256 characters")]
     InvalidPassword,
+    /// Sign-up: no email address given.
+    #[error("an email address is required")]
+    EmailRequired,
+    /// Sign-up: the password breaks a rule ([`crate::signup::check_password`]).
+    #[error("{0}")]
+    WeakPassword(#[from] crate::signup::WeakPassword),
+    /// Sign-up: this server requires an invite code and none was given.
+    #[error("an invite code is required")]
+    InviteCodeRequired,
+    /// Sign-up: no such invite code.
+    #[error("unknown invite code")]
+    InviteCodeUnknown,
+    /// Sign-up: every use of the invite code is spent.
+    #[error("this invite code has already been used")]
+    InviteCodeUsed,
+    /// Sign-up: the operator disabled the invite code.
+    #[error("this invite code has been disabled")]
+    InviteCodeDisabled,
+    /// Sign-up: too many attempts from this address ([`crate::signup`]).
+    #[error("too many sign-up attempts; try again in {} seconds", .0.retry_after.as_secs())]
+    RateLimited(crate::ratelimit::RateLimited),
+    /// Sign-up: the shared limit store cannot be reached (fail closed).
+    #[error("sign-up is temporarily unavailable")]
+    LimiterUnavailable(#[source] StoreError),
     /// Handle taken.
     #[error("handle already taken")]
     HandleTaken,
@@ -72,7 +98,18 @@ impl CreateAccountError {
             Self::InvalidHandle(_) | Self::HandleNameLength => bad("InvalidHandle"),
             Self::UnsupportedDomain => bad("UnsupportedDomain"),
             Self::InvalidEmail => bad("InvalidEmail"),
-            Self::InvalidPassword => bad("InvalidPassword"),
+            Self::InvalidPassword | Self::WeakPassword(_) => bad("InvalidPassword"),
+            Self::EmailRequired => bad("InvalidEmail"),
+            Self::InviteCodeRequired
+            | Self::InviteCodeUnknown
+            | Self::InviteCodeUsed
+            | Self::InviteCodeDisabled => bad("InvalidInviteCode"),
+            Self::RateLimited(_) => {
+                XrpcError::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", self.to_string())
+            }
+            Self::LimiterUnavailable(_) => {
+                XrpcError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", self.to_string())
+            }
             Self::HandleTaken => bad("HandleNotAvailable"),
             Self::EmailTaken => bad("InvalidRequest"),
             Self::Plc(e) => XrpcError::internal("plc registration", e),
@@ -140,8 +177,20 @@ impl AuthServer {
 
     /// Creates an account: validates, registers a `did:plc` (genesis operation signed with the
     /// server's rotation key, the account's new secp256k1 repo key as `atproto` verification method,
-    /// this server as PDS) and stores it. Nothing is stored if any step fails.
+    /// this server as PDS) and stores it. Nothing is stored if any step fails. This is the
+    /// operator's path (`atauth account create`): no invite code, no password rules; people signing
+    /// themselves up go through [`Self::sign_up`].
     pub async fn create_account(&self, new: NewAccount) -> Result<AccountRecord, CreateAccountError> {
+        self.create_account_checked(new, SignUpChecks::default()).await
+    }
+
+    /// [`Self::create_account`] with the sign-up checks of `checks`, every one before the DID is
+    /// registered ([`crate::signup`] has the order and the races).
+    pub(crate) async fn create_account_checked(
+        &self,
+        new: NewAccount,
+        checks: SignUpChecks<'_>,
+    ) -> Result<AccountRecord, CreateAccountError> {
         use CreateAccountError as E;
         let handle = Handle::new(new.handle.trim()).map_err(E::InvalidHandle)?.into_string();
         let domain = self
@@ -166,12 +215,24 @@ impl AuthServer {
                     _ => return Err(E::InvalidEmail),
                 }
             }
+            _ if checks.email_required => return Err(E::EmailRequired),
             _ => None,
         };
         let len = new.password.expose_secret().chars().count();
         if len == 0 || len > NEW_PASSWORD_MAX_LEN {
             return Err(E::InvalidPassword);
         }
+        if let Some((typed_handle, typed_email)) = checks.password {
+            crate::signup::check_password(new.password.expose_secret(), typed_handle, typed_email)?;
+        }
+        if checks.invite_required && checks.invite.is_none() {
+            return Err(E::InviteCodeRequired);
+        }
+        // Same handle or code in this process: one at a time, so the second sees the first's
+        // account (or spent code) below instead of registering a DID for nothing.
+        let mut keys = vec![format!("handle:{handle}")];
+        keys.extend(checks.invite.iter().map(|c| format!("invite:{c}")));
+        let _creating = self.inner.creating.lock(keys).await;
         let accounts = &self.inner.stores.accounts;
         if accounts.account_by_handle(&handle).await.map_err(E::Store)?.is_some() {
             return Err(E::HandleTaken);
@@ -180,6 +241,14 @@ impl AuthServer {
             && accounts.account_by_email(e).await.map_err(E::Store)?.is_some()
         {
             return Err(E::EmailTaken);
+        }
+        if let Some(code) = &checks.invite {
+            match accounts.invite_code(code).await.map_err(E::Store)? {
+                None => return Err(E::InviteCodeUnknown),
+                Some(i) if i.disabled => return Err(E::InviteCodeDisabled),
+                Some(i) if i.remaining() == 0 => return Err(E::InviteCodeUsed),
+                Some(_) => {}
+            }
         }
         let password_hash = self.inner.passwords.hasher.hash(&new.password).await.map_err(E::Password)?;
         let signing_key = PrivateKey::generate(Algorithm::Es256k);
@@ -203,12 +272,23 @@ impl AuthServer {
             created_at: self.now(),
             status: AccountStatus::Active,
         };
-        accounts.create_account(record.clone()).await.map_err(|e| match e {
+        let conflict = |e| match e {
             StoreError::Conflict("handle") => E::HandleTaken,
             StoreError::Conflict("email") => E::EmailTaken,
             other => E::Store(other),
-        })?;
-        tracing::info!(did = %record.did, handle = %record.handle, "account created");
+        };
+        match &checks.invite {
+            None => accounts.create_account(record.clone()).await.map_err(conflict)?,
+            Some(code) => {
+                match accounts.create_account_with_invite(record.clone(), code).await.map_err(conflict)? {
+                    InviteRedeemOutcome::Created => {}
+                    InviteRedeemOutcome::UnknownCode => return Err(E::InviteCodeUnknown),
+                    InviteRedeemOutcome::Disabled => return Err(E::InviteCodeDisabled),
+                    _ => return Err(E::InviteCodeUsed),
+                }
+            }
+        }
+        tracing::info!(did = %record.did, handle = %record.handle, invited = checks.invite.is_some(), "account created");
         Ok(record)
     }
 

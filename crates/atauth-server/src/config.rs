@@ -152,6 +152,8 @@ pub struct ServerConfig {
     pub trusted_clients: Vec<String>,
     /// Sign-in rate limits.
     pub sign_in_limits: SignInLimits,
+    /// Sign-up: invite codes required or not, and the per-address limit ([`crate::signup`]).
+    pub sign_up: crate::signup::SignUpConfig,
     /// The request header a trusted reverse proxy puts the client's address in (`x-forwarded-for`,
     /// of which the right-most address is used, or e.g. `x-real-ip`), for the per-IP sign-in limit.
     /// Default `None`: the TCP peer address ([`crate::web::serve`] records it). Set it only behind a

@@ -15,6 +15,7 @@
 //! | [`client`] | client metadata discovery and `private_key_jwt` authentication |
 //! | [`dpop`] | DPoP at this server: nonces, replay, both challenge forms |
 //! | [`account`], [`password`], [`plc`] | accounts, reference-format scrypt, `did:plc` registration |
+//! | [`signup`] | sign-up by the person: password rules, invite codes, the per-address limit |
 //! | [`store`] | store traits, memory and SQLite backends, the conformance suites (feature `testing`) |
 //! | [`legacy`] | `createSession` & co., app passwords, [`legacy::SessionAuth`] (legacy or OAuth credential) (LEG-*) |
 //! | [`service_auth`] | `getServiceAuth` and the service-JWT verifier (SVC-*) |
@@ -71,6 +72,7 @@ pub mod resource;
 pub mod revoke;
 pub mod server;
 pub mod service_auth;
+pub mod signup;
 pub mod store;
 pub mod token;
 pub mod ui;

@@ -303,6 +303,28 @@ impl SignInLimiter {
         }
     }
 
+    /// Takes one sign-up attempt for the address `ip` (`None`: one bucket shared by every client
+    /// whose address is unknown) at `now` from its bucket `signup:<address>` of `limit`
+    /// ([`crate::signup`]), in the same store as the sign-in buckets.
+    pub async fn check_sign_up(
+        &self,
+        ip: Option<IpAddr>,
+        limit: RateLimit,
+        now: SystemTime,
+    ) -> Result<(), LimitError> {
+        let key = format!("signup:{}", ip.map_or_else(|| "-".to_owned(), ip_key));
+        match self.store.take(&[LimitBucket { key, limit }], seconds(now)).await {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => Err(LimitError::Limited(RateLimited {
+                retry_after: Duration::from_secs(wait.ceil().max(1.0) as u64),
+            })),
+            Err(e) => {
+                tracing::error!(error = %e, "rate-limit store unavailable; sign-up refused");
+                Err(LimitError::Unavailable(e))
+            }
+        }
+    }
+
     /// Records that a checked attempt succeeded: the (identifier, address) pair starts afresh and
     /// the identifier's ceiling gets the attempt back, so only failures count against a user. Best
     /// effort: a store error is logged, not returned.

@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub(crate) clients: ClientResolver,
     pub(crate) passwords: crate::password::PasswordChecks,
     pub(crate) plc: crate::plc::PlcRegistrar,
+    /// Account creations in progress, by handle and invite code ([`crate::signup`]).
+    pub(crate) creating: crate::signup::CreationLocks,
     pub(crate) legacy: crate::legacy::LegacyState,
     pub(crate) verified_tokens: crate::resource::VerifiedTokens,
     pub(crate) permission_sets: crate::permission_sets::PermissionSets,
@@ -128,6 +130,7 @@ pub struct AuthServerBuilder {
     branding: Branding,
     trusted_clients: Vec<String>,
     sign_in_limits: SignInLimits,
+    sign_up: crate::signup::SignUpConfig,
     client_ip_header: Option<String>,
     handle_domains: Vec<String>,
     plc_directory: Option<Url>,
@@ -208,6 +211,21 @@ impl AuthServerBuilder {
         /// Legacy sessions: JWT secret, lifetimes, store (see [`crate::legacy`]).
         legacy: crate::legacy::LegacyOptions
     );
+    /// Whether sign-up needs an invite code (default off; `atauth serve --invite-required`).
+    /// Codes are made by the operator (`atauth account invite create`, or
+    /// [`crate::store::AccountStore::put_invite_code`] with [`crate::signup::new_invite_code`]).
+    pub fn invite_required(mut self, required: bool) -> Self {
+        self.sign_up.invite_required = required;
+        self
+    }
+
+    /// Sign-up attempts per client address (default 10 at once, then one every 6 minutes;
+    /// [`crate::signup`]). The buckets live where the sign-in limits do.
+    pub fn sign_up_limit(mut self, limit: crate::RateLimit) -> Self {
+        self.sign_up.per_ip = limit;
+        self
+    }
+
     /// Serve the headless password consent API (default: only in development mode, because it
     /// bypasses the consent screen; see [`crate::web`]).
     pub fn password_consent_api(mut self, on: bool) -> Self {
@@ -473,6 +491,7 @@ impl AuthServerBuilder {
             branding: self.branding,
             trusted_clients: self.trusted_clients,
             sign_in_limits: self.sign_in_limits,
+            sign_up: self.sign_up,
             client_ip_header: self.client_ip_header,
             handle_domains: self.handle_domains.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
             plc_directory: plc_directory.clone(),
@@ -529,6 +548,7 @@ impl AuthServerBuilder {
                     client: PlcClient::new(http, plc_directory),
                     rotation_key: plc_rotation_key,
                 },
+                creating: crate::signup::CreationLocks::default(),
                 config,
                 keys: RwLock::new(Arc::new(signing_keys)),
                 stores,
@@ -563,6 +583,7 @@ impl AuthServer {
             branding: Branding::default(),
             trusted_clients: Vec::new(),
             sign_in_limits: SignInLimits::default(),
+            sign_up: crate::signup::SignUpConfig::default(),
             client_ip_header: None,
             handle_domains: Vec::new(),
             plc_directory: None,

@@ -107,6 +107,36 @@ async fn sqlite_lexicon_cache_passes_the_suite_and_survives_reopen() {
     assert_eq!(reopened.get(&nsid).await.unwrap(), Some(entry));
 }
 
+/// A database of schema version 2 (before invite codes) is migrated to 3 on open: its accounts
+/// stay, the invite tables appear, and the version is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_schema_2_is_migrated_to_3_with_the_invite_tables() {
+    use atauth_server::store::{AccountStore as _, InviteRedeemOutcome};
+    let dir = atauth_testkit::fs::TempDir::new("schema-3");
+    let path = dir.join("atauth.sqlite");
+    let alice =
+        atauth_testkit::server::account_record("did:plc:migrated0alice000000000", "alice.test", "a@x.test");
+    SqliteStore::open(&path).unwrap().create_account(alice.clone()).await.unwrap();
+    // What a version-2 build left: no invite tables, user_version 2.
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("DROP TABLE invite_codes; DROP TABLE invite_code_uses; PRAGMA user_version = 2;")
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.account_by_did(&alice.did).await.unwrap(), Some(alice), "accounts survive");
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    store.put_invite_code(atauth_server::signup::new_invite_code(1, 1_750_000_000)).await.unwrap();
+    let code = store.list_invite_codes().await.unwrap().remove(0).code;
+    let bob =
+        atauth_testkit::server::account_record("did:plc:migrated0bob00000000000", "bob.test", "b@x.test");
+    assert_eq!(store.create_account_with_invite(bob, &code).await.unwrap(), InviteRedeemOutcome::Created);
+}
+
 /// The in-process sign-in limit buckets pass the suite every limit store passes (Redis and Postgres
 /// run it in store_redis.rs and store_postgres.rs), and a purge at a time when all are full drops
 /// them all.

@@ -126,7 +126,8 @@ pub fn account_record(did: &str, handle: &str, email: &str) -> AccountRecord {
     }
 }
 
-/// The harness's server builder: issuer, service DID, `.test` handles, generous sign-in limits.
+/// The harness's server builder: issuer, service DID, `.test` handles, generous sign-in and
+/// sign-up limits.
 pub fn builder(clock: &Arc<ManualClock>) -> AuthServerBuilder {
     AuthServer::builder(ISSUER)
         .clock(clock.clone() as Arc<dyn Clock>)
@@ -137,6 +138,8 @@ pub fn builder(clock: &Arc<ManualClock>) -> AuthServerBuilder {
         .password_consent_api(true)
         // Many logins per test; the limits themselves are tested with their defaults (ui.rs).
         .sign_in_limits(generous_limits())
+        // Likewise many sign-up attempts (the limit is tested on its own, signup.rs).
+        .sign_up_limit(atauth_server::RateLimit { burst: 10_000, refill_every: Duration::from_secs(1) })
 }
 
 /// Sign-in limits no test reaches (many logins per test; the limits are tested with their defaults).

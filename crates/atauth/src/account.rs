@@ -1,4 +1,4 @@
-//! `atauth account create | show`, and the demo account of `atauth serve --demo-account`.
+//! `atauth account create | show | invite …`, and the demo account of `atauth serve --demo-account`.
 //!
 //! Creating an account registers a `did:plc` (genesis operation signed with the server's rotation
 //! key, this server as the PDS) in a PLC directory, so it needs one: `--plc-url`, or the public
@@ -9,10 +9,13 @@ use atauth_crypto::SecretString;
 use atauth_crypto::random::random_token;
 use atauth_server::AuthServer;
 use atauth_server::account::{CreateAccountError, NewAccount};
-use atauth_server::store::{AccountRecord, SqliteStore, Stores};
+use atauth_server::store::{AccountRecord, InviteCode, SqliteStore, Stores};
 use url::Url;
 
-use crate::cli::{AccountCommand, AccountCreateArgs, AccountShowArgs, DataDirArgs};
+use crate::cli::{
+    AccountCommand, AccountCreateArgs, AccountShowArgs, DataDirArgs, InviteCommand, InviteCreateArgs,
+    InviteDisableArgs, InviteListArgs,
+};
 use crate::error::CliError;
 use crate::output;
 use crate::paths;
@@ -23,7 +26,94 @@ pub(crate) async fn run(cmd: AccountCommand) -> Result<(), CliError> {
     match cmd {
         AccountCommand::Create(args) => create_cmd(args).await,
         AccountCommand::Show(args) => show_cmd(args).await,
+        AccountCommand::Invite(InviteCommand::Create(args)) => invite_create_cmd(args).await,
+        AccountCommand::Invite(InviteCommand::List(args)) => invite_list_cmd(args).await,
+        AccountCommand::Invite(InviteCommand::Disable(args)) => invite_disable_cmd(args).await,
     }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn invite_json(i: &InviteCode) -> serde_json::Value {
+    serde_json::json!({
+        "code": i.code,
+        "usesAllowed": i.uses_allowed,
+        "remaining": i.remaining(),
+        "disabled": i.disabled,
+        "createdAt": i.created_at,
+        "uses": i.uses.iter().map(|u| serde_json::json!({"did": u.did, "usedAt": u.used_at})).collect::<Vec<_>>(),
+    })
+}
+
+async fn invite_create_cmd(args: InviteCreateArgs) -> Result<(), CliError> {
+    let stores = open_stores(&args.data).await?;
+    let mut made = Vec::with_capacity(args.count as usize);
+    for _ in 0..args.count {
+        let code = atauth_server::signup::new_invite_code(args.uses, now_unix());
+        stores
+            .accounts
+            .put_invite_code(code.clone())
+            .await
+            .map_err(|e| CliError::failed("could not store the invite code", e))?;
+        made.push(code);
+    }
+    if args.json {
+        output::say(&serde_json::Value::Array(made.iter().map(invite_json).collect()).to_string());
+    } else {
+        for code in &made {
+            output::say(&code.code);
+        }
+        let each = if args.uses == 1 { "single use".to_owned() } else { format!("{} uses each", args.uses) };
+        output::note(&format!("created {} invite code(s), {each}", made.len()));
+    }
+    Ok(())
+}
+
+async fn invite_list_cmd(args: InviteListArgs) -> Result<(), CliError> {
+    let stores = open_stores(&args.data).await?;
+    let codes = stores
+        .accounts
+        .list_invite_codes()
+        .await
+        .map_err(|e| CliError::failed("could not read the invite codes", e))?;
+    if args.json {
+        output::say(&serde_json::Value::Array(codes.iter().map(invite_json).collect()).to_string());
+        return Ok(());
+    }
+    if codes.is_empty() {
+        output::note("no invite codes (create some with `atauth account invite create`)");
+    }
+    for i in &codes {
+        let state = if i.disabled {
+            "disabled".to_owned()
+        } else {
+            format!("{}/{} left", i.remaining(), i.uses_allowed)
+        };
+        let used_by: Vec<&str> = i.uses.iter().map(|u| u.did.as_str()).collect();
+        let used_by =
+            if used_by.is_empty() { String::new() } else { format!("  used by {}", used_by.join(", ")) };
+        output::say(&format!("{}  {state}  created {}{used_by}", i.code, output::utc(i.created_at)));
+    }
+    Ok(())
+}
+
+async fn invite_disable_cmd(args: InviteDisableArgs) -> Result<(), CliError> {
+    let stores = open_stores(&args.data).await?;
+    let code = atauth_server::signup::normalize_invite_code(&args.code);
+    let found = stores
+        .accounts
+        .disable_invite_code(&code)
+        .await
+        .map_err(|e| CliError::failed("could not disable the invite code", e))?;
+    if !found {
+        return Err(CliError::Failed(format!("no invite code {code:?} on this server")));
+    }
+    output::say(&format!("disabled {code}"));
+    Ok(())
 }
 
 async fn create_cmd(args: AccountCreateArgs) -> Result<(), CliError> {

@@ -202,6 +202,58 @@ pub(crate) enum AccountCommand {
     Create(AccountCreateArgs),
     /// Show an account (DID, handle, email, status).
     Show(AccountShowArgs),
+    /// Invite codes for sign-up (`atauth serve --invite-required`): create, list, disable.
+    #[command(subcommand)]
+    Invite(InviteCommand),
+}
+
+/// `atauth account invite …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum InviteCommand {
+    /// Create invite codes and print them, one a line.
+    Create(InviteCreateArgs),
+    /// List every invite code: uses left, created, the accounts it made.
+    List(InviteListArgs),
+    /// Disable a code: no more sign-ups with it (the accounts it made stay).
+    Disable(InviteDisableArgs),
+}
+
+/// `atauth account invite create`.
+#[derive(Debug, Args)]
+pub(crate) struct InviteCreateArgs {
+    /// How many codes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) count: u32,
+    /// How many accounts each code may create.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) uses: u32,
+    /// Data directory.
+    #[command(flatten)]
+    pub(crate) data: DataDirArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `atauth account invite list`.
+#[derive(Debug, Args)]
+pub(crate) struct InviteListArgs {
+    /// Data directory.
+    #[command(flatten)]
+    pub(crate) data: DataDirArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `atauth account invite disable`.
+#[derive(Debug, Args)]
+pub(crate) struct InviteDisableArgs {
+    /// The code.
+    pub(crate) code: String,
+    /// Data directory.
+    #[command(flatten)]
+    pub(crate) data: DataDirArgs,
 }
 
 /// `atauth account create`.

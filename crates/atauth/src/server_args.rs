@@ -196,6 +196,14 @@ pub(crate) struct ServerArgs {
     /// the TCP peer address.
     #[arg(long, env = "ATAUTH_CLIENT_IP_HEADER", value_name = "HEADER", help_heading = "Sign-in")]
     pub(crate) client_ip_header: Option<String>,
+    /// Sign-up needs an invite code (made with `atauth account invite create`). Without it the
+    /// sign-up page's invite-code field is optional, and a code that is given must still be valid.
+    #[arg(long, env = "ATAUTH_INVITE_REQUIRED", help_heading = "Sign-up")]
+    pub(crate) invite_required: bool,
+    /// Sign-up attempts per client IP address (IPv6 per /64), as `BURST/REFILL` (default
+    /// `10/6m`). Shared by the instances where the sign-in limits are.
+    #[arg(long, env = "ATAUTH_SIGN_UP_LIMIT_IP", value_parser = parse_rate, value_name = "BURST/DURATION", help_heading = "Sign-up")]
+    pub(crate) sign_up_limit_ip: Option<RateLimit>,
     /// Client ids whose own name, logo and URI the consent page may show, comma-separated.
     #[arg(
         long,
@@ -435,7 +443,10 @@ impl ServerArgs {
         if let Some(r) = self.sign_in_limit_ip {
             limits.per_ip = r;
         }
-        b = b.sign_in_limits(limits);
+        b = b.sign_in_limits(limits).invite_required(self.invite_required);
+        if let Some(r) = self.sign_up_limit_ip {
+            b = b.sign_up_limit(r);
+        }
         if let Some(h) = &self.client_ip_header {
             b = b.client_ip_header(h);
         }

@@ -219,3 +219,50 @@ fn permission_set_options_are_checked_at_start() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("broken.json"), "{}", stderr(&out));
 }
+
+/// The invite-code admin commands (`atauth account invite …`) work on the database of a running
+/// `atauth serve --invite-required`, whose sign-up page then asks for a code; `serve --help` shows
+/// the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_codes_are_made_listed_and_disabled_next_to_a_running_server() {
+    let home = TempDir::new("invites");
+    let help = stdout(&run(&home.0, &["serve", "--help"]));
+    assert!(help.contains("--invite-required") && help.contains("--sign-up-limit-ip"), "{help}");
+
+    let data = home.join("d");
+    let serve = Serve::start(&home.0, &data, &["--invite-required"]);
+    let d = data.to_str().unwrap();
+    let out = run(&home.0, &["account", "invite", "create", "--count", "2", "--uses", "3", "--data-dir", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let codes: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(codes.len(), 2, "{codes:?}");
+    for c in &codes {
+        let groups: Vec<&str> = c.split('-').collect();
+        assert!(groups.len() == 3 && groups.iter().all(|g| g.len() == 5), "{c}");
+    }
+    assert!(stderr(&out).contains("created 2 invite code(s), 3 uses each"), "{}", stderr(&out));
+
+    let out = run(&home.0, &["account", "invite", "disable", &codes[0].to_uppercase(), "--data-dir", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), format!("disabled {}", codes[0]));
+    let out = run(&home.0, &["account", "invite", "disable", "nope0-nope0-nope0", "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no invite code \"nope0-nope0-nope0\""), "{}", stderr(&out));
+
+    let out = run(&home.0, &["account", "invite", "list", "--json", "--data-dir", d]);
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let by_code = |c: &str| listed.as_array().unwrap().iter().find(|i| i["code"] == c).cloned().unwrap();
+    assert_eq!(by_code(&codes[0])["disabled"], true);
+    assert_eq!(by_code(&codes[0])["remaining"], 0);
+    assert_eq!(by_code(&codes[1])["usesAllowed"], 3);
+    assert_eq!(by_code(&codes[1])["remaining"], 3);
+    let text = stdout(&run(&home.0, &["account", "invite", "list", "--data-dir", d]));
+    assert!(text.contains(&format!("{}  disabled", codes[0])), "{text}");
+    assert!(text.contains(&format!("{}  3/3 left", codes[1])), "{text}");
+
+    let page = http().get(format!("{}/account/sign-up", serve.issuer)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains("This server is invite-only"), "{body}");
+    assert!(serve.stop().success());
+}

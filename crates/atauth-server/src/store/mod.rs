@@ -3,7 +3,7 @@
 //!
 //! | trait | holds |
 //! |---|---|
-//! | [`AccountStore`] | accounts: DID, handle, email, scrypt password hash, repo signing key, status |
+//! | [`AccountStore`] | accounts: DID, handle, email, scrypt password hash, repo signing key, status; and the sign-up invite codes ([`InviteCode`]), redeemed in the same transaction that creates the account |
 //! | [`RequestStore`] | pending PAR requests (AS-PAR-08): single use, expiring, bound to a device on first view |
 //! | [`TokenStore`] | authorization codes (AS-CODE-01/02) and token families ("sessions"): refresh rotation, replay → family revoked (AS-REF-01/02/03), access-token lookup for stateful revocation |
 //! | [`DeviceStore`] | browser device sessions (the sign-in cookie of the consent UI) |
@@ -58,6 +58,10 @@ pub enum StoreError {
     /// A stored row could not be decoded.
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The store does not implement this optional feature (e.g. invite codes in an application's
+    /// own [`AccountStore`]); every backend of this crate implements everything.
+    #[error("this store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// SHA-256 of a secret (authorization code, refresh token): what the stores keep instead of it.
@@ -134,7 +138,64 @@ pub struct AccountRecord {
     pub status: AccountStatus,
 }
 
+/// A sign-up invite code ([`crate::signup`]): usable `uses_allowed` times, unless disabled. Kept
+/// in the clear, like the reference PDS's, because the operator lists them to hand them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteCode {
+    /// The code (lowercase, `xxxxx-xxxxx-xxxxx`).
+    pub code: String,
+    /// How many accounts it may create (at least 1).
+    pub uses_allowed: u32,
+    /// Disabled by the operator: no more uses.
+    pub disabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The accounts it created, oldest first. Empty when stored.
+    pub uses: Vec<InviteCodeUse>,
+}
+
+impl InviteCode {
+    /// Uses left (0 when disabled).
+    pub fn remaining(&self) -> u32 {
+        if self.disabled {
+            return 0;
+        }
+        self.uses_allowed.saturating_sub(u32::try_from(self.uses.len()).unwrap_or(u32::MAX))
+    }
+}
+
+/// One account an invite code created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteCodeUse {
+    /// The account's DID.
+    pub did: String,
+    /// Unix seconds (the account's `created_at`).
+    pub used_at: i64,
+}
+
+/// The result of [`AccountStore::create_account_with_invite`]. Anything but `Created` changed
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InviteRedeemOutcome {
+    /// The account was stored and one use of the code recorded.
+    Created,
+    /// No such code.
+    UnknownCode,
+    /// The code was disabled.
+    Disabled,
+    /// Every use of the code is spent.
+    UsedUp,
+}
+
+const NO_INVITES: &str = "invite codes";
+
 /// Accounts.
+///
+/// The invite-code methods have default bodies that answer [`StoreError::Unsupported`], so an
+/// application's own account store keeps compiling; sign-up with invite codes then fails with that
+/// error. Every backend of this crate implements them and passes the conformance suite's
+/// `invite_code_suite`.
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
     /// Inserts a new account; [`StoreError::Conflict`] if the DID, handle or email exists.
@@ -153,6 +214,39 @@ pub trait AccountStore: Send + Sync + 'static {
         did: &str,
         hash: &atauth_crypto::SecretString,
     ) -> Result<bool, StoreError>;
+
+    /// Stores a new invite code (its `uses` are ignored); [`StoreError::Conflict`]`("invite code")`
+    /// if the code exists.
+    async fn put_invite_code(&self, code: InviteCode) -> Result<(), StoreError> {
+        let _ = code;
+        Err(StoreError::Unsupported(NO_INVITES))
+    }
+    /// The invite code with its uses.
+    async fn invite_code(&self, code: &str) -> Result<Option<InviteCode>, StoreError> {
+        let _ = code;
+        Err(StoreError::Unsupported(NO_INVITES))
+    }
+    /// Every invite code with its uses, oldest first (ties by code).
+    async fn list_invite_codes(&self) -> Result<Vec<InviteCode>, StoreError> {
+        Err(StoreError::Unsupported(NO_INVITES))
+    }
+    /// Disables a code (no more uses; past uses stay); `false` if there is no such code.
+    async fn disable_invite_code(&self, code: &str) -> Result<bool, StoreError> {
+        let _ = code;
+        Err(StoreError::Unsupported(NO_INVITES))
+    }
+    /// Atomically takes one use of `code` and inserts `account` (the use is recorded with the
+    /// account's DID and `created_at`): both or neither. [`StoreError::Conflict`] as
+    /// [`Self::create_account`] when the DID, handle or email exists, and then the code keeps its
+    /// use. Of two callers racing for a code's last use exactly one gets it.
+    async fn create_account_with_invite(
+        &self,
+        account: AccountRecord,
+        code: &str,
+    ) -> Result<InviteRedeemOutcome, StoreError> {
+        let _ = (account, code);
+        Err(StoreError::Unsupported(NO_INVITES))
+    }
 }
 
 // ------------------------------------------------------------------------------------- requests ---

@@ -65,9 +65,16 @@ pub(crate) enum Screen<'a> {
     Consent(&'a AccountRecord),
 }
 
+/// Whether this request may show the sign-up page: the server hosts handles, and the request
+/// names no account (`login_hint`, AS-AUTHZ-02: a new account could not answer it).
+pub(crate) fn sign_up_offered(server: &AuthServer, view: &AuthorizationView) -> bool {
+    !server.config().handle_domains.is_empty() && view.request.login_hint.is_none()
+}
+
 /// Picks the page: `want_sign_in` (the "use another account" link) → sign-in; `account` of a
 /// usable account → consent for it; `prompt=select_account` or `want_picker` → picker; one usable
-/// account → consent; several → picker; none → sign-in.
+/// account → consent; several → picker; none → sign-in. (The sign-up page is decided before this,
+/// by the HTML pages only: [`sign_up_offered`].)
 pub(crate) fn choose<'a>(
     view: &AuthorizationView,
     usable: &[&'a SignedIn],

@@ -33,6 +33,10 @@ pub enum UiError {
     /// since the request was made).
     #[error("account not signed in on this device")]
     NotSignedIn,
+    /// Sign-up is not offered: the server hosts no handles, or the request asks for a particular
+    /// account (`login_hint`).
+    #[error("sign-up not available")]
+    SignUpUnavailable,
     /// Storage failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -153,6 +157,13 @@ impl UiError {
                 "The account you chose is no longer signed in on this device. Nothing was changed.",
                 "Go back, reload the page and sign in again.",
                 "login_required",
+            ),
+            Self::SignUpUnavailable => t(
+                StatusCode::NOT_FOUND,
+                "New accounts can't be created here",
+                "This server does not offer sign-up here, or the app asked to sign in with a particular account. Nothing was changed.",
+                "Sign in with an existing account, or go back to the app.",
+                "sign_up_unavailable",
             ),
             Self::Store(_) | Self::Internal => t(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -17,7 +17,10 @@
 //! and locked (a DID hint of a local account is shown as its handle). Consent is remembered per
 //! device, account and client after a remembered sign-in (AS-AUTHZ-05): a request of the same or a
 //! narrower scope is approved without the page, a wider one or `prompt=consent` shows it again.
-//! `prompt=create` shows the sign-in page (there is no sign-up here).
+//! `prompt=create` (or `&sign_up=1`, the sign-in page's "Create an account" link) shows the
+//! sign-up page when the server hosts handles and the request has no `login_hint`, else the
+//! sign-in page; after signing up, the new account is signed in on the device and goes on to the
+//! consent screen ([`crate::signup`]).
 //!
 //! **Security.** A device session cookie (`HttpOnly; SameSite=Lax`, `Secure` + `__Host-` over
 //! https) identifies the browser; a pushed request is bound to the first device that opens it
@@ -56,7 +59,9 @@ pub mod scopes;
 mod choice;
 mod error;
 
-pub(crate) use choice::{Screen, SignedIn, choose, page_href, prefill, signed_in_accounts, usable};
+pub(crate) use choice::{
+    Screen, SignedIn, choose, page_href, prefill, sign_up_offered, signed_in_accounts, usable,
+};
 pub use error::UiError;
 
 use crate::server::AuthServer;
@@ -66,6 +71,10 @@ use pages::Brand;
 pub const SIGN_IN_PATH: &str = "/oauth/authorize/sign-in";
 /// The consent form's action.
 pub const CONSENT_PATH: &str = "/oauth/authorize/consent";
+/// The sign-up form's action within an authorization request.
+pub const SIGN_UP_PATH: &str = "/oauth/authorize/sign-up";
+/// The sign-up page outside an authorization request (`GET` the page, `POST` the form).
+pub const ACCOUNT_SIGN_UP_PATH: &str = "/account/sign-up";
 /// The authorization page.
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
 /// The account page.
@@ -79,6 +88,8 @@ pub struct Ui {
     pub(crate) css: String,
     pub(crate) secure: bool,
     pub(crate) origin: String,
+    /// Whether the server offers sign-up (it hosts handles).
+    pub(crate) sign_up: bool,
 }
 
 impl Ui {
@@ -94,6 +105,7 @@ impl Ui {
             css,
             secure: server.issuer().starts_with("https://"),
             origin,
+            sign_up: !config.handle_domains.is_empty(),
         }
     }
 }

@@ -235,6 +235,74 @@ pub(crate) struct SignInPage<'a> {
     pub(crate) locked: bool,
     pub(crate) error: Option<&'a str>,
     pub(crate) accounts_href: Option<String>,
+    /// The sign-up page of this request, when sign-up is offered ([`crate::signup`]).
+    pub(crate) sign_up_href: Option<String>,
+}
+
+/// A handle domain in the sign-up form's list.
+#[derive(Debug, Clone)]
+pub(crate) struct DomainOption {
+    pub(crate) value: String,
+    pub(crate) selected: bool,
+}
+
+/// A refusal shown on the sign-up form: the field it is about (`handle`, `email`, `password`,
+/// `invite_code`; `None` for the whole form) and what to do.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldError {
+    pub(crate) field: Option<&'static str>,
+    pub(crate) message: String,
+}
+
+/// The sign-up form ([`crate::signup`]): where it posts, its hidden fields, what was typed (never
+/// the password) and the refusal, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct SignUpForm {
+    pub(crate) action: &'static str,
+    pub(crate) hidden: Vec<(&'static str, String)>,
+    pub(crate) name: String,
+    pub(crate) domains: Vec<DomainOption>,
+    pub(crate) email: String,
+    pub(crate) invite: String,
+    pub(crate) invite_required: bool,
+    /// Offer "Remember this account on this device" (within an authorization request; the
+    /// account page always remembers).
+    pub(crate) remember_box: bool,
+    pub(crate) remember: bool,
+    pub(crate) error: Option<FieldError>,
+}
+
+impl SignUpForm {
+    /// Whether the refusal is about `field` (it is then marked invalid and focused).
+    pub(crate) fn error_is(&self, field: &str) -> bool {
+        self.error.as_ref().is_some_and(|e| e.field == Some(field))
+    }
+
+    /// The single domain, when there is only one (shown after the name field).
+    pub(crate) fn only_domain(&self) -> Option<&str> {
+        match self.domains.as_slice() {
+            [one] => Some(&one.value),
+            _ => None,
+        }
+    }
+
+    /// The domain shown in the example handle.
+    pub(crate) fn example_domain(&self) -> &str {
+        self.domains.iter().find(|d| d.selected).or(self.domains.first()).map_or("", |d| d.value.as_str())
+    }
+}
+
+/// The sign-up page, within an authorization request (`client` and `form` for the cancel button)
+/// or on its own (the account page's).
+#[derive(Template)]
+#[template(path = "ui/sign_up.html")]
+pub(crate) struct SignUpPage<'a> {
+    pub(crate) brand: &'a Brand,
+    pub(crate) title: &'a str,
+    pub(crate) signup: &'a SignUpForm,
+    pub(crate) client_label: Option<&'a str>,
+    pub(crate) form: Option<&'a FormCtx>,
+    pub(crate) sign_in_href: String,
 }
 
 #[derive(Template)]
@@ -294,6 +362,8 @@ pub(crate) struct AccountSignInPage<'a> {
     pub(crate) csrf: &'a str,
     pub(crate) identifier: &'a str,
     pub(crate) error: Option<&'a str>,
+    /// The sign-up page, when this server offers sign-up.
+    pub(crate) sign_up_href: Option<&'a str>,
 }
 
 /// The account page ([`super::account`]).

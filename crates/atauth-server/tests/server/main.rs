@@ -14,6 +14,7 @@ mod permissions;
 mod resource;
 mod revoke;
 mod serve;
+mod signup;
 mod token;
 mod ui;
 mod web;

@@ -20,8 +20,9 @@ use atauth_crypto::SecretString;
 
 use super::{
     AccountRecord, AccountStatus, AccountStore, AuthorizationRequest, ClientAuthBinding, ClientMetadataCache,
-    CodeRecord, DeviceAccount, DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore,
-    RequestStore, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+    CodeRecord, DeviceAccount, DeviceSession, DeviceStore, InviteCode, InviteCodeUse, InviteRedeemOutcome,
+    PendingRequest, RedeemOutcome, ReplayStore, RequestStore, RotateOutcome, Rotation, SessionRecord,
+    StoreError, TokenHash, TokenStore,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -88,6 +89,123 @@ pub async fn account_store_suite<S: AccountStore + ?Sized>(s: &S) {
     let new_hash = SecretString::new("6e6577:beef");
     assert!(s.set_password_hash(&a.did, &new_hash).await.expect("password"));
     assert_eq!(s.account_by_did(&a.did).await.expect("by did").map(|x| x.password_hash), Some(new_hash));
+}
+
+fn invite(code: &str, uses_allowed: u32, created_at: i64) -> InviteCode {
+    InviteCode { code: code.to_owned(), uses_allowed, disabled: false, created_at, uses: Vec::new() }
+}
+
+/// Invite codes (sign-up, [`crate::signup`]): create, list, disable, and the atomic
+/// "take one use and create the account" — both or neither, and of two racing for a code's last
+/// use or for one handle exactly one wins.
+pub async fn invite_code_suite<S: AccountStore + ?Sized>(s: &S) {
+    let one = invite("conf1-aaaaa-bbbbb", 1, T0);
+    s.put_invite_code(one.clone()).await.expect("put invite");
+    assert!(
+        matches!(s.put_invite_code(invite("conf1-aaaaa-bbbbb", 5, T0)).await, Err(StoreError::Conflict(_))),
+        "a duplicate code is refused"
+    );
+    assert_eq!(s.invite_code("conf1-aaaaa-bbbbb").await.expect("get"), Some(one.clone()), "round-trips");
+    assert_eq!(s.invite_code("nope").await.expect("get missing"), None);
+
+    // Unknown code: nothing stored.
+    let carol = account("did:plc:conformanceinvitecarol00", "carol.invite.test", Some("carol@invite.test"));
+    assert_eq!(
+        s.create_account_with_invite(carol.clone(), "nope").await.expect("unknown"),
+        InviteRedeemOutcome::UnknownCode
+    );
+    assert_eq!(s.account_by_did(&carol.did).await.expect("lookup"), None, "no account for an unknown code");
+
+    // Taken handle: the code keeps its use.
+    let taken = account("did:plc:conformanceinvitetaken00", "carol.invite.test", None);
+    s.create_account(account("did:plc:conformanceinviteowner00", "carol.invite.test", None))
+        .await
+        .expect("owner of the handle");
+    assert!(
+        matches!(
+            s.create_account_with_invite(taken.clone(), "conf1-aaaaa-bbbbb").await,
+            Err(StoreError::Conflict("handle"))
+        ),
+        "a taken handle is refused"
+    );
+    assert_eq!(s.invite_code("conf1-aaaaa-bbbbb").await.expect("get").map(|i| i.remaining()), Some(1));
+    assert_eq!(s.account_by_did(&taken.did).await.expect("lookup"), None);
+
+    // The use: account stored and use recorded, then the code is spent.
+    let dave = account("did:plc:conformanceinvitedave000", "dave.invite.test", None);
+    assert_eq!(
+        s.create_account_with_invite(dave.clone(), "conf1-aaaaa-bbbbb").await.expect("redeem"),
+        InviteRedeemOutcome::Created
+    );
+    assert_eq!(s.account_by_did(&dave.did).await.expect("lookup"), Some(dave.clone()));
+    let spent = s.invite_code("conf1-aaaaa-bbbbb").await.expect("get").expect("exists");
+    assert_eq!(spent.uses, vec![InviteCodeUse { did: dave.did.clone(), used_at: T0 }]);
+    assert_eq!(spent.remaining(), 0);
+    let erin = account("did:plc:conformanceinviteerin000", "erin.invite.test", None);
+    assert_eq!(
+        s.create_account_with_invite(erin.clone(), "conf1-aaaaa-bbbbb").await.expect("spent"),
+        InviteRedeemOutcome::UsedUp
+    );
+    assert_eq!(s.account_by_did(&erin.did).await.expect("lookup"), None, "no account for a spent code");
+
+    // Several uses, then disabled.
+    s.put_invite_code(invite("conf2-ccccc-ddddd", 3, T0 + 1)).await.expect("put multi");
+    assert_eq!(
+        s.create_account_with_invite(erin.clone(), "conf2-ccccc-ddddd").await.expect("multi"),
+        InviteRedeemOutcome::Created
+    );
+    assert!(s.disable_invite_code("conf2-ccccc-ddddd").await.expect("disable"));
+    assert!(!s.disable_invite_code("nope").await.expect("disable missing"));
+    let frank = account("did:plc:conformanceinvitefrank00", "frank.invite.test", None);
+    assert_eq!(
+        s.create_account_with_invite(frank.clone(), "conf2-ccccc-ddddd").await.expect("disabled"),
+        InviteRedeemOutcome::Disabled
+    );
+    assert_eq!(s.account_by_did(&frank.did).await.expect("lookup"), None);
+    let listed = s.list_invite_codes().await.expect("list");
+    let codes: Vec<(&str, usize, bool)> =
+        listed.iter().map(|i| (i.code.as_str(), i.uses.len(), i.disabled)).collect();
+    assert_eq!(codes, [("conf1-aaaaa-bbbbb", 1, false), ("conf2-ccccc-ddddd", 1, true)], "oldest first");
+
+    // Two sign-ups racing for a code's last use: exactly one wins, the other stores nothing.
+    s.put_invite_code(invite("conf3-eeeee-fffff", 1, T0 + 2)).await.expect("put race");
+    let (g, h) = (
+        account("did:plc:conformanceinviterace1000", "race1.invite.test", None),
+        account("did:plc:conformanceinviterace2000", "race2.invite.test", None),
+    );
+    let (a, b) = tokio::join!(
+        s.create_account_with_invite(g.clone(), "conf3-eeeee-fffff"),
+        s.create_account_with_invite(h.clone(), "conf3-eeeee-fffff")
+    );
+    let mut outcomes = [a.expect("race a"), b.expect("race b")];
+    outcomes.sort_by_key(|o| *o != InviteRedeemOutcome::Created);
+    assert_eq!(outcomes, [InviteRedeemOutcome::Created, InviteRedeemOutcome::UsedUp], "one use, one winner");
+    let stored = [s.account_by_did(&g.did).await.expect("g"), s.account_by_did(&h.did).await.expect("h")];
+    assert_eq!(stored.iter().filter(|a| a.is_some()).count(), 1, "exactly one account");
+
+    // Two sign-ups racing for one handle with two codes: one account, the loser's code unspent.
+    s.put_invite_code(invite("conf4-ggggg-hhhhh", 1, T0 + 3)).await.expect("put 4");
+    s.put_invite_code(invite("conf5-iiiii-jjjjj", 1, T0 + 3)).await.expect("put 5");
+    let (i, j) = (
+        account("did:plc:conformanceinvitesame1000", "same.invite.test", None),
+        account("did:plc:conformanceinvitesame2000", "same.invite.test", None),
+    );
+    let (a, b) = tokio::join!(
+        s.create_account_with_invite(i.clone(), "conf4-ggggg-hhhhh"),
+        s.create_account_with_invite(j.clone(), "conf5-iiiii-jjjjj")
+    );
+    let won = [&a, &b].iter().filter(|r| matches!(r, Ok(InviteRedeemOutcome::Created))).count();
+    let lost = [&a, &b].iter().filter(|r| matches!(r, Err(StoreError::Conflict("handle")))).count();
+    assert_eq!((won, lost), (1, 1), "one account per handle: {a:?} {b:?}");
+    let left: u32 = [
+        s.invite_code("conf4-ggggg-hhhhh").await.expect("4"),
+        s.invite_code("conf5-iiiii-jjjjj").await.expect("5"),
+    ]
+    .iter()
+    .flatten()
+    .map(InviteCode::remaining)
+    .sum();
+    assert_eq!(left, 1, "the loser's code keeps its use");
 }
 
 fn request(client_id: &str) -> AuthorizationRequest {
@@ -731,6 +849,7 @@ where
     S: AccountStore + RequestStore + TokenStore + DeviceStore + ReplayStore + ClientMetadataCache,
 {
     account_store_suite(s).await;
+    invite_code_suite(s).await;
     request_store_suite(s).await;
     token_store_suite(s).await;
     device_store_suite(s).await;

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 
 use super::{
     AccountRecord, AccountStatus, AccountStore, ClientMetadataCache, CodeRecord, DeviceAccount,
-    DeviceSession, DeviceStore, PendingRequest, RedeemOutcome, ReplayStore, RequestStore, RotateOutcome,
-    Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+    DeviceSession, DeviceStore, InviteCode, InviteCodeUse, InviteRedeemOutcome, PendingRequest,
+    RedeemOutcome, ReplayStore, RequestStore, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash,
+    TokenStore,
 };
 use crate::store::rules::{
     Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, forget_consent, has_account,
@@ -25,6 +26,7 @@ pub use self::proofs::ProofReplaySet;
 #[derive(Default)]
 struct State {
     accounts: HashMap<String, AccountRecord>,
+    invites: HashMap<String, InviteCode>,
     requests: HashMap<String, PendingRequest>,
     codes: HashMap<TokenHash, CodeRecord>,
     sessions: HashMap<String, SessionRecord>,
@@ -102,6 +104,59 @@ impl AccountStore for MemoryStore {
         hash: &atauth_crypto::SecretString,
     ) -> Result<bool, StoreError> {
         Ok(self.lock().accounts.get_mut(did).map(|a| a.password_hash = hash.clone()).is_some())
+    }
+
+    async fn put_invite_code(&self, code: InviteCode) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.invites.contains_key(&code.code) {
+            return Err(StoreError::Conflict("invite code"));
+        }
+        s.invites.insert(code.code.clone(), InviteCode { uses: Vec::new(), ..code });
+        Ok(())
+    }
+
+    async fn invite_code(&self, code: &str) -> Result<Option<InviteCode>, StoreError> {
+        Ok(self.lock().invites.get(code).cloned())
+    }
+
+    async fn list_invite_codes(&self) -> Result<Vec<InviteCode>, StoreError> {
+        let mut all: Vec<InviteCode> = self.lock().invites.values().cloned().collect();
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.code.cmp(&b.code)));
+        Ok(all)
+    }
+
+    async fn disable_invite_code(&self, code: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().invites.get_mut(code).map(|c| c.disabled = true).is_some())
+    }
+
+    async fn create_account_with_invite(
+        &self,
+        account: AccountRecord,
+        code: &str,
+    ) -> Result<InviteRedeemOutcome, StoreError> {
+        let mut s = self.lock();
+        let Some(invite) = s.invites.get(code) else { return Ok(InviteRedeemOutcome::UnknownCode) };
+        if invite.disabled {
+            return Ok(InviteRedeemOutcome::Disabled);
+        }
+        if invite.remaining() == 0 {
+            return Ok(InviteRedeemOutcome::UsedUp);
+        }
+        if s.accounts.contains_key(&account.did) {
+            return Err(StoreError::Conflict("did"));
+        }
+        if s.accounts.values().any(|a| a.handle == account.handle) {
+            return Err(StoreError::Conflict("handle"));
+        }
+        if account.email.is_some() && s.accounts.values().any(|a| a.email == account.email) {
+            return Err(StoreError::Conflict("email"));
+        }
+        let used = InviteCodeUse { did: account.did.clone(), used_at: account.created_at };
+        if let Some(invite) = s.invites.get_mut(code) {
+            invite.uses.push(used);
+        }
+        s.accounts.insert(account.did.clone(), account);
+        Ok(InviteRedeemOutcome::Created)
     }
 }
 

@@ -79,6 +79,17 @@ CREATE TABLE sign_in_buckets (
 CREATE INDEX sign_in_buckets_full ON sign_in_buckets (full_at);
 CREATE TABLE lexicon_cache (nsid TEXT PRIMARY KEY, entry TEXT NOT NULL);
 ",
+    // 4: sign-up invite codes (crate::signup). `used` counts the rows of `invite_code_uses`, so
+    // that taking a use is one conditional UPDATE (the row lock orders racing instances).
+    "
+CREATE TABLE invite_codes (
+  code TEXT PRIMARY KEY, uses_allowed INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0,
+  disabled BOOLEAN NOT NULL DEFAULT FALSE, created_at BIGINT NOT NULL
+);
+CREATE TABLE invite_code_uses (
+  code TEXT NOT NULL, did TEXT NOT NULL, used_at BIGINT NOT NULL, PRIMARY KEY (code, did)
+);
+",
 ];
 
 /// This build's schema version.

@@ -6,11 +6,25 @@ use super::backend;
 use crate::store::StoreError;
 
 /// 2: device sessions hold several accounts (`device_sessions`, replacing `devices`).
-pub(super) const SCHEMA_VERSION: i64 = 2;
+/// 3: sign-up invite codes (`invite_codes`, `invite_code_uses`).
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Run before [`SCHEMA`] on a database of an older version. Device sessions are short-lived browser
 /// sign-ins, so the old table is dropped rather than converted: users sign in again.
 const MIGRATE_TO_2: &str = "DROP TABLE IF EXISTS devices;";
+
+/// Run on a database older than 3 (a new database too): the invite codes of sign-up
+/// ([`crate::signup`]). `used` counts the rows of `invite_code_uses`, so that taking a use is one
+/// conditional `UPDATE`.
+const MIGRATE_TO_3: &str = "
+CREATE TABLE IF NOT EXISTS invite_codes (
+  code TEXT PRIMARY KEY, uses_allowed INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0,
+  disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS invite_code_uses (
+  code TEXT NOT NULL, did TEXT NOT NULL, used_at INTEGER NOT NULL, PRIMARY KEY (code, did)
+) WITHOUT ROWID;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -76,6 +90,9 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     }
     if version < 2 {
         writer.execute_batch(MIGRATE_TO_2).map_err(backend)?;
+    }
+    if version < 3 {
+        writer.execute_batch(MIGRATE_TO_3).map_err(backend)?;
     }
     writer.execute_batch(SCHEMA).map_err(backend)?;
     writer.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;

@@ -80,6 +80,7 @@ pub(super) fn routes() -> Router<AppState> {
 fn notice(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
         "signed-in" => "You are signed in.",
+        "created" => "Your account is ready, and you are signed in on this device.",
         "app" => "Signed out of the app. It has to ask you again before it can use your account.",
         "device" => "Signed out of that device, and of the apps you allowed on it.",
         "revoked" => "App password revoked. Apps using it are signed out.",
@@ -87,7 +88,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     })
 }
 
-fn page_href(did: &str, done: &str) -> String {
+pub(super) fn page_href(did: &str, done: &str) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("account", did);
     q.append_pair("done", done);
@@ -160,6 +161,7 @@ fn sign_in_page(
             csrf: &csrf,
             identifier,
             error,
+            sign_up_href: ui.sign_up.then_some(crate::ui::ACCOUNT_SIGN_UP_PATH),
         },
     )
 }

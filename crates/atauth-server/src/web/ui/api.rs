@@ -131,6 +131,8 @@ impl ApiError {
                     UiError::NotSignedIn => "This account is not signed in on this device (with \
                                              prompt=login: not since the app made the request)."
                         .to_owned(),
+                    // The sign-up pages' refusal (docs/SIGN-UP.md); no API step signs up.
+                    UiError::SignUpUnavailable => "Sign-up is not offered for this request.".to_owned(),
                 };
                 (page.status, page.code, text)
             }

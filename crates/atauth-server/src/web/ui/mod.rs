@@ -1,8 +1,8 @@
 //! The HTTP side of the sign-in and consent UI ([`crate::ui`], which describes the pages and their
 //! security): routes, handlers, the client address ([`ClientIp`]) and the CSRF check of every POST.
 //!
-//! Every POST answers 303 (post/redirect/get), except a failed sign-in, which re-renders the form
-//! with the error so the identifier stays filled in. Refusals are `UiError`s, turned into an error
+//! Every POST answers 303 (post/redirect/get), except a failed sign-in or sign-up, which
+//! re-renders the form with the error so what was typed stays filled in (never the password). Refusals are `UiError`s, turned into an error
 //! page (status, what happened, what to do, the error code) in one place.
 //!
 //! | route | what |
@@ -10,6 +10,7 @@
 //! | `GET /oauth/authorize?client_id&request_uri[&account][&sign_in]` | the page for the pushed request: sign-in, account picker or consent; a 303 back to the client where `prompt` forbids interaction |
 //! | `POST /oauth/authorize/sign-in` | password sign-in (rate limited); 303 back to the page with the account selected |
 //! | `POST /oauth/authorize/consent` | `decision=allow` (with the ticked `scope`s) or `deny`; 303 to the client's `redirect_uri` |
+//! | `POST /oauth/authorize/sign-up`, `GET`/`POST /account/sign-up` | sign-up (rate limited), see `signup`; 303 back to the page (or the account page) signed in as the new account |
 //! | `GET` [`crate::ui::pages::CSS_PATH`] | the stylesheet (branding colour included) |
 //! | `GET /account`, `POST /account/…` | the account page, see `account` (connected apps, devices, app passwords) |
 //! | `GET /oauth/authorize/api/request`, `POST /oauth/authorize/api/…` | the JSON consent API for custom front ends, see [`api`] (when [`crate::ServerConfig::consent_json_api`]) |
@@ -23,6 +24,7 @@ mod client_ip;
 mod csrf;
 mod flow;
 mod render;
+mod signup;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -57,7 +59,8 @@ pub fn routes(server: &AuthServer) -> Router<AppState> {
         .route(SIGN_IN_PATH, post(sign_in))
         .route(CONSENT_PATH, post(consent))
         .route(pages::CSS_PATH, get(stylesheet))
-        .merge(account::routes());
+        .merge(account::routes())
+        .merge(signup::routes());
     if server.config().consent_json_api {
         r = r.merge(api::routes());
     }
@@ -98,13 +101,13 @@ async fn authorize_inner(
     let params = Params::from_form(query.as_bytes());
     let get = |k: &str| params.get(k).map_err(|e| (UiError::from(e), None));
     let (client_id, request_uri) = (get("client_id")?, get("request_uri")?);
-    let (account, want_sign_in, want_picker) =
-        (get("account")?, get("sign_in")?.is_some(), get("choose")?.is_some());
+    let (account, want_sign_in, want_picker, want_sign_up) =
+        (get("account")?, get("sign_in")?.is_some(), get("choose")?.is_some(), get("sign_up")?.is_some());
     let (page, set_cookie) = match open_request(server, ui, ip, headers, client_id, request_uri).await? {
         (Opened::Redirect(url), _) => return Ok(redirect_303(&url)),
         (Opened::Page(page), set_cookie) => (page, set_cookie),
     };
-    match page.interaction(account, want_sign_in, want_picker).await {
+    match page.interaction(account, want_sign_in, want_picker, want_sign_up).await {
         Ok(res) => Ok(with_cookie(res, set_cookie)),
         Err(e) => Err((e, set_cookie)),
     }

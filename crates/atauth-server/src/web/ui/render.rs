@@ -11,9 +11,13 @@ use crate::ui::device::DeviceCookie;
 use crate::ui::pages::{
     AccountView, AccountsPage, CSP, ClientView, ConsentPage, ErrorPage, FormCtx, SignInPage,
 };
+use crate::ui::pages::{FieldError, SignUpPage};
 use crate::ui::{
-    CONSENT_PATH, SIGN_IN_PATH, Screen, SignedIn, Ui, UiError, choose, page_href, prefill, scopes, usable,
+    CONSENT_PATH, SIGN_IN_PATH, SIGN_UP_PATH, Screen, SignedIn, Ui, UiError, choose, page_href, prefill,
+    scopes, sign_up_offered, usable,
 };
+
+use super::signup::SignUpValues;
 
 /// Adds the headers every UI response carries: anti-framing (CSP `frame-ancestors 'none'` and
 /// `X-Frame-Options: DENY`), no sniffing, no caching, no referrer to other origins.
@@ -136,6 +140,7 @@ impl<'a> Page<'a> {
         let (hinted, locked) = prefill(self.server, &self.view).await?;
         let identifier = if locked { hinted.as_str() } else { identifier.unwrap_or_default() };
         let accounts_href = (!self.usable().is_empty()).then(|| self.href(None));
+        let sign_up_href = self.sign_up_offered().then(|| self.href(Some(("sign_up", "1"))));
         Ok(html(
             status,
             &SignInPage {
@@ -147,8 +152,40 @@ impl<'a> Page<'a> {
                 locked,
                 error,
                 accounts_href,
+                sign_up_href,
             },
         ))
+    }
+
+    /// Whether this request may show the sign-up page ([`sign_up_offered`]).
+    pub(super) fn sign_up_offered(&self) -> bool {
+        sign_up_offered(self.server, &self.view)
+    }
+
+    /// The sign-up page of this request, with what was typed and the refusal, if any.
+    pub(super) fn sign_up_page(
+        &self,
+        status: StatusCode,
+        values: &SignUpValues,
+        error: Option<FieldError>,
+    ) -> Response {
+        let hidden = vec![
+            ("client_id", self.form.client_id.clone()),
+            ("request_uri", self.form.request_uri.clone()),
+            ("csrf_token", self.form.csrf.clone()),
+        ];
+        let signup = values.form(self.server, SIGN_UP_PATH, hidden, true, error);
+        html(
+            status,
+            &SignUpPage {
+                brand: &self.ui.brand,
+                title: "Create an account",
+                signup: &signup,
+                client_label: Some(self.client.label.as_str()),
+                form: Some(&self.form),
+                sign_in_href: self.href(Some(("sign_in", "1"))),
+            },
+        )
     }
 
     fn picker(&self) -> Response {
@@ -292,13 +329,30 @@ impl<'a> Page<'a> {
         }
     }
 
+    /// Whether the request shows the sign-up page: sign-up is offered ([`sign_up_offered`]), and
+    /// the request asks for it (`prompt=create`) or the browser followed the sign-in page's link
+    /// (`want_sign_up`), unless the "use another account" link or a usable `account` was chosen.
+    /// Decided here, before [`Self::next`], because only the HTML pages sign people up (the JSON
+    /// consent API has no sign-up step).
+    fn shows_sign_up(&self, account: Option<&str>, want_sign_in: bool, want_sign_up: bool) -> bool {
+        let chosen = account.is_some_and(|did| self.usable().iter().any(|s| s.account.did == did));
+        !want_sign_in
+            && !chosen
+            && self.sign_up_offered()
+            && (want_sign_up || self.view.request.prompt.as_deref() == Some("create"))
+    }
+
     /// The page the request gets.
     pub(super) async fn interaction(
         &self,
         account: Option<&str>,
         want_sign_in: bool,
         want_picker: bool,
+        want_sign_up: bool,
     ) -> Result<Response, UiError> {
+        if self.shows_sign_up(account, want_sign_in, want_sign_up) {
+            return Ok(self.sign_up_page(StatusCode::OK, &SignUpValues::default(), None));
+        }
         match self.next(account, want_sign_in, want_picker).await? {
             Next::Redirect(url) => Ok(redirect_303(&url)),
             Next::Show(Screen::SignIn) => self.sign_in_page(StatusCode::OK, None, None).await,
