@@ -12,6 +12,8 @@
 # Usage: bench/run.sh [--update-doc] [atauth-bench compare options]
 #   --workers 8 --count 2000 --seconds 10
 #   --phases par,refresh,refresh@1,getsession,login,legacy-create,legacy-refresh
+#   --store sqlite,postgres,postgres+redis --instances 1,2   (every store in turn; 1 and 2
+#   `atauth serve` instances over one shared database: docs/SCALE-OUT.md)
 #   --targets atauth,reference   (atauth-before with --atauth-before PATH: another atauth binary,
 #   e.g. the previous commit's release build; every phase then runs on it and on atauth in turn,
 #   and the section gets a before → after table)
@@ -21,7 +23,7 @@
 # ATAUTH_BENCH_NO_BUILD=1 skips the cargo build (uses the release binary already built).
 set -euo pipefail
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 cd "$(dirname "$0")/.."

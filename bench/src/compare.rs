@@ -40,7 +40,7 @@ pub(crate) async fn compare(o: Opts) -> Result<(), BoxError> {
                         };
                         let target = if shared && o.server == "cli" {
                             let exe = std::env::current_exe()?.with_file_name("atauth");
-                            let svc = Service::start(&exe, store, n).await?;
+                            let svc = Service::start(&exe, store, n, o.pg_sslmode.as_deref()).await?;
                             let procs: &[&'static str] = if store == "postgres+redis" {
                                 &["postgres", "redis-server"]
                             } else {

@@ -15,7 +15,13 @@
 //! permission set pinned in the server's `--lexicon-dir`, compared with `par` under the table;
 //! `par-expanded`: the same permissions written out, the control),
 //! `--targets atauth,reference`, `--md FILE`, `--store sqlite`
-//! (`memory`: atauth's in-memory stores instead of SQLite, to separate the store's cost from the rest),
+//! (`memory`: atauth's in-memory stores instead of SQLite, to separate the store's cost from the rest;
+//! `postgres`, `postgres+redis`: `atauth serve --database-url` on a fresh database of the machine's
+//! Postgres, and `--redis-url` with a key prefix of its own; a list such as
+//! `sqlite,postgres,postgres+redis` runs each in turn, and the Markdown gets a stores table with the
+//! database's CPU per request), `--instances 1,2` (with a shared store: also N `atauth serve`
+//! processes over one database behind one issuer, each request sent to the next in turn),
+//! `--pg-sslmode disable|prefer|require` (appended to the instances' database URL),
 //! `--seed-sessions N` (N extra live token families written straight into atauth's SQLite file before
 //! it starts: the growth runs), `--atauth-before PATH` (another `atauth` binary, e.g. a release
 //! build of the previous commit, started the same way as the target `atauth-before`: with

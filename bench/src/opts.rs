@@ -35,6 +35,9 @@ pub(crate) struct Opts {
     /// `atauth serve` instances over one database behind one issuer, the requests spread over them
     /// in turn (a round-robin balancer). SQLite is one instance by design and runs once.
     pub(crate) instances: Vec<usize>,
+    /// `--pg-sslmode`: appended to the instances' database URL (`?sslmode=…`); unset, the driver's
+    /// default `prefer` (TLS whenever the server offers it, loopback included).
+    pub(crate) pg_sslmode: Option<String>,
     /// `--seed-sessions`: extra live token families written into the SQLite file first.
     pub(crate) seed_sessions: u64,
     /// `--atauth`: `cli` (`atauth serve --dev`) or `builder` (this binary's `serve`).
@@ -62,6 +65,7 @@ impl Opts {
             store: "sqlite".into(),
             stores: vec!["sqlite".into()],
             instances: vec![1],
+            pg_sslmode: None,
             seed_sessions: 0,
             server: "cli".into(),
             atauth_before: None,
@@ -87,6 +91,9 @@ impl Opts {
                         return Err(format!("unknown store {bad:?} (one of {})", STORES.join(", ")).into());
                     }
                     o.store.clone_from(&o.stores[0]);
+                }
+                "--pg-sslmode" if ["disable", "prefer", "require"].contains(&v.as_str()) => {
+                    o.pg_sslmode = Some(v.clone());
                 }
                 "--instances" => {
                     o.instances = v.split(',').map(str::parse).collect::<Result<_, _>>()?;

@@ -270,7 +270,12 @@ impl Service {
     /// `postgres+redis`) on a fresh database with the bench account, sharing what
     /// docs/SCALE-OUT.md says instances share: the signing-key file, `ATAUTH_JWT_SECRET`,
     /// `ATAUTH_DPOP_NONCE_SECRET`, the issuer, and a Redis key prefix of their own.
-    pub(crate) async fn start(exe: &std::path::Path, store: &str, n: usize) -> Result<Self, BoxError> {
+    pub(crate) async fn start(
+        exe: &std::path::Path,
+        store: &str,
+        n: usize,
+        sslmode: Option<&str>,
+    ) -> Result<Self, BoxError> {
         use atauth_server::store::postgres::testing::TestDatabase;
         check_cli(exe)?;
         let database = TestDatabase::create().await;
@@ -281,7 +286,13 @@ impl Service {
         let hex = |b: [u8; 32]| hex_of(&b);
         let prefix = format!("atauth-bench-{}-{}:", std::process::id(), hex_of(&random_bytes::<4>()));
         let mut env = vec![
-            ("ATAUTH_DATABASE_URL", database.url().to_owned()),
+            (
+                "ATAUTH_DATABASE_URL",
+                match sslmode {
+                    Some(mode) => format!("{}?sslmode={mode}", database.url()),
+                    None => database.url().to_owned(),
+                },
+            ),
             ("ATAUTH_JWT_SECRET", hex(random_bytes())),
             ("ATAUTH_DPOP_NONCE_SECRET", hex(random_bytes())),
         ];
