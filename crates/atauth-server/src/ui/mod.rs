@@ -39,6 +39,11 @@
 //! configuration: its URLs become links only when absolute http(s), and the accent colour must look
 //! like a colour (no `;`, `}` or quotes reach the stylesheet).
 //!
+//! **Language.** Each page is in the language its request's `Accept-Language` prefers of those
+//! [`i18n`] has (English, German; English otherwise), with `<html lang>`, `Content-Language` and
+//! `Vary: Accept-Language`; every word comes from [`i18n::Text`]. The operator's footer links
+//! (home, terms, privacy, support) are labelled in that language.
+//!
 //! **Decisions.** Approve and deny go to [`AuthServer::approve`] / [`AuthServer::deny`], which
 //! consume the request and answer the redirect: `code` (or `error=access_denied`), `state` and
 //! always `iss` (AS-AUTHZ-06), sent as 303. The granted scope is what stayed ticked; `atproto`
@@ -50,6 +55,7 @@
 
 pub(crate) mod account;
 pub mod device;
+pub mod i18n;
 pub mod pages;
 pub mod scopes;
 
@@ -58,6 +64,7 @@ mod error;
 
 pub(crate) use choice::{Screen, SignedIn, choose, page_href, prefill, signed_in_accounts, usable};
 pub use error::UiError;
+pub use i18n::Lang;
 
 use crate::server::AuthServer;
 use pages::Brand;
