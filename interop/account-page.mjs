@@ -10,6 +10,8 @@
 //   refresh    client.restore(did, true) (a refresh_token grant) must fail with invalid_grant
 //   prompt     a new authorization by the same app shows the consent screen again
 //   app-pw     creating an app password shows it once, in the xxxx-xxxx-xxxx-xxxx shape
+// Every page a screenshot is taken of also passes axe-core (no serious or critical violation;
+// lesser findings are listed under `minor` in the result).
 //
 // What runs (all on 127.0.0.1): the reference PLC directory (`ref-pds.mjs --plc-only`, for the demo
 // account's did:plc), `atauth serve --dev --demo-account alice.test`, the client's callback
@@ -32,7 +34,7 @@ import path from 'node:path'
 import process from 'node:process'
 import readline from 'node:readline'
 
-import { CHROMIUM_FLAGS, buildLoopbackClient, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
+import { CHROMIUM_FLAGS, axeCheck, buildLoopbackClient, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
 
 const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
@@ -58,7 +60,7 @@ const log = (...m) => process.stderr.write(`[account-page] ${m.join(' ')}\n`)
 const HANDLE = 'alice.test'
 const SCOPE = 'atproto transition:generic'
 
-const { result, finish, step } = stepRecorder({ files: [] })
+const { result, finish, step } = stepRecorder({ files: [], minor: {} })
 const hardTimer = setTimeout(() => {
   result.error = `timeout after ${o.timeout}s`
   log(result.error)
@@ -182,9 +184,12 @@ async function main() {
   const browser = await chromium.launch({ executablePath: o.chromium, headless: true, args: CHROMIUM_FLAGS, timeout: 20_000 })
   const shots = []
   const shot = async (page, name, docsName) => {
+    const { violations, blocking } = await axeCheck(page)
+    if (violations.length) result.minor[name] = violations.map((v) => `${v.id} (${v.impact})`)
+    expect(blocking.length === 0, `${name}: axe found ${JSON.stringify(blocking, null, 1)}`)
     const file = path.join(o.out, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`)
     // The page's own column (brand, card, footer), not the empty background around it.
-    await page.locator('main').screenshot({ path: file })
+    await page.locator('.shell').screenshot({ path: file })
     shots.push(file)
     const { size } = await fs.stat(file)
     result.files.push({ file: path.relative(process.cwd(), file), kib: Math.round(size / 1024) })

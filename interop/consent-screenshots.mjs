@@ -249,7 +249,7 @@ async function main() {
         expect((await page.getByRole('heading', { level: 2 }).allInnerTexts()).length > 0, 'the list has a heading')
         // The page's own column (brand, card, footer), not the empty background around it.
         const file = path.join(o.out, `consent-${req.name}.png`)
-        await page.locator('main').screenshot({ path: file })
+        await page.locator('.shell').screenshot({ path: file })
         const { size } = await fs.stat(file)
         result.files.push({ file: path.relative(process.cwd(), file), kib: Math.round(size / 1024) })
         const titles = await page.locator('.perm label strong').allInnerTexts()

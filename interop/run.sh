@@ -337,6 +337,34 @@ case_sign_up() {
   return $rc
 }
 
+# Every server-rendered page (sign-in and its refusal, consent, account page, its sign-in form, an
+# error page) in headless Chromium, in English and German (Accept-Language from the browser
+# locale): <html lang>, Content-Language, the --brand-* footer links, and axe-core with no serious
+# or critical violation. ui-pages.mjs starts its own PLC and `atauth serve --dev`. Screenshots:
+# $ART/ui-pages-shots/ (en-*.png, de-*.png).
+case_ui_pages() {
+  local name=ui-pages
+  if [ ! -x /usr/bin/chromium ]; then
+    DETAIL="no /usr/bin/chromium (run interop/setup.sh --with-chromium)"
+    return 1
+  fi
+  resolve_atauth "$name" || return 1
+  "$NODE22" ui-pages.mjs --atauth "$ATAUTH_EXE" --out "$ART/$name-shots" --timeout 150 \
+    >"$ART/$name.json" 2>"$ART/$name.log"
+  local rc=$?
+  DETAIL="$("$NODE22" -e '
+    const fs = require("fs")
+    let r = null
+    try { r = JSON.parse(fs.readFileSync(process.argv[1], "utf8").split("\n")[0]) } catch {}
+    if (!r) { console.log("no result"); process.exit(0) }
+    let out = r.steps.map(s => s.name + "=" + (s.ok ? "ok" : "FAIL")).join(" ") + ", " + r.files.length + " screenshots"
+    const minor = Object.keys(r.minor || {}).length
+    if (minor) out += ", minor axe findings on " + minor + " pages"
+    if (r.error) out += ", error: " + String(r.error).slice(0, 300)
+    console.log(out)' "$ART/$name.json")"
+  return $rc
+}
+
 # atrium-oauth (the most used Rust client, pinned in interop/atrium/Cargo.toml) against
 # `atauth serve --dev`: login (handle resolved by the server's resolveHandle, DID by the local PLC,
 # PAR, consent through the headless consent API, code exchange), then DPoP-bound GETs through its
@@ -510,6 +538,7 @@ add_case control-browser case_control_browser browser "reference client -> refer
 add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"
 add_case account-page    case_account_page    browser "the account page in headless Chromium: authorize, see the app, sign out of it, refresh -> invalid_grant"
 add_case sign-up         case_sign_up         browser "sign-up in headless Chromium: invite code, prompt=create, keyboard-only form, consent, code at the client"
+add_case ui-pages        case_ui_pages        browser "every page in English and German in headless Chromium: lang, branding links, axe-core (no serious/critical)"
 add_case atrium-vs-serve case_atrium_vs_serve default "atrium-oauth (Rust) -> atauth serve: login, then DPoP GETs with and without a query"
 add_case first-screen    case_first_screen    default "the README's first screen: scripts/demo.sh --pds, login-and-post, demo.sh approve"
 add_case examples        case_examples        default "the four examples of crates/atauth-examples, run offline as the README says"

@@ -20,6 +20,8 @@ pub struct Branding {
     pub tos_uri: Option<String>,
     /// Privacy policy.
     pub privacy_uri: Option<String>,
+    /// Where users get help: a web page or a `mailto:` address.
+    pub support_uri: Option<String>,
     /// Primary colour (CSS value).
     pub primary_color: Option<String>,
 }
@@ -32,6 +34,7 @@ impl Default for Branding {
             home_uri: None,
             tos_uri: None,
             privacy_uri: None,
+            support_uri: None,
             primary_color: None,
         }
     }

@@ -100,7 +100,8 @@ impl Resp {
     /// The code on an HTML error page of the sign-in UI.
     pub fn page_code(&self) -> &str {
         self.raw
-            .split_once("Error code: <code>")
+            .split_once("<p class=\"code\">")
+            .and_then(|(_, rest)| rest.split_once("<code>"))
             .and_then(|(_, rest)| rest.split_once("</code>"))
             .map_or("<no error page>", |(code, _)| code)
     }
@@ -354,17 +355,27 @@ pub struct Browser<'h> {
     pub cookie: Option<String>,
     /// The client address it claims.
     pub ip: Option<std::net::SocketAddr>,
+    /// The `Accept-Language` it sends on every request, if any.
+    pub accept_language: Option<String>,
 }
 
 impl<'h> Browser<'h> {
     /// A browser without cookies.
     pub fn new(h: &'h Harness) -> Self {
-        Self { h, cookie: None, ip: None }
+        Self { h, cookie: None, ip: None, accept_language: None }
+    }
+
+    /// A browser without cookies that asks for pages in `accept_language`.
+    pub fn with_language(h: &'h Harness, accept_language: &str) -> Self {
+        Self { accept_language: Some(accept_language.to_owned()), ..Self::new(h) }
     }
 
     async fn send(&mut self, mut b: http::request::Builder, body: Body) -> Resp {
         if let Some(c) = &self.cookie {
             b = b.header("cookie", c.clone());
+        }
+        if let Some(l) = &self.accept_language {
+            b = b.header("accept-language", l.clone());
         }
         let mut req = b.body(body).unwrap();
         if let Some(ip) = self.ip {

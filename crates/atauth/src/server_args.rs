@@ -239,6 +239,9 @@ pub(crate) struct ServerArgs {
     /// Privacy policy URL.
     #[arg(long, env = "ATAUTH_BRAND_PRIVACY_URL", value_name = "URL", help_heading = "Branding")]
     pub(crate) brand_privacy_url: Option<String>,
+    /// Support page URL, or a `mailto:` address (shown as "Support" on every page).
+    #[arg(long, env = "ATAUTH_BRAND_SUPPORT_URL", value_name = "URL", help_heading = "Branding")]
+    pub(crate) brand_support_url: Option<String>,
     /// Primary colour (a CSS value).
     #[arg(long, env = "ATAUTH_BRAND_COLOR", value_name = "CSS", help_heading = "Branding")]
     pub(crate) brand_color: Option<String>,
@@ -357,6 +360,7 @@ impl ServerArgs {
             home_uri: self.brand_home_url.clone(),
             tos_uri: self.brand_tos_url.clone(),
             privacy_uri: self.brand_privacy_url.clone(),
+            support_uri: self.brand_support_url.clone(),
             primary_color: self.brand_color.clone(),
         }
     }

@@ -23,6 +23,7 @@
 
 use atauth_oauth::ClientId;
 
+use super::i18n::Text;
 use super::scopes::{self, ScopeLine};
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, DeviceSession, SessionRecord, StoreError, TokenHash};
@@ -101,8 +102,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 /// A short name for a browser from its `User-Agent`: "Firefox on Linux", "Chrome on Android".
-pub(crate) fn browser_label(user_agent: Option<&str>) -> String {
-    let Some(ua) = user_agent.filter(|u| !u.trim().is_empty()) else { return "Unknown browser".to_owned() };
+pub(crate) fn browser_label(user_agent: Option<&str>, t: &Text) -> String {
+    let Some(ua) = user_agent.filter(|u| !u.trim().is_empty()) else { return t.unknown_browser.to_owned() };
     let browser = if ua.contains("Edg/") {
         "Edge"
     } else if ua.contains("OPR/") {
@@ -134,14 +135,18 @@ pub(crate) fn browser_label(user_agent: Option<&str>) -> String {
     } else {
         None
     };
-    os.map_or_else(|| browser.to_owned(), |os| format!("{browser} on {os}"))
+    os.map_or_else(|| browser.to_owned(), |os| t.browser_on(browser, os))
 }
 
 /// How an app is named on the page: as on the consent screen (AS-CMD-06), from what this server
 /// has (the metadata cache), never fetching.
-async fn app_title(server: &AuthServer, client_id: &str) -> Result<(String, bool, bool), StoreError> {
+async fn app_title(
+    server: &AuthServer,
+    client_id: &str,
+    t: &Text,
+) -> Result<(String, bool, bool), StoreError> {
     match ClientId::parse(client_id) {
-        Ok(ClientId::Loopback(_)) => Ok(("An app on this device".to_owned(), false, true)),
+        Ok(ClientId::Loopback(_)) => Ok((t.loopback_title.to_owned(), false, true)),
         Ok(ClientId::Discoverable(d)) => {
             let host = d.host().to_owned();
             if !server.config().trusted_clients.iter().any(|t| t == client_id) {
@@ -179,14 +184,19 @@ pub(crate) async fn devices_of(server: &AuthServer, did: &str) -> Result<Vec<Dev
 }
 
 /// The account's devices, this one (`current`) first, then by last seen, newest first.
-pub(crate) fn device_views(devices: &[DeviceSession], did: &str, current: &TokenHash) -> Vec<DeviceView> {
+pub(crate) fn device_views(
+    devices: &[DeviceSession],
+    did: &str,
+    current: &TokenHash,
+    t: &Text,
+) -> Vec<DeviceView> {
     let mut out: Vec<DeviceView> = devices
         .iter()
         .filter_map(|d| {
             let entry = d.accounts.iter().find(|a| a.did == did)?;
             Some(DeviceView {
                 id: hex::encode(d.id.0),
-                label: browser_label(d.user_agent.as_deref()),
+                label: browser_label(d.user_agent.as_deref(), t),
                 user_agent: d.user_agent.clone().unwrap_or_default(),
                 ip: entry.ip.clone(),
                 last_seen: Stamp::new(entry.last_seen_at.max(entry.authenticated_at)),
@@ -206,6 +216,7 @@ pub(crate) async fn connected_apps(
     account: &AccountRecord,
     devices: &[DeviceView],
     device_sessions: &[DeviceSession],
+    t: &Text,
 ) -> Result<Vec<AppView>, StoreError> {
     let now = server.now();
     let families: Vec<SessionRecord> = server
@@ -253,11 +264,13 @@ pub(crate) async fn connected_apps(
             .iter()
             .filter_map(|s| s.device_id.as_deref())
             .filter_map(|id| devices.iter().find(|d| d.id == id))
-            .map(|d| if d.current { format!("{} (this device)", d.label) } else { d.label.clone() })
+            .map(
+                |d| if d.current { format!("{} {}", d.label, t.this_device_suffix) } else { d.label.clone() },
+            )
             .collect();
         on.sort();
         on.dedup();
-        let (title, verified, loopback) = app_title(server, client_id).await?;
+        let (title, verified, loopback) = app_title(server, client_id, t).await?;
         apps.push(AppView {
             client_id: client_id.to_owned(),
             title,
@@ -334,6 +347,7 @@ pub(crate) async fn sign_out_everywhere(server: &AuthServer, did: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::i18n::EN;
 
     #[test]
     fn stamps_are_utc_dates() {
@@ -345,12 +359,12 @@ mod tests {
     #[test]
     fn browsers_are_named() {
         let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
-        assert_eq!(browser_label(Some(chrome)), "Chrome on Linux");
+        assert_eq!(browser_label(Some(chrome), &EN), "Chrome on Linux");
         let ff = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0";
-        assert_eq!(browser_label(Some(ff)), "Firefox on Windows");
+        assert_eq!(browser_label(Some(ff), &EN), "Firefox on Windows");
         let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Version/17.0 Mobile/15E148 Safari/604.1";
-        assert_eq!(browser_label(Some(safari)), "Safari on iOS");
-        assert_eq!(browser_label(Some("curl/8.5.0")), "curl");
-        assert_eq!(browser_label(None), "Unknown browser");
+        assert_eq!(browser_label(Some(safari), &EN), "Safari on iOS");
+        assert_eq!(browser_label(Some("curl/8.5.0"), &EN), "curl");
+        assert_eq!(browser_label(None, &EN), "Unknown browser");
     }
 }

@@ -42,6 +42,11 @@
 //! configuration: its URLs become links only when absolute http(s), and the accent colour must look
 //! like a colour (no `;`, `}` or quotes reach the stylesheet).
 //!
+//! **Language.** Each page is in the language its request's `Accept-Language` prefers of those
+//! [`i18n`] has (English, German; English otherwise), with `<html lang>`, `Content-Language` and
+//! `Vary: Accept-Language`; every word comes from [`i18n::Text`]. The operator's footer links
+//! (home, terms, privacy, support) are labelled in that language.
+//!
 //! **Decisions.** Approve and deny go to [`AuthServer::approve`] / [`AuthServer::deny`], which
 //! consume the request and answer the redirect: `code` (or `error=access_denied`), `state` and
 //! always `iss` (AS-AUTHZ-06), sent as 303. The granted scope is what stayed ticked; `atproto`
@@ -53,6 +58,7 @@
 
 pub(crate) mod account;
 pub mod device;
+pub mod i18n;
 pub mod pages;
 pub mod scopes;
 
@@ -63,6 +69,7 @@ pub(crate) use choice::{
     Screen, SignedIn, choose, page_href, prefill, sign_up_offered, signed_in_accounts, usable,
 };
 pub use error::UiError;
+pub use i18n::Lang;
 
 use crate::server::AuthServer;
 use pages::Brand;

@@ -4,6 +4,7 @@
 use askama::Template;
 use atauth_oauth::ClientId;
 
+use super::i18n::Text;
 use super::scopes::ScopeLine;
 use crate::client::ResolvedClient;
 use crate::config::Branding;
@@ -36,11 +37,32 @@ pub(crate) fn stylesheet(branding: &Branding) -> String {
     format!(":root {{ --accent: {accent}; }}\n{BASE_CSS}")
 }
 
+/// Which of the operator's links a footer link is (its words depend on the page's language).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkKind {
+    Home,
+    Terms,
+    Privacy,
+    Support,
+}
+
 /// A link in the footer.
 #[derive(Debug, Clone)]
 pub(crate) struct Link {
-    pub(crate) label: &'static str,
+    pub(crate) kind: LinkKind,
     pub(crate) href: String,
+}
+
+impl Text {
+    /// The words of a footer link.
+    pub(crate) fn link(&self, kind: &LinkKind) -> &'static str {
+        match kind {
+            LinkKind::Home => self.link_home,
+            LinkKind::Terms => self.link_tos,
+            LinkKind::Privacy => self.link_privacy,
+            LinkKind::Support => self.link_support,
+        }
+    }
 }
 
 /// What the page frame shows of the server (branding is configuration).
@@ -66,17 +88,29 @@ pub(crate) fn web_url(u: Option<&str>) -> Option<String> {
     matches!(parsed.scheme(), "https" | "http").then(|| u.to_owned())
 }
 
+/// The support link: a web page or a `mailto:` address (nothing else becomes a link).
+pub(crate) fn support_url(u: Option<&str>) -> Option<String> {
+    let u = u?.trim();
+    match url::Url::parse(u) {
+        Ok(parsed) if parsed.scheme() == "mailto" && !parsed.path().is_empty() => Some(u.to_owned()),
+        _ => web_url(Some(u)),
+    }
+}
+
 impl Brand {
     pub(crate) fn new(branding: &Branding, issuer: &str, css_version: &str) -> Self {
         let mut links = Vec::new();
-        for (label, uri) in [
-            ("Home", &branding.home_uri),
-            ("Terms of service", &branding.tos_uri),
-            ("Privacy policy", &branding.privacy_uri),
+        for (kind, uri) in [
+            (LinkKind::Home, &branding.home_uri),
+            (LinkKind::Terms, &branding.tos_uri),
+            (LinkKind::Privacy, &branding.privacy_uri),
         ] {
             if let Some(href) = web_url(uri.as_deref()) {
-                links.push(Link { label, href });
+                links.push(Link { kind, href });
             }
+        }
+        if let Some(href) = support_url(branding.support_uri.as_deref()) {
+            links.push(Link { kind: LinkKind::Support, href });
         }
         Self {
             name: branding.name.clone(),
@@ -131,25 +165,22 @@ impl ClientView {
         raw_client_id: &str,
         redirect_uri: &str,
         trusted: bool,
+        t: &Text,
     ) -> Self {
         let redirect_origin = origin_of(redirect_uri);
         match &client.client_id {
             ClientId::Loopback(_) => Self {
-                title: "An app on this device".to_owned(),
-                label: "an app on this device".to_owned(),
+                title: t.loopback_title.to_owned(),
+                label: t.loopback_label.to_owned(),
                 initial: String::new(),
                 loopback: true,
                 client_id: raw_client_id.to_owned(),
                 trusted: false,
                 logo_uri: None,
                 client_uri: None,
-                badge: "Loopback client: runs on this computer",
+                badge: t.loopback_badge,
                 badge_class: "loopback",
-                notice: Some(
-                    "This app runs on this computer and is not registered anywhere: anyone can make one \
-                     that looks like this. Allow it only if you started this sign-in yourself."
-                        .to_owned(),
-                ),
+                notice: Some(t.loopback_notice.to_owned()),
                 redirect_origin,
             },
             ClientId::Discoverable(d) => {
@@ -170,7 +201,7 @@ impl ClientView {
                         trusted: true,
                         logo_uri: web_url(md.logo_uri.as_deref()).filter(|u| u.starts_with("https://")),
                         client_uri: web_url(md.client_uri.as_deref()),
-                        badge: "Verified by this server",
+                        badge: t.verified,
                         badge_class: "trusted",
                         notice: None,
                         redirect_origin,
@@ -185,12 +216,9 @@ impl ClientView {
                         trusted: false,
                         logo_uri: None,
                         client_uri: None,
-                        badge: "Unverified app",
+                        badge: t.unverified,
                         badge_class: "unverified",
-                        notice: Some(format!(
-                            "This server has not verified this app. It is identified only by its address \
-                             above: continue only if you trust {host}."
-                        )),
+                        notice: Some(t.unverified_notice(&host)),
                         redirect_origin,
                     }
                 }
@@ -228,6 +256,8 @@ impl AccountView {
 #[template(path = "ui/sign_in.html")]
 pub(crate) struct SignInPage<'a> {
     pub(crate) brand: &'a Brand,
+    /// The page's words, in the negotiated language.
+    pub(crate) t: &'static Text,
     pub(crate) title: &'a str,
     pub(crate) client: &'a ClientView,
     pub(crate) form: &'a FormCtx,
@@ -298,6 +328,8 @@ impl SignUpForm {
 #[template(path = "ui/sign_up.html")]
 pub(crate) struct SignUpPage<'a> {
     pub(crate) brand: &'a Brand,
+    /// The page chrome's words (header, footer); the form itself is English only so far.
+    pub(crate) t: &'static Text,
     pub(crate) title: &'a str,
     pub(crate) signup: &'a SignUpForm,
     pub(crate) client_label: Option<&'a str>,
@@ -309,6 +341,8 @@ pub(crate) struct SignUpPage<'a> {
 #[template(path = "ui/accounts.html")]
 pub(crate) struct AccountsPage<'a> {
     pub(crate) brand: &'a Brand,
+    /// The page's words, in the negotiated language.
+    pub(crate) t: &'static Text,
     pub(crate) title: &'a str,
     pub(crate) client: &'a ClientView,
     pub(crate) form: &'a FormCtx,
@@ -320,6 +354,8 @@ pub(crate) struct AccountsPage<'a> {
 #[template(path = "ui/consent.html")]
 pub(crate) struct ConsentPage<'a> {
     pub(crate) brand: &'a Brand,
+    /// The page's words, in the negotiated language.
+    pub(crate) t: &'static Text,
     pub(crate) title: &'a str,
     pub(crate) client: &'a ClientView,
     pub(crate) form: &'a FormCtx,
@@ -357,6 +393,8 @@ pub(crate) struct NewPasswordView {
 #[template(path = "ui/account_sign_in.html")]
 pub(crate) struct AccountSignInPage<'a> {
     pub(crate) brand: &'a Brand,
+    /// The page's words, in the negotiated language.
+    pub(crate) t: &'static Text,
     pub(crate) title: &'a str,
     pub(crate) paths: &'a AccountPaths,
     pub(crate) csrf: &'a str,
@@ -371,6 +409,8 @@ pub(crate) struct AccountSignInPage<'a> {
 #[template(path = "ui/account.html")]
 pub(crate) struct AccountPage<'a> {
     pub(crate) brand: &'a Brand,
+    /// The page's words, in the negotiated language.
+    pub(crate) t: &'static Text,
     pub(crate) title: &'a str,
     pub(crate) paths: &'a AccountPaths,
     pub(crate) csrf: &'a str,
@@ -389,10 +429,10 @@ pub(crate) struct AccountPage<'a> {
 #[template(path = "ui/error.html")]
 pub(crate) struct ErrorPage<'a> {
     pub(crate) brand: &'a Brand,
+    /// The page's words, in the negotiated language.
+    pub(crate) t: &'static Text,
     pub(crate) title: &'a str,
-    pub(crate) heading: &'a str,
-    pub(crate) message: &'a str,
-    pub(crate) hint: &'a str,
+    pub(crate) words: super::i18n::ErrorWords,
     pub(crate) code: &'a str,
 }
 

@@ -8,6 +8,7 @@ mod account;
 mod client_auth;
 mod consent_api;
 mod flow;
+mod i18n;
 mod instances;
 mod par;
 mod permissions;

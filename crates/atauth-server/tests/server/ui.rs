@@ -143,7 +143,7 @@ async fn as_authz_02_sign_in_page_prefills_and_locks_the_login_hint() {
     assert!(page.raw.contains("<h1>Sign in</h1>"));
     assert!(page.raw.contains("value=\"alice.test\""), "login_hint pre-filled");
     assert!(page.raw.contains(" readonly"), "and locked");
-    assert!(page.raw.contains("App passwords can't be used here"));
+    assert!(page.raw.contains("App passwords can&#39;t be used here"));
     assert!(
         page.raw.contains("to continue to <strong>an app on this device</strong>"),
         "loopback client named as such"

@@ -38,8 +38,9 @@ use crate::server::AuthServer;
 use crate::store::{AccountStatus, DeviceSession, TokenHash};
 use crate::ui::account as core;
 use crate::ui::device::{self, DeviceCookie};
+use crate::ui::i18n::Text;
 use crate::ui::pages::{AccountPage, AccountPaths, AccountSignInPage, AccountView, NewPasswordView};
-use crate::ui::{ACCOUNT_PATH, SignedIn, Ui, UiError, signed_in_accounts};
+use crate::ui::{ACCOUNT_PATH, Lang, SignedIn, Ui, UiError, signed_in_accounts};
 use crate::web::AppState;
 
 /// `POST`: password sign-in on the account page.
@@ -77,13 +78,13 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// The notices a 303 back to the page may carry (`done=`): fixed words, nothing from the request.
-fn notice(done: Option<&str>) -> Option<&'static str> {
+fn notice(t: &Text, done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
-        "signed-in" => "You are signed in.",
-        "created" => "Your account is ready, and you are signed in on this device.",
-        "app" => "Signed out of the app. It has to ask you again before it can use your account.",
-        "device" => "Signed out of that device, and of the apps you allowed on it.",
-        "revoked" => "App password revoked. Apps using it are signed out.",
+        "signed-in" => t.notice_signed_in,
+        "created" => t.notice_created,
+        "app" => t.notice_app,
+        "device" => t.notice_device,
+        "revoked" => t.notice_revoked,
         _ => return None,
     })
 }
@@ -106,7 +107,7 @@ async fn page(
 ) -> Response {
     match page_inner(&server, &ui, ip, &headers, query.as_deref().unwrap_or_default()).await {
         Ok(res) => res,
-        Err((e, cookie)) => with_cookie(error_page(&ui, &e), cookie),
+        Err((e, cookie)) => with_cookie(error_page(&ui, Lang::from_headers(&headers), &e), cookie),
     }
 }
 
@@ -120,6 +121,7 @@ async fn page_inner(
     let params = Params::from_form(query.as_bytes());
     let get = |k: &str| params.get(k).map_err(|e| (UiError::from(e), None));
     let (wanted, done) = (get("account")?, get("done")?);
+    let lang = Lang::from_headers(headers);
     let existing = device::find_device(server, headers, ui.secure).await.map_err(|e| (e.into(), None))?;
     let (cookie, device, set_cookie) = match existing {
         Some((c, d)) => (c, d, None),
@@ -133,30 +135,35 @@ async fn page_inner(
     device::record_use(server, &device.id, ip).await;
     let signed_in = signed_in_accounts(server, Some(&device)).await.map_err(|e| (e, set_cookie.clone()))?;
     let res = if signed_in.is_empty() {
-        Ok(sign_in_page(ui, &cookie, StatusCode::OK, "", None))
+        Ok(sign_in_page(ui, lang, &cookie, StatusCode::OK, "", None))
     } else {
         let chosen = wanted.and_then(|w| signed_in.iter().find(|s| s.account.did == w));
         let current = chosen.or_else(|| signed_in.last()).map(|s| &s.account.did);
         let did = current.map(String::as_str).unwrap_or_default();
-        account_page(server, ui, &cookie, &device, &signed_in, did, StatusCode::OK, notice(done), None, None)
-            .await
+        let notice = notice(lang.text(), done);
+        let view = AccountPageView { status: StatusCode::OK, notice, error: None, new_password: None };
+        account_page(server, ui, lang, &cookie, &device, &signed_in, did, view).await
     };
     res.map(|r| with_cookie(r, set_cookie.clone())).map_err(|e| (e, set_cookie))
 }
 
 fn sign_in_page(
     ui: &Ui,
+    lang: Lang,
     cookie: &DeviceCookie,
     status: StatusCode,
     identifier: &str,
     error: Option<&str>,
 ) -> Response {
     let csrf = cookie.csrf_token();
+    let t = lang.text();
     html(
         status,
+        lang,
         &AccountSignInPage {
             brand: &ui.brand,
-            title: "Your account",
+            t,
+            title: t.your_account,
             paths: &PATHS,
             csrf: &csrf,
             identifier,
@@ -166,23 +173,31 @@ fn sign_in_page(
     )
 }
 
+/// What differs between the renderings of the account page.
+struct AccountPageView<'a> {
+    status: StatusCode,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    new_password: Option<NewPasswordView>,
+}
+
 #[allow(clippy::too_many_arguments)] // one page, rendered from four places with what each has
 async fn account_page(
     server: &AuthServer,
     ui: &Ui,
+    lang: Lang,
     cookie: &DeviceCookie,
     device: &DeviceSession,
     signed_in: &[SignedIn],
     did: &str,
-    status: StatusCode,
-    notice: Option<&str>,
-    error: Option<&str>,
-    new_password: Option<NewPasswordView>,
+    view: AccountPageView<'_>,
 ) -> Result<Response, UiError> {
+    let t = lang.text();
+    let AccountPageView { status, notice, error, new_password } = view;
     let me = signed_in.iter().find(|s| s.account.did == did).ok_or(UiError::NotSignedIn)?;
     let device_sessions = core::devices_of(server, did).await?;
-    let devices = core::device_views(&device_sessions, did, &device.id);
-    let apps = core::connected_apps(server, &me.account, &devices, &device_sessions).await?;
+    let devices = core::device_views(&device_sessions, did, &device.id, t);
+    let apps = core::connected_apps(server, &me.account, &devices, &device_sessions, t).await?;
     let app_passwords = core::app_passwords(server, did).await?;
     let others = signed_in
         .iter()
@@ -200,9 +215,11 @@ async fn account_page(
     let csrf = cookie.csrf_token();
     Ok(html(
         status,
+        lang,
         &AccountPage {
             brand: &ui.brand,
-            title: "Your account",
+            t,
+            title: t.your_account,
             paths: &PATHS,
             csrf: &csrf,
             account: AccountView::new(&me.account.did, &me.account.handle, String::new()),
@@ -252,12 +269,14 @@ async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    sign_in_inner(&server, &ui, ip, &headers, &body).await.unwrap_or_else(|e| error_page(&ui, &e))
+    let lang = Lang::from_headers(&headers);
+    sign_in_inner(&server, &ui, lang, ip, &headers, &body).await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }
 
 async fn sign_in_inner(
     server: &AuthServer,
     ui: &Ui,
+    lang: Lang,
     ip: Option<IpAddr>,
     headers: &HeaderMap,
     body: &Bytes,
@@ -266,29 +285,28 @@ async fn sign_in_inner(
     let (cookie, device) = check_post(server, ui, headers, &form).await?;
     let identifier = form.get("identifier")?.unwrap_or_default().trim().to_owned();
     let password = SecretString::new(form.get("password")?.unwrap_or_default());
-    let refuse = |status, msg: &str| Ok(sign_in_page(ui, &cookie, status, &identifier, Some(msg)));
+    let t = lang.text();
+    let refuse = |status, msg: &str| Ok(sign_in_page(ui, lang, &cookie, status, &identifier, Some(msg)));
     if identifier.is_empty() || password.expose_secret().is_empty() {
-        return refuse(StatusCode::BAD_REQUEST, "Enter your handle or email, and your password.");
+        return refuse(StatusCode::BAD_REQUEST, t.refuse_incomplete);
     }
     let account = match server.sign_in_limited(&identifier, &password, ip).await {
         Ok(a) => a,
         Err(SignInError::InvalidCredentials) => {
-            return refuse(StatusCode::UNAUTHORIZED, "Wrong handle, email or password.");
+            return refuse(StatusCode::UNAUTHORIZED, t.refuse_credentials);
         }
         Err(SignInError::RateLimited(r)) => {
             let secs = r.retry_after.as_secs();
-            let msg = format!(
-                "Too many sign-in attempts. For your security, try again in {} minutes.",
-                secs.div_ceil(60)
-            );
-            let mut res = sign_in_page(ui, &cookie, StatusCode::TOO_MANY_REQUESTS, &identifier, Some(&msg));
+            let msg = t.rate_limited(secs);
+            let mut res =
+                sign_in_page(ui, lang, &cookie, StatusCode::TOO_MANY_REQUESTS, &identifier, Some(&msg));
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
             return Ok(res);
         }
         Err(SignInError::AccountTakedown) => {
-            return refuse(StatusCode::FORBIDDEN, "This account has been taken down and cannot sign in.");
+            return refuse(StatusCode::FORBIDDEN, t.refuse_taken_down);
         }
         Err(SignInError::Store(e)) => return Err(UiError::Store(e)),
         Err(e) => {
@@ -297,10 +315,7 @@ async fn sign_in_inner(
         }
     };
     if account.status != AccountStatus::Active {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "This account is deactivated. Reactivate it before managing it here.",
-        );
+        return refuse(StatusCode::FORBIDDEN, t.refuse_deactivated_account);
     }
     if !device::remember_sign_in(server, &device.id, &account.did, true, ip).await? {
         return Err(UiError::NoDevice);
@@ -315,13 +330,14 @@ async fn app_sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let lang = Lang::from_headers(&headers);
     let run = async {
         let p = open_account_post(&server, &ui, &headers, &body).await?;
         let client_id = p.form.get("client_id")?.filter(|c| !c.is_empty()).ok_or(UiError::BadForm)?;
         core::sign_out_app(&server, &p.did, client_id).await?;
         Ok::<_, UiError>(redirect_303(&page_href(&p.did, "app")))
     };
-    run.await.unwrap_or_else(|e| error_page(&ui, &e))
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }
 
 async fn device_sign_out(
@@ -330,6 +346,7 @@ async fn device_sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let lang = Lang::from_headers(&headers);
     let run = async {
         let p = open_account_post(&server, &ui, &headers, &body).await?;
         let hex_id = p.form.get("device")?.ok_or(UiError::BadForm)?;
@@ -350,7 +367,7 @@ async fn device_sign_out(
         };
         Ok::<_, UiError>(redirect_303(&back))
     };
-    run.await.unwrap_or_else(|e| error_page(&ui, &e))
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }
 
 async fn everywhere(
@@ -359,12 +376,13 @@ async fn everywhere(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let lang = Lang::from_headers(&headers);
     let run = async {
         let p = open_account_post(&server, &ui, &headers, &body).await?;
         core::sign_out_everywhere(&server, &p.did).await?;
         Ok::<_, UiError>(redirect_303(ACCOUNT_PATH))
     };
-    run.await.unwrap_or_else(|e| error_page(&ui, &e))
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }
 
 async fn app_password_create(
@@ -373,50 +391,38 @@ async fn app_password_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let lang = Lang::from_headers(&headers);
     let run = async {
         let p = open_account_post(&server, &ui, &headers, &body).await?;
         let name = p.form.get("name")?.unwrap_or_default().trim().to_owned();
         let privileged = p.form.get("privileged")?.is_some();
-        let (status, error, new_password) = match server
-            .create_app_password_for(&p.did, &name, privileged)
-            .await
-        {
-            Ok(created) => {
-                tracing::info!(did = %p.did, privileged, "account page: app password created");
-                let view = NewPasswordView {
-                    name: created.name,
-                    password: created.password,
-                    privileged: created.privileged,
-                };
-                (StatusCode::OK, None, Some(view))
-            }
-            Err(LegacyError::InvalidRequest(_)) => {
-                (StatusCode::BAD_REQUEST, Some("Give the app password a name of 1 to 100 characters."), None)
-            }
-            Err(LegacyError::AppPasswordNameTaken) => {
-                (StatusCode::CONFLICT, Some("You already have an app password with this name."), None)
-            }
-            Err(LegacyError::Store(e)) => return Err(UiError::Store(e)),
-            Err(e) => {
-                tracing::error!(error = %e, "app password creation failed");
-                return Err(UiError::Internal);
-            }
-        };
-        account_page(
-            &server,
-            &ui,
-            &p.cookie,
-            &p.device,
-            &p.signed_in,
-            &p.did,
-            status,
-            None,
-            error,
-            new_password,
-        )
-        .await
+        let (status, error, new_password) =
+            match server.create_app_password_for(&p.did, &name, privileged).await {
+                Ok(created) => {
+                    tracing::info!(did = %p.did, privileged, "account page: app password created");
+                    let view = NewPasswordView {
+                        name: created.name,
+                        password: created.password,
+                        privileged: created.privileged,
+                    };
+                    (StatusCode::OK, None, Some(view))
+                }
+                Err(LegacyError::InvalidRequest(_)) => {
+                    (StatusCode::BAD_REQUEST, Some(lang.text().app_password_name_invalid), None)
+                }
+                Err(LegacyError::AppPasswordNameTaken) => {
+                    (StatusCode::CONFLICT, Some(lang.text().app_password_name_taken), None)
+                }
+                Err(LegacyError::Store(e)) => return Err(UiError::Store(e)),
+                Err(e) => {
+                    tracing::error!(error = %e, "app password creation failed");
+                    return Err(UiError::Internal);
+                }
+            };
+        let view = AccountPageView { status, notice: None, error, new_password };
+        account_page(&server, &ui, lang, &p.cookie, &p.device, &p.signed_in, &p.did, view).await
     };
-    run.await.unwrap_or_else(|e| error_page(&ui, &e))
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }
 
 async fn app_password_revoke(
@@ -425,6 +431,7 @@ async fn app_password_revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let lang = Lang::from_headers(&headers);
     let run = async {
         let p = open_account_post(&server, &ui, &headers, &body).await?;
         let name = p.form.get("name")?.filter(|n| !n.trim().is_empty()).ok_or(UiError::BadForm)?;
@@ -434,5 +441,5 @@ async fn app_password_revoke(
         tracing::info!(did = %p.did, "account page: app password revoked");
         Ok::<_, UiError>(redirect_303(&page_href(&p.did, "revoked")))
     };
-    run.await.unwrap_or_else(|e| error_page(&ui, &e))
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }

@@ -44,6 +44,7 @@ use crate::authorize::AuthorizeError;
 use crate::params::Params;
 use crate::server::AuthServer;
 use crate::store::DeviceSession;
+use crate::ui::Lang;
 use crate::ui::device::{self, DeviceCookie};
 use crate::ui::{Screen, Ui, UiError, prefill};
 use crate::web::AppState;
@@ -109,7 +110,8 @@ impl ApiError {
             ),
             Self::Json(_) => (StatusCode::BAD_REQUEST, "invalid_request".to_owned(), self.to_string()),
             Self::Ui(e) => {
-                let page = e.page();
+                // The API's descriptions are English; its clients word errors themselves.
+                let page = e.page(Lang::En.text());
                 let text = match e {
                     UiError::Authorize(AuthorizeError::Store(_)) | UiError::Store(_) | UiError::Internal => {
                         "The server could not complete this step.".to_owned()
@@ -390,11 +392,12 @@ async fn request_inner(
     let params = Params::from_form(query.as_bytes());
     let get = |k: &str| params.get(k).map_err(|e| (ApiError::Ui(e.into()), None));
     let (client_id, request_uri, account) = (get("client_id")?, get("request_uri")?, get("account")?);
-    let (page, set_cookie) = match open_request(server, ui, ip, headers, client_id, request_uri).await {
-        Ok((Opened::Redirect(url), _)) => return Ok(redirect(url)),
-        Ok((Opened::Page(page), set_cookie)) => (page, set_cookie),
-        Err((e, set_cookie)) => return Err((e.into(), set_cookie)),
-    };
+    let (page, set_cookie) =
+        match open_request(server, ui, ip, headers, client_id, request_uri, Lang::En).await {
+            Ok((Opened::Redirect(url), _)) => return Ok(redirect(url)),
+            Ok((Opened::Page(page), set_cookie)) => (page, set_cookie),
+            Err((e, set_cookie)) => return Err((e.into(), set_cookie)),
+        };
     match describe(&page, account).await {
         Ok(res) => Ok(with_cookie(res, set_cookie)),
         Err(e) => Err((e, set_cookie)),
@@ -440,7 +443,7 @@ async fn open<'a>(
     client_id: &str,
     request_uri: &str,
 ) -> Result<Result<Box<Page<'a>>, Response>, ApiError> {
-    match open_checked(server, ui, cookie, device, Some(client_id), Some(request_uri)).await? {
+    match open_checked(server, ui, cookie, device, Some(client_id), Some(request_uri), Lang::En).await? {
         Opened::Redirect(url) => Ok(Err(redirect(url))),
         Opened::Page(page) => Ok(Ok(page)),
     }

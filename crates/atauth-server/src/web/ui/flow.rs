@@ -15,7 +15,7 @@ use crate::authorize::{AuthorizationRedirect, AuthorizeOutcome, login_hint_match
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, AccountStatus, DeviceAccount, DeviceSession};
 use crate::ui::device::{self, DeviceCookie};
-use crate::ui::{Ui, UiError, signed_in_accounts};
+use crate::ui::{Lang, Ui, UiError, signed_in_accounts};
 
 /// A request opened for a browser: the core's redirect where it ends without a page
 /// (`prompt=none` refusals, AS-AUTHZ-03), or its page.
@@ -38,6 +38,7 @@ pub(super) async fn open_request<'a>(
     headers: &HeaderMap,
     client_id: Option<&str>,
     request_uri: Option<&str>,
+    lang: Lang,
 ) -> Result<(Opened<'a>, Option<String>), (UiError, Option<String>)> {
     let existing = device::find_device(server, headers, ui.secure).await.map_err(|e| (e.into(), None))?;
     let signed_in =
@@ -66,7 +67,7 @@ pub(super) async fn open_request<'a>(
     if let Err(e) = server.bind_request_device(&view.request_id, &cookie.device_id()).await {
         return Err((e.into(), set_cookie));
     }
-    let page = Page::new(server, ui, view, &cookie, signed_in, request_uri.unwrap_or_default());
+    let page = Page::new(server, ui, view, &cookie, signed_in, request_uri.unwrap_or_default(), lang);
     Ok((Opened::Page(Box::new(page)), set_cookie))
 }
 
@@ -80,6 +81,7 @@ pub(super) async fn open_checked<'a>(
     device: &DeviceSession,
     client_id: Option<&str>,
     request_uri: Option<&str>,
+    lang: Lang,
 ) -> Result<Opened<'a>, UiError> {
     let signed_in = signed_in_accounts(server, Some(device)).await?;
     let records: Vec<AccountRecord> = signed_in.iter().map(|s| s.account.clone()).collect();
@@ -89,7 +91,7 @@ pub(super) async fn open_checked<'a>(
         AuthorizeOutcome::Interaction(v) => v,
     };
     server.bind_request_device(&view.request_id, &cookie.device_id()).await?;
-    let page = Page::new(server, ui, view, cookie, signed_in, request_uri.unwrap_or_default());
+    let page = Page::new(server, ui, view, cookie, signed_in, request_uri.unwrap_or_default(), lang);
     Ok(Opened::Page(Box::new(page)))
 }
 

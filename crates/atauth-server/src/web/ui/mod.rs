@@ -48,7 +48,7 @@ use crate::params::Params;
 use crate::server::AuthServer;
 use crate::store::DeviceSession;
 use crate::ui::device::DeviceCookie;
-use crate::ui::{AUTHORIZE_PATH, CONSENT_PATH, SIGN_IN_PATH, Ui, UiError, pages};
+use crate::ui::{AUTHORIZE_PATH, CONSENT_PATH, Lang, SIGN_IN_PATH, Ui, UiError, pages};
 use flow::{Opened, SignInRefusal, open_checked, open_request};
 
 /// The UI routes, for [`crate::web::router`]; with them the JSON consent API when the server
@@ -87,7 +87,7 @@ async fn authorize_page(
 ) -> Response {
     match authorize_inner(&server, &ui, ip, &headers, query.as_deref().unwrap_or_default()).await {
         Ok(res) => res,
-        Err((e, cookie)) => with_cookie(error_page(&ui, &e), cookie),
+        Err((e, cookie)) => with_cookie(error_page(&ui, Lang::from_headers(&headers), &e), cookie),
     }
 }
 
@@ -103,7 +103,9 @@ async fn authorize_inner(
     let (client_id, request_uri) = (get("client_id")?, get("request_uri")?);
     let (account, want_sign_in, want_picker, want_sign_up) =
         (get("account")?, get("sign_in")?.is_some(), get("choose")?.is_some(), get("sign_up")?.is_some());
-    let (page, set_cookie) = match open_request(server, ui, ip, headers, client_id, request_uri).await? {
+    let lang = Lang::from_headers(headers);
+    let (page, set_cookie) = match open_request(server, ui, ip, headers, client_id, request_uri, lang).await?
+    {
         (Opened::Redirect(url), _) => return Ok(redirect_303(&url)),
         (Opened::Page(page), set_cookie) => (page, set_cookie),
     };
@@ -132,7 +134,8 @@ async fn open_post<'a>(
     let form = Form::parse(headers, body)?;
     let (cookie, device) = check_post(server, ui, headers, &form).await?;
     let (client_id, request_uri) = (form.get("client_id")?, form.get("request_uri")?);
-    match open_checked(server, ui, &cookie, &device, client_id, request_uri).await? {
+    let lang = Lang::from_headers(headers);
+    match open_checked(server, ui, &cookie, &device, client_id, request_uri, lang).await? {
         Opened::Redirect(url) => Ok(Err(redirect_303(&url))),
         Opened::Page(page) => Ok(Ok(Post { form, cookie, device, page })),
     }
@@ -145,7 +148,8 @@ async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    sign_in_inner(&server, &ui, ip, &headers, &body).await.unwrap_or_else(|e| error_page(&ui, &e))
+    let lang = Lang::from_headers(&headers);
+    sign_in_inner(&server, &ui, ip, &headers, &body).await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }
 
 async fn sign_in_inner(
@@ -183,25 +187,15 @@ async fn sign_in_inner(
         SignInRefusal::RateLimited(d) => Some(d.as_secs()),
         _ => None,
     };
+    let t = page.text();
     let message = match refusal {
-        SignInRefusal::Incomplete => "Enter your handle or email, and your password.".to_owned(),
-        SignInRefusal::InvalidCredentials => "Wrong handle, email or password.".to_owned(),
-        SignInRefusal::RateLimited(d) => {
-            let secs = d.as_secs();
-            let when =
-                if secs <= 90 { format!("{secs} seconds") } else { format!("{} minutes", secs.div_ceil(60)) };
-            format!("Too many sign-in attempts. For your security, try again in {when}.")
-        }
-        SignInRefusal::Unavailable => {
-            "Sign-in is temporarily unavailable. Please try again in a minute.".to_owned()
-        }
-        SignInRefusal::TakenDown => "This account has been taken down and cannot sign in.".to_owned(),
-        SignInRefusal::Deactivated => {
-            "This account is deactivated. Reactivate it before signing in to apps.".to_owned()
-        }
-        SignInRefusal::OtherAccount => {
-            "The app asked for a different account. Sign in with that one.".to_owned()
-        }
+        SignInRefusal::Incomplete => t.refuse_incomplete.to_owned(),
+        SignInRefusal::InvalidCredentials => t.refuse_credentials.to_owned(),
+        SignInRefusal::RateLimited(d) => t.rate_limited(d.as_secs()),
+        SignInRefusal::Unavailable => t.refuse_unavailable.to_owned(),
+        SignInRefusal::TakenDown => t.refuse_taken_down.to_owned(),
+        SignInRefusal::Deactivated => t.refuse_deactivated.to_owned(),
+        SignInRefusal::OtherAccount => t.refuse_other_account.to_owned(),
     };
     let mut res = page.sign_in_page(refusal.status(), Some(&identifier), Some(&message)).await?;
     if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
@@ -216,7 +210,8 @@ async fn consent(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    consent_inner(&server, &ui, &headers, &body).await.unwrap_or_else(|e| error_page(&ui, &e))
+    let lang = Lang::from_headers(&headers);
+    consent_inner(&server, &ui, &headers, &body).await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }
 
 async fn consent_inner(

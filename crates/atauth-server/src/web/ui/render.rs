@@ -8,6 +8,7 @@ use crate::authorize::{AuthorizationView, AuthorizeError};
 use crate::server::AuthServer;
 use crate::store::AccountRecord;
 use crate::ui::device::DeviceCookie;
+use crate::ui::i18n::{Lang, Text};
 use crate::ui::pages::{
     AccountView, AccountsPage, CSP, ClientView, ConsentPage, ErrorPage, FormCtx, SignInPage,
 };
@@ -31,9 +32,10 @@ pub fn secure_headers(res: &mut Response) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// Renders a page with `status` and the UI headers. A template that fails to render (it cannot,
-/// short of a formatting error) becomes a bare 500.
-pub(super) fn html(status: StatusCode, page: &impl Template) -> Response {
+/// Renders a page in `lang` with `status` and the UI headers, `Content-Language` and `Vary:
+/// Accept-Language` (the language was negotiated from it). A template that fails to render (it
+/// cannot, short of a formatting error) becomes a bare 500.
+pub(super) fn html(status: StatusCode, lang: Lang, page: &impl Template) -> Response {
     let mut res = match page.render() {
         Ok(body) => (status, body).into_response(),
         Err(e) => {
@@ -41,13 +43,16 @@ pub(super) fn html(status: StatusCode, page: &impl Template) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
         }
     };
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
     secure_headers(&mut res);
     res
 }
 
-/// The error page of `e` (internal causes logged here).
-pub(super) fn error_page(ui: &Ui, e: &UiError) -> Response {
+/// The error page of `e` in `lang` (internal causes logged here).
+pub(super) fn error_page(ui: &Ui, lang: Lang, e: &UiError) -> Response {
     match e {
         UiError::Store(err) => tracing::error!(error = %err, "sign-in UI store"),
         UiError::Authorize(AuthorizeError::Store(err)) => {
@@ -55,17 +60,12 @@ pub(super) fn error_page(ui: &Ui, e: &UiError) -> Response {
         }
         other => tracing::debug!(error = %other, "sign-in UI refused"),
     }
-    let text = e.page();
+    let t = lang.text();
+    let text = e.page(t);
     html(
         text.status,
-        &ErrorPage {
-            brand: &ui.brand,
-            title: text.heading,
-            heading: text.heading,
-            message: text.message,
-            hint: text.hint,
-            code: &text.code,
-        },
+        lang,
+        &ErrorPage { brand: &ui.brand, t, title: text.words.heading, words: text.words, code: &text.code },
     )
 }
 
@@ -99,6 +99,8 @@ pub(super) struct Page<'a> {
     form: FormCtx,
     pub(super) signed_in: Vec<SignedIn>,
     device_id: String,
+    /// The words of the pages of this request (the JSON API uses English).
+    t: &'static Text,
 }
 
 impl<'a> Page<'a> {
@@ -109,10 +111,12 @@ impl<'a> Page<'a> {
         cookie: &DeviceCookie,
         signed_in: Vec<SignedIn>,
         request_uri: &str,
+        lang: Lang,
     ) -> Self {
+        let t = lang.text();
         let client_id = view.request.client_id.clone();
         let trusted = server.config().trusted_clients.contains(&client_id);
-        let client = ClientView::new(&view.client, &client_id, &view.request.redirect_uri, trusted);
+        let client = ClientView::new(&view.client, &client_id, &view.request.redirect_uri, trusted, t);
         let form = FormCtx {
             client_id,
             request_uri: request_uri.to_owned(),
@@ -120,7 +124,7 @@ impl<'a> Page<'a> {
             sign_in_action: SIGN_IN_PATH,
             consent_action: CONSENT_PATH,
         };
-        Self { server, ui, view, client, form, signed_in, device_id: cookie.device_id() }
+        Self { server, ui, view, client, form, signed_in, device_id: cookie.device_id(), t }
     }
 
     pub(super) fn href(&self, extra: Option<(&str, &str)>) -> String {
@@ -143,9 +147,11 @@ impl<'a> Page<'a> {
         let sign_up_href = self.sign_up_offered().then(|| self.href(Some(("sign_up", "1"))));
         Ok(html(
             status,
+            self.t.lang,
             &SignInPage {
                 brand: &self.ui.brand,
-                title: "Sign in",
+                t: self.t,
+                title: self.t.sign_in,
                 client: &self.client,
                 form: &self.form,
                 identifier,
@@ -175,10 +181,13 @@ impl<'a> Page<'a> {
             ("csrf_token", self.form.csrf.clone()),
         ];
         let signup = values.form(self.server, SIGN_UP_PATH, hidden, true, error);
+        // English only so far, like the account page's sign-up (see signup.rs).
         html(
             status,
+            Lang::En,
             &SignUpPage {
                 brand: &self.ui.brand,
+                t: Lang::En.text(),
                 title: "Create an account",
                 signup: &signup,
                 client_label: Some(self.client.label.as_str()),
@@ -202,15 +211,22 @@ impl<'a> Page<'a> {
             .collect();
         html(
             StatusCode::OK,
+            self.t.lang,
             &AccountsPage {
                 brand: &self.ui.brand,
-                title: "Choose an account",
+                t: self.t,
+                title: self.t.choose_account,
                 client: &self.client,
                 form: &self.form,
                 accounts,
                 sign_in_href: self.href(Some(("sign_in", "1"))),
             },
         )
+    }
+
+    /// The words of this request's pages.
+    pub(super) fn text(&self) -> &'static Text {
+        self.t
     }
 
     /// The server the page belongs to.
@@ -255,9 +271,11 @@ impl<'a> Page<'a> {
         };
         html(
             StatusCode::OK,
+            self.t.lang,
             &ConsentPage {
                 brand: &self.ui.brand,
-                title: "Allow access",
+                t: self.t,
+                title: self.t.allow_access,
                 client: &self.client,
                 form: &self.form,
                 account: AccountView::new(&account.did, &account.handle, String::new()),

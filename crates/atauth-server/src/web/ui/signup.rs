@@ -34,6 +34,7 @@ use crate::server::AuthServer;
 use crate::signup::SignUp;
 use crate::store::AccountRecord;
 use crate::ui::device::{self, DeviceCookie};
+use crate::ui::i18n::Lang;
 use crate::ui::pages::{DomainOption, FieldError, SignUpForm, SignUpPage};
 use crate::ui::{ACCOUNT_PATH, ACCOUNT_SIGN_UP_PATH, SIGN_UP_PATH, Ui, UiError};
 use crate::web::AppState;
@@ -242,7 +243,9 @@ async fn request_sign_up(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    request_sign_up_inner(&server, &ui, ip, &headers, &body).await.unwrap_or_else(|e| error_page(&ui, &e))
+    request_sign_up_inner(&server, &ui, ip, &headers, &body)
+        .await
+        .unwrap_or_else(|e| error_page(&ui, Lang::from_headers(&headers), &e))
 }
 
 async fn request_sign_up_inner(
@@ -286,10 +289,14 @@ fn account_sign_up_page(
 ) -> Response {
     let hidden = vec![("csrf_token", cookie.csrf_token())];
     let signup = values.form(server, ACCOUNT_SIGN_UP_PATH, hidden, false, error);
+    // The sign-up form's words are English only so far (the page chrome is in the catalog, but the
+    // form is not): the whole page says lang="en" rather than mixing languages.
     html(
         status,
+        Lang::En,
         &SignUpPage {
             brand: &ui.brand,
+            t: Lang::En.text(),
             title: "Create an account",
             signup: &signup,
             client_label: None,
@@ -327,7 +334,8 @@ async fn account_page(
         let res = account_sign_up_page(&server, &ui, &cookie, StatusCode::OK, &SignUpValues::default(), None);
         Ok::<_, (UiError, Option<String>)>(with_cookie(res, set_cookie))
     };
-    run.await.unwrap_or_else(|(e, cookie)| with_cookie(error_page(&ui, &e), cookie))
+    run.await
+        .unwrap_or_else(|(e, cookie)| with_cookie(error_page(&ui, Lang::from_headers(&headers), &e), cookie))
 }
 
 async fn account_sign_up(
@@ -364,5 +372,5 @@ async fn account_sign_up(
         tracing::info!(did = %account.did, "signed up on the account page");
         Ok::<_, UiError>(redirect_303(&super::account::page_href(&account.did, "created")))
     };
-    run.await.unwrap_or_else(|e| error_page(&ui, &e))
+    run.await.unwrap_or_else(|e| error_page(&ui, Lang::from_headers(&headers), &e))
 }

@@ -1,0 +1,789 @@
+//! The pages' languages: which one a request gets (`Accept-Language`, RFC 9110 §12.5.4) and every
+//! word of the page chrome in each ([`Text`]).
+//!
+//! The catalog is plain data, no i18n framework: one [`Text`] per language, a `&'static str` field
+//! per message, and a method where a message takes a value. A new page adds its fields to `Text`
+//! and fills them in [`EN`] and [`DE`] (the compiler refuses a language that misses one). English
+//! is the fallback. The plain-words scope descriptions ([`super::scopes`]) are English only; pages
+//! in another language mark them `lang="en"` so that screen readers pronounce them right.
+
+use axum::http::{HeaderMap, header};
+
+/// A language the pages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// English, the fallback.
+    #[default]
+    En,
+    /// German.
+    De,
+}
+
+impl Lang {
+    /// Every language, English (the fallback) first.
+    pub const ALL: [Self; 2] = [Self::En, Self::De];
+
+    /// The BCP 47 tag, as in `<html lang>` and `Content-Language`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::De => "de",
+        }
+    }
+
+    /// The words of this language.
+    pub fn text(self) -> &'static Text {
+        match self {
+            Self::En => &EN,
+            Self::De => &DE,
+        }
+    }
+
+    /// The language of a request's `Accept-Language` header ([`Lang::negotiate`]).
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self::negotiate(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+    }
+
+    /// Picks the language of an `Accept-Language` value (RFC 9110 §12.5.4): the highest-weighted
+    /// range whose primary subtag we have (`de-CH` → German, as RFC 4647 lookup truncates it), the
+    /// earlier one on equal weight; `q=0` means "not this one"; `*` stands for any language not
+    /// named. Nothing acceptable, no header or a malformed one: English.
+    pub fn negotiate(accept_language: Option<&str>) -> Self {
+        let Some(value) = accept_language else { return Self::En };
+        let mut ranges: Vec<(String, u16)> = Vec::new();
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let range = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            if range.is_empty() {
+                continue;
+            }
+            let mut q = 1000;
+            for param in parts {
+                if let Some((k, v)) = param.split_once('=')
+                    && k.trim().eq_ignore_ascii_case("q")
+                {
+                    // A weight that does not parse counts as 0: an unreadable preference is no
+                    // reason to pick a language.
+                    q = parse_qvalue(v.trim()).unwrap_or(0);
+                }
+            }
+            ranges.push((range, q));
+        }
+        let weight = |lang: Self| -> Option<(u16, usize)> {
+            let named = ranges
+                .iter()
+                .enumerate()
+                .filter(|(_, (r, _))| r.split('-').next() == Some(lang.tag()))
+                .max_by_key(|(i, (_, q))| (*q, std::cmp::Reverse(*i)));
+            match named {
+                Some((i, (_, q))) => Some((*q, i)),
+                None => ranges.iter().enumerate().find(|(_, (r, _))| r == "*").map(|(i, (_, q))| (*q, i)),
+            }
+        };
+        Self::ALL
+            .into_iter()
+            .filter_map(|lang| weight(lang).filter(|(q, _)| *q > 0).map(|(q, i)| (lang, q, i)))
+            .max_by_key(|(_, q, i)| (*q, std::cmp::Reverse(*i)))
+            .map_or(Self::En, |(lang, _, _)| lang)
+    }
+}
+
+/// A `qvalue` (RFC 9110 §12.4.2: `0`, `1`, up to three decimals) in thousandths.
+fn parse_qvalue(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{frac:0<3}").parse::<u16>().ok()?;
+    match int {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// The words of an error page.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorWords {
+    /// The heading (and the title).
+    pub heading: &'static str,
+    /// What happened.
+    pub message: &'static str,
+    /// What to do.
+    pub hint: &'static str,
+}
+
+/// Every word of the pages' chrome in one language. Messages with a value are methods.
+#[derive(Debug)]
+pub struct Text {
+    /// This language.
+    pub lang: Lang,
+    /// `lang` of the scope descriptions, which are English: empty when the page is English.
+    pub scopes_lang: &'static str,
+
+    // Footer links.
+    /// Footer: the operator's home page.
+    pub link_home: &'static str,
+    /// Footer: terms of service.
+    pub link_tos: &'static str,
+    /// Footer: privacy policy.
+    pub link_privacy: &'static str,
+    /// Footer: support.
+    pub link_support: &'static str,
+    /// `aria-label` of the footer's links.
+    pub footer_label: &'static str,
+
+    // Sign-in (authorization and account page).
+    /// Sign-in heading, title and button.
+    pub sign_in: &'static str,
+    /// "to continue to" before the app's name.
+    pub to_continue_to: &'static str,
+    /// Identifier field label.
+    pub handle_or_email: &'static str,
+    /// Locked `login_hint`, before the identifier.
+    pub hinted_before: &'static str,
+    /// Locked `login_hint`, after the identifier.
+    pub hinted_after: &'static str,
+    /// Password field label.
+    pub password: &'static str,
+    /// Under the password field.
+    pub password_hint: &'static str,
+    /// The "remember" checkbox.
+    pub remember: &'static str,
+    /// Link to the account picker.
+    pub choose_signed_in: &'static str,
+    /// The cancel button.
+    pub cancel: &'static str,
+
+    // Account picker.
+    /// Picker heading and title.
+    pub choose_account: &'static str,
+    /// Picker: sign in with another account.
+    pub use_another_account: &'static str,
+
+    // Client as the consent screen shows it.
+    /// Title of a loopback client.
+    pub loopback_title: &'static str,
+    /// A loopback client in running text.
+    pub loopback_label: &'static str,
+    /// Badge of a loopback client.
+    pub loopback_badge: &'static str,
+    /// Warning about loopback clients.
+    pub loopback_notice: &'static str,
+    /// Badge of an operator-listed client.
+    pub verified: &'static str,
+    /// Badge of any other client.
+    pub unverified: &'static str,
+
+    // Consent.
+    /// Consent title.
+    pub allow_access: &'static str,
+    /// Consent heading.
+    pub allow_access_q: &'static str,
+    /// After the app's name: "wants to use your account."
+    pub wants_to_use: &'static str,
+    /// Link to change the account.
+    pub switch: &'static str,
+    /// Heading of the permission list.
+    pub will_be_able: &'static str,
+    /// Heading of the list of new permissions when some were granted before.
+    pub also_asks: &'static str,
+    /// On the required `atproto` line.
+    pub always_included: &'static str,
+    /// Under the list when some lines can be unticked.
+    pub untick_hint: &'static str,
+    /// Before the redirect origin.
+    pub go_back_to: &'static str,
+    /// Deny button.
+    pub deny: &'static str,
+    /// Allow button.
+    pub allow: &'static str,
+
+    // Account page.
+    /// Account page heading and title.
+    pub your_account: &'static str,
+    /// Account page sign-in lead.
+    pub account_lead: &'static str,
+    /// Account page sign-in hint.
+    pub account_password_hint: &'static str,
+    /// Before the other accounts of the device.
+    pub also_signed_in: &'static str,
+    /// New app password, before its name.
+    pub new_password_before: &'static str,
+    /// New app password: privileged.
+    pub new_password_privileged: &'static str,
+    /// New app password, after its name.
+    pub new_password_after: &'static str,
+    /// Connected apps heading.
+    pub connected_apps: &'static str,
+    /// No connected apps.
+    pub no_apps: &'static str,
+    /// Badge of a loopback app on the account page.
+    pub loopback_app_badge: &'static str,
+    /// Before the first-use time.
+    pub first_allowed: &'static str,
+    /// Before the last-use time.
+    pub last_used: &'static str,
+    /// An app with a remembered consent and no session.
+    pub not_signed_in_remembered: &'static str,
+    /// Before the devices an app was allowed on.
+    pub allowed_on: &'static str,
+    /// Summary of the permission list.
+    pub what_it_can_do: &'static str,
+    /// Sign out of an app.
+    pub sign_out_app: &'static str,
+    /// Under the apps.
+    pub sign_out_app_hint: &'static str,
+    /// Devices heading.
+    pub where_signed_in: &'static str,
+    /// Badge of this device.
+    pub this_device: &'static str,
+    /// Before the last-seen time.
+    pub last_seen: &'static str,
+    /// Before the address.
+    pub from: &'static str,
+    /// Before the sign-in time.
+    pub signed_in_at: &'static str,
+    /// Sign out of this device.
+    pub sign_out_this_device: &'static str,
+    /// Sign out of another device.
+    pub sign_out_that_device: &'static str,
+    /// Under the devices.
+    pub sign_out_device_hint: &'static str,
+    /// Sign out everywhere.
+    pub sign_out_everywhere: &'static str,
+    /// Under "sign out everywhere".
+    pub sign_out_everywhere_hint: &'static str,
+    /// App passwords heading.
+    pub app_passwords: &'static str,
+    /// Under the heading.
+    pub app_passwords_hint: &'static str,
+    /// No app passwords.
+    pub no_app_passwords: &'static str,
+    /// Badge of a privileged app password.
+    pub privileged: &'static str,
+    /// Before the creation time.
+    pub created: &'static str,
+    /// Revoke an app password.
+    pub revoke: &'static str,
+    /// Label of the new password's name.
+    pub new_password_name: &'static str,
+    /// Placeholder of the new password's name.
+    pub new_password_placeholder: &'static str,
+    /// The "privileged" checkbox.
+    pub privileged_check: &'static str,
+    /// Create an app password.
+    pub create_app_password: &'static str,
+    /// "(this device)" after a device's name.
+    pub this_device_suffix: &'static str,
+    /// A browser without a `User-Agent`.
+    pub unknown_browser: &'static str,
+
+    // Notices and refusals.
+    /// Notice after signing in on the account page.
+    pub notice_signed_in: &'static str,
+    /// Notice after creating an account from the account page's sign-up.
+    pub notice_created: &'static str,
+    /// Notice after signing out of an app.
+    pub notice_app: &'static str,
+    /// Notice after signing out of another device.
+    pub notice_device: &'static str,
+    /// Notice after revoking an app password.
+    pub notice_revoked: &'static str,
+    /// An app password name out of bounds.
+    pub app_password_name_invalid: &'static str,
+    /// An app password name in use.
+    pub app_password_name_taken: &'static str,
+    /// Sign-in without identifier or password.
+    pub refuse_incomplete: &'static str,
+    /// Wrong identifier or password.
+    pub refuse_credentials: &'static str,
+    /// The limit store is down.
+    pub refuse_unavailable: &'static str,
+    /// A taken-down account.
+    pub refuse_taken_down: &'static str,
+    /// A deactivated account, for an app.
+    pub refuse_deactivated: &'static str,
+    /// A deactivated account, on the account page.
+    pub refuse_deactivated_account: &'static str,
+    /// Not the `login_hint` account.
+    pub refuse_other_account: &'static str,
+
+    // Error pages.
+    /// Before the error code.
+    pub error_code: &'static str,
+    /// The request is unknown, expired or used.
+    pub err_expired: ErrorWords,
+    /// Opened in another browser.
+    pub err_device: ErrorWords,
+    /// Client metadata failed.
+    pub err_client: ErrorWords,
+    /// The chosen account does not exist.
+    pub err_account: ErrorWords,
+    /// Not the hinted account.
+    pub err_hint: ErrorWords,
+    /// Granted scopes do not match.
+    pub err_scope: ErrorWords,
+    /// Any other bad link.
+    pub err_link: ErrorWords,
+    /// A malformed form.
+    pub err_form: ErrorWords,
+    /// No device cookie.
+    pub err_session: ErrorWords,
+    /// Bad CSRF token.
+    pub err_csrf: ErrorWords,
+    /// Cross-site form.
+    pub err_cross: ErrorWords,
+    /// Not signed in on this device.
+    pub err_not_signed_in: ErrorWords,
+    /// Sign-up is not offered here (no handle domains, or the request names an account).
+    pub err_sign_up: ErrorWords,
+    /// Internal failure.
+    pub err_internal: ErrorWords,
+}
+
+impl Text {
+    /// The BCP 47 tag of this language.
+    pub fn tag(&self) -> &'static str {
+        self.lang.tag()
+    }
+
+    /// Too many sign-in attempts; try again after `secs`.
+    pub fn rate_limited(&self, secs: u64) -> String {
+        let minutes = secs.div_ceil(60);
+        match self.lang {
+            Lang::En if secs <= 90 => {
+                format!("Too many sign-in attempts. For your security, try again in {secs} seconds.")
+            }
+            Lang::En => {
+                format!("Too many sign-in attempts. For your security, try again in {minutes} minutes.")
+            }
+            Lang::De if secs <= 90 => format!(
+                "Zu viele Anmeldeversuche. Zu Ihrer Sicherheit versuchen Sie es in {secs} Sekunden erneut."
+            ),
+            Lang::De => format!(
+                "Zu viele Anmeldeversuche. Zu Ihrer Sicherheit versuchen Sie es in {minutes} Minuten erneut."
+            ),
+        }
+    }
+
+    /// The folded list of what was granted before: "You already allowed 2 permissions on this device".
+    pub fn already_allowed(&self, n: usize) -> String {
+        match (self.lang, n) {
+            (Lang::En, 1) => "You already allowed 1 permission on this device".to_owned(),
+            (Lang::En, n) => format!("You already allowed {n} permissions on this device"),
+            (Lang::De, 1) => "Sie haben auf diesem Gerät bereits 1 Berechtigung erlaubt".to_owned(),
+            (Lang::De, n) => format!("Sie haben auf diesem Gerät bereits {n} Berechtigungen erlaubt"),
+        }
+    }
+
+    /// The warning shown for a client this server has not verified.
+    pub fn unverified_notice(&self, host: &str) -> String {
+        match self.lang {
+            Lang::En => format!(
+                "This server has not verified this app. It is identified only by its address above: \
+                 continue only if you trust {host}."
+            ),
+            Lang::De => format!(
+                "Dieser Server hat diese App nicht überprüft. Sie ist nur an ihrer Adresse oben zu \
+                 erkennen: Fahren Sie nur fort, wenn Sie {host} vertrauen."
+            ),
+        }
+    }
+
+    /// A browser on an operating system: "Firefox on Linux".
+    pub fn browser_on(&self, browser: &str, os: &str) -> String {
+        match self.lang {
+            Lang::En => format!("{browser} on {os}"),
+            Lang::De => format!("{browser} unter {os}"),
+        }
+    }
+}
+
+const AGAIN_EN: &str = "Go back to the app and start signing in again.";
+const RELOAD_EN: &str = "Go back, reload the page and try again.";
+
+/// English.
+pub static EN: Text = Text {
+    lang: Lang::En,
+    scopes_lang: "",
+    link_home: "Home",
+    link_tos: "Terms of service",
+    link_privacy: "Privacy policy",
+    link_support: "Support",
+    footer_label: "About this server",
+    sign_in: "Sign in",
+    to_continue_to: "to continue to",
+    handle_or_email: "Handle or email",
+    hinted_before: "This app asked to sign you in as ",
+    hinted_after: ".",
+    password: "Password",
+    password_hint: "Your account password. App passwords can't be used here.",
+    remember: "Remember this account on this device",
+    choose_signed_in: "Choose an account that is already signed in",
+    cancel: "Cancel and return to the app",
+    choose_account: "Choose an account",
+    use_another_account: "Use another account",
+    loopback_title: "An app on this device",
+    loopback_label: "an app on this device",
+    loopback_badge: "Loopback client: runs on this computer",
+    loopback_notice: "This app runs on this computer and is not registered anywhere: anyone can make one \
+                      that looks like this. Allow it only if you started this sign-in yourself.",
+    verified: "Verified by this server",
+    unverified: "Unverified app",
+    allow_access: "Allow access",
+    allow_access_q: "Allow access to your account?",
+    wants_to_use: " wants to use your account.",
+    switch: "Switch",
+    will_be_able: "It will be able to",
+    also_asks: "New: it also asks to",
+    always_included: "Always included.",
+    untick_hint: "Untick what you don't want to allow; the app may then not work fully.",
+    go_back_to: "Afterwards you go back to",
+    deny: "Deny",
+    allow: "Allow",
+    your_account: "Your account",
+    account_lead: "Sign in to see and manage the apps and devices that use your account.",
+    account_password_hint: "Your account password. App passwords can't be used here. You stay signed in \
+                            on this device until you sign out.",
+    also_signed_in: "Also signed in on this device:",
+    new_password_before: "Your new app password",
+    new_password_privileged: "(privileged)",
+    new_password_after: "Copy it now: it will not be shown again.",
+    connected_apps: "Connected apps",
+    no_apps: "No app can use your account right now.",
+    loopback_app_badge: "Runs on a computer, not registered",
+    first_allowed: "First allowed",
+    last_used: "last used",
+    not_signed_in_remembered: "not signed in (permission remembered)",
+    allowed_on: "allowed on",
+    what_it_can_do: "What it can do",
+    sign_out_app: "Sign out of this app",
+    sign_out_app_hint: "Signing out of an app ends its access at once and forgets what you allowed it: it \
+                        has to ask you again.",
+    where_signed_in: "Where you're signed in",
+    this_device: "This device",
+    last_seen: "Last seen",
+    from: "from",
+    signed_in_at: "signed in",
+    sign_out_this_device: "Sign out of this device",
+    sign_out_that_device: "Sign out of that device",
+    sign_out_device_hint: "Signing out of a device also ends the access of the apps you allowed on it.",
+    sign_out_everywhere: "Sign out everywhere",
+    sign_out_everywhere_hint: "Ends every app's access and every session of this account, on every device. \
+                               App passwords stay until you revoke them.",
+    app_passwords: "App passwords",
+    app_passwords_hint: "For apps that sign in with a password instead of this page. Each can be revoked on \
+                         its own.",
+    no_app_passwords: "You have no app passwords.",
+    privileged: "Privileged",
+    created: "Created",
+    revoke: "Revoke",
+    new_password_name: "Name of the new app password",
+    new_password_placeholder: "My other app",
+    privileged_check: "Privileged: may also read and send direct messages",
+    create_app_password: "Create app password",
+    this_device_suffix: "(this device)",
+    unknown_browser: "Unknown browser",
+    notice_signed_in: "You are signed in.",
+    notice_created: "Your account is ready, and you are signed in on this device.",
+    notice_app: "Signed out of the app. It has to ask you again before it can use your account.",
+    notice_device: "Signed out of that device, and of the apps you allowed on it.",
+    notice_revoked: "App password revoked. Apps using it are signed out.",
+    app_password_name_invalid: "Give the app password a name of 1 to 100 characters.",
+    app_password_name_taken: "You already have an app password with this name.",
+    refuse_incomplete: "Enter your handle or email, and your password.",
+    refuse_credentials: "Wrong handle, email or password.",
+    refuse_unavailable: "Sign-in is temporarily unavailable. Please try again in a minute.",
+    refuse_taken_down: "This account has been taken down and cannot sign in.",
+    refuse_deactivated: "This account is deactivated. Reactivate it before signing in to apps.",
+    refuse_deactivated_account: "This account is deactivated. Reactivate it before managing it here.",
+    refuse_other_account: "The app asked for a different account. Sign in with that one.",
+    error_code: "Error code:",
+    err_expired: ErrorWords {
+        heading: "This sign-in link has expired",
+        message: "The app's sign-in request has expired or was already used.",
+        hint: AGAIN_EN,
+    },
+    err_device: ErrorWords {
+        heading: "This sign-in was started in another browser",
+        message: "For your safety, a sign-in request can only be completed in the browser where it was opened.",
+        hint: "Start again from the app in this browser, and make sure it allows cookies for this site.",
+    },
+    err_client: ErrorWords {
+        heading: "This app could not be verified",
+        message: "Its registration (client metadata) could not be loaded or is not valid.",
+        hint: "Try again later, or tell the app's developer.",
+    },
+    err_account: ErrorWords {
+        heading: "Account not found",
+        message: "The account you chose does not exist on this server.",
+        hint: AGAIN_EN,
+    },
+    err_hint: ErrorWords {
+        heading: "Wrong account for this app",
+        message: "The app asked to sign in with a different account.",
+        hint: AGAIN_EN,
+    },
+    err_scope: ErrorWords {
+        heading: "These permissions cannot be granted",
+        message: "The permissions sent do not match what the app asked for. Identifying you is always required.",
+        hint: RELOAD_EN,
+    },
+    err_link: ErrorWords {
+        heading: "This sign-in link is not valid",
+        message: "The link that brought you here is incomplete or was changed.",
+        hint: AGAIN_EN,
+    },
+    err_form: ErrorWords {
+        heading: "This form could not be read",
+        message: "Some of its fields were missing or malformed, so nothing was changed.",
+        hint: RELOAD_EN,
+    },
+    err_session: ErrorWords {
+        heading: "Your session has expired",
+        message: "This page keeps you signed in with a cookie, and it was missing or expired. Nothing was \
+                  changed.",
+        hint: "Make sure cookies are allowed for this site, then start again from the app.",
+    },
+    err_csrf: ErrorWords {
+        heading: "This form has expired",
+        message: "The form was sent without a valid security token, so nothing was changed.",
+        hint: RELOAD_EN,
+    },
+    err_cross: ErrorWords {
+        heading: "Request blocked",
+        message: "This form was sent from another website, so nothing was changed.",
+        hint: AGAIN_EN,
+    },
+    err_not_signed_in: ErrorWords {
+        heading: "You are not signed in",
+        message: "The account you chose is no longer signed in on this device. Nothing was changed.",
+        hint: "Go back, reload the page and sign in again.",
+    },
+    err_sign_up: ErrorWords {
+        heading: "New accounts can't be created here",
+        message: "This server does not offer sign-up here, or the app asked to sign in with a particular account. Nothing was changed.",
+        hint: "Sign in with an existing account, or go back to the app.",
+    },
+    err_internal: ErrorWords {
+        heading: "Something went wrong on our side",
+        message: "The server could not complete this step.",
+        hint: "Try again in a moment.",
+    },
+};
+
+const AGAIN_DE: &str = "Gehen Sie zurück zur App und beginnen Sie die Anmeldung erneut.";
+const RELOAD_DE: &str = "Gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es noch einmal.";
+
+/// German (formal address, as sign-in pages in German use).
+pub static DE: Text = Text {
+    lang: Lang::De,
+    scopes_lang: "en",
+    link_home: "Startseite",
+    link_tos: "Nutzungsbedingungen",
+    link_privacy: "Datenschutz",
+    link_support: "Hilfe",
+    footer_label: "Über diesen Server",
+    sign_in: "Anmelden",
+    to_continue_to: "weiter zu",
+    handle_or_email: "Handle oder E-Mail-Adresse",
+    hinted_before: "Diese App möchte Sie als ",
+    hinted_after: " anmelden.",
+    password: "Passwort",
+    password_hint: "Das Passwort Ihres Kontos. App-Passwörter können hier nicht verwendet werden.",
+    remember: "Dieses Konto auf diesem Gerät merken",
+    choose_signed_in: "Ein bereits angemeldetes Konto wählen",
+    cancel: "Abbrechen und zur App zurückkehren",
+    choose_account: "Konto wählen",
+    use_another_account: "Anderes Konto verwenden",
+    loopback_title: "Eine App auf diesem Gerät",
+    loopback_label: "einer App auf diesem Gerät",
+    loopback_badge: "Loopback-Client: läuft auf diesem Computer",
+    loopback_notice: "Diese App läuft auf diesem Computer und ist nirgends registriert: Jeder kann eine \
+                      App bauen, die so aussieht. Erlauben Sie sie nur, wenn Sie diese Anmeldung selbst \
+                      gestartet haben.",
+    verified: "Von diesem Server überprüft",
+    unverified: "Nicht überprüfte App",
+    allow_access: "Zugriff erlauben",
+    allow_access_q: "Zugriff auf Ihr Konto erlauben?",
+    wants_to_use: " möchte Ihr Konto verwenden.",
+    switch: "Wechseln",
+    will_be_able: "Die App kann dann",
+    also_asks: "Neu: Die App möchte außerdem",
+    always_included: "Immer enthalten.",
+    untick_hint: "Entfernen Sie das Häkchen bei allem, was Sie nicht erlauben möchten; die App funktioniert \
+                  dann eventuell nicht vollständig.",
+    go_back_to: "Danach kehren Sie zurück zu",
+    deny: "Ablehnen",
+    allow: "Erlauben",
+    your_account: "Ihr Konto",
+    account_lead: "Melden Sie sich an, um die Apps und Geräte zu sehen und zu verwalten, die Ihr Konto \
+                   verwenden.",
+    account_password_hint: "Das Passwort Ihres Kontos. App-Passwörter können hier nicht verwendet werden. \
+                            Sie bleiben auf diesem Gerät angemeldet, bis Sie sich abmelden.",
+    also_signed_in: "Auf diesem Gerät ebenfalls angemeldet:",
+    new_password_before: "Ihr neues App-Passwort",
+    new_password_privileged: "(privilegiert)",
+    new_password_after: "Kopieren Sie es jetzt: Es wird nicht noch einmal angezeigt.",
+    connected_apps: "Verbundene Apps",
+    no_apps: "Zurzeit kann keine App Ihr Konto verwenden.",
+    loopback_app_badge: "Läuft auf einem Computer, nicht registriert",
+    first_allowed: "Zuerst erlaubt am",
+    last_used: "zuletzt verwendet am",
+    not_signed_in_remembered: "nicht angemeldet (Erlaubnis gespeichert)",
+    allowed_on: "erlaubt auf",
+    what_it_can_do: "Was sie darf",
+    sign_out_app: "Von dieser App abmelden",
+    sign_out_app_hint: "Die Abmeldung von einer App beendet ihren Zugriff sofort und vergisst, was Sie ihr \
+                        erlaubt haben: Sie muss Sie erneut fragen.",
+    where_signed_in: "Wo Sie angemeldet sind",
+    this_device: "Dieses Gerät",
+    last_seen: "Zuletzt aktiv am",
+    from: "von",
+    signed_in_at: "angemeldet am",
+    sign_out_this_device: "Auf diesem Gerät abmelden",
+    sign_out_that_device: "Auf jenem Gerät abmelden",
+    sign_out_device_hint: "Die Abmeldung von einem Gerät beendet auch den Zugriff der Apps, die Sie dort \
+                           erlaubt haben.",
+    sign_out_everywhere: "Überall abmelden",
+    sign_out_everywhere_hint: "Beendet den Zugriff aller Apps und jede Sitzung dieses Kontos auf allen \
+                               Geräten. App-Passwörter bleiben, bis Sie sie widerrufen.",
+    app_passwords: "App-Passwörter",
+    app_passwords_hint: "Für Apps, die sich mit einem Passwort statt über diese Seite anmelden. Jedes kann \
+                         einzeln widerrufen werden.",
+    no_app_passwords: "Sie haben keine App-Passwörter.",
+    privileged: "Privilegiert",
+    created: "Erstellt am",
+    revoke: "Widerrufen",
+    new_password_name: "Name des neuen App-Passworts",
+    new_password_placeholder: "Meine andere App",
+    privileged_check: "Privilegiert: darf auch Direktnachrichten lesen und senden",
+    create_app_password: "App-Passwort erstellen",
+    this_device_suffix: "(dieses Gerät)",
+    unknown_browser: "Unbekannter Browser",
+    notice_signed_in: "Sie sind angemeldet.",
+    notice_created: "Ihr Konto ist eingerichtet, und Sie sind auf diesem Gerät angemeldet.",
+    notice_app: "Von der App abgemeldet. Sie muss Sie erneut fragen, bevor sie Ihr Konto verwenden kann.",
+    notice_device: "Von jenem Gerät abgemeldet, und von den Apps, die Sie dort erlaubt haben.",
+    notice_revoked: "App-Passwort widerrufen. Apps, die es verwenden, sind abgemeldet.",
+    app_password_name_invalid: "Geben Sie dem App-Passwort einen Namen mit 1 bis 100 Zeichen.",
+    app_password_name_taken: "Sie haben bereits ein App-Passwort mit diesem Namen.",
+    refuse_incomplete: "Geben Sie Ihr Handle oder Ihre E-Mail-Adresse und Ihr Passwort ein.",
+    refuse_credentials: "Handle, E-Mail-Adresse oder Passwort ist falsch.",
+    refuse_unavailable: "Die Anmeldung ist vorübergehend nicht möglich. Bitte versuchen Sie es in einer \
+                         Minute erneut.",
+    refuse_taken_down: "Dieses Konto wurde gesperrt und kann sich nicht anmelden.",
+    refuse_deactivated: "Dieses Konto ist deaktiviert. Reaktivieren Sie es, bevor Sie sich bei Apps anmelden.",
+    refuse_deactivated_account: "Dieses Konto ist deaktiviert. Reaktivieren Sie es, bevor Sie es hier \
+                                 verwalten.",
+    refuse_other_account: "Die App hat nach einem anderen Konto gefragt. Melden Sie sich mit diesem an.",
+    error_code: "Fehlercode:",
+    err_expired: ErrorWords {
+        heading: "Dieser Anmeldelink ist abgelaufen",
+        message: "Die Anmeldeanfrage der App ist abgelaufen oder wurde bereits verwendet.",
+        hint: AGAIN_DE,
+    },
+    err_device: ErrorWords {
+        heading: "Diese Anmeldung wurde in einem anderen Browser begonnen",
+        message: "Zu Ihrer Sicherheit kann eine Anmeldeanfrage nur in dem Browser abgeschlossen werden, in dem \
+                  sie geöffnet wurde.",
+        hint: "Beginnen Sie erneut in der App in diesem Browser, und erlauben Sie Cookies für diese Seite.",
+    },
+    err_client: ErrorWords {
+        heading: "Diese App konnte nicht überprüft werden",
+        message: "Ihre Registrierung (Client-Metadaten) konnte nicht geladen werden oder ist ungültig.",
+        hint: "Versuchen Sie es später erneut, oder wenden Sie sich an die Entwickler der App.",
+    },
+    err_account: ErrorWords {
+        heading: "Konto nicht gefunden",
+        message: "Das gewählte Konto existiert auf diesem Server nicht.",
+        hint: AGAIN_DE,
+    },
+    err_hint: ErrorWords {
+        heading: "Falsches Konto für diese App",
+        message: "Die App hat eine Anmeldung mit einem anderen Konto angefragt.",
+        hint: AGAIN_DE,
+    },
+    err_scope: ErrorWords {
+        heading: "Diese Berechtigungen können nicht erteilt werden",
+        message: "Die gesendeten Berechtigungen passen nicht zu dem, was die App angefragt hat. Ihre \
+                  Identifizierung ist immer erforderlich.",
+        hint: RELOAD_DE,
+    },
+    err_link: ErrorWords {
+        heading: "Dieser Anmeldelink ist ungültig",
+        message: "Der Link, der Sie hierher geführt hat, ist unvollständig oder wurde verändert.",
+        hint: AGAIN_DE,
+    },
+    err_form: ErrorWords {
+        heading: "Dieses Formular konnte nicht gelesen werden",
+        message: "Einige Felder fehlten oder waren fehlerhaft, daher wurde nichts geändert.",
+        hint: RELOAD_DE,
+    },
+    err_session: ErrorWords {
+        heading: "Ihre Sitzung ist abgelaufen",
+        message: "Diese Seite hält Sie mit einem Cookie angemeldet, und es fehlte oder war abgelaufen. Es \
+                  wurde nichts geändert.",
+        hint: "Erlauben Sie Cookies für diese Seite und beginnen Sie dann erneut in der App.",
+    },
+    err_csrf: ErrorWords {
+        heading: "Dieses Formular ist abgelaufen",
+        message: "Das Formular wurde ohne gültiges Sicherheitstoken gesendet, daher wurde nichts geändert.",
+        hint: RELOAD_DE,
+    },
+    err_cross: ErrorWords {
+        heading: "Anfrage blockiert",
+        message: "Dieses Formular wurde von einer anderen Website gesendet, daher wurde nichts geändert.",
+        hint: AGAIN_DE,
+    },
+    err_not_signed_in: ErrorWords {
+        heading: "Sie sind nicht angemeldet",
+        message: "Das gewählte Konto ist auf diesem Gerät nicht mehr angemeldet. Es wurde nichts geändert.",
+        hint: "Gehen Sie zurück, laden Sie die Seite neu und melden Sie sich erneut an.",
+    },
+    err_sign_up: ErrorWords {
+        heading: "Hier können keine neuen Konten erstellt werden",
+        message: "Dieser Server bietet hier keine Registrierung an, oder die App hat um die Anmeldung mit einem bestimmten Konto gebeten. Es wurde nichts geändert.",
+        hint: "Melden Sie sich mit einem bestehenden Konto an, oder gehen Sie zurück zur App.",
+    },
+    err_internal: ErrorWords {
+        heading: "Bei uns ist etwas schiefgelaufen",
+        message: "Der Server konnte diesen Schritt nicht abschließen.",
+        hint: "Versuchen Sie es gleich noch einmal.",
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_follows_rfc_9110_weights() {
+        assert_eq!(Lang::negotiate(None), Lang::En);
+        assert_eq!(Lang::negotiate(Some("de-CH, en;q=0.5")), Lang::De);
+        assert_eq!(Lang::negotiate(Some("en-GB,en;q=0.9,de;q=0.8")), Lang::En);
+        assert_eq!(Lang::negotiate(Some("fr-FR, de;q=0.3, en;q=0.2")), Lang::De);
+        assert_eq!(Lang::negotiate(Some("fr, ja")), Lang::En);
+        assert_eq!(Lang::negotiate(Some("de;q=0, en;q=0.1")), Lang::En);
+        assert_eq!(Lang::negotiate(Some("de;q=0")), Lang::En);
+        assert_eq!(Lang::negotiate(Some("en;q=0, *")), Lang::De);
+        assert_eq!(Lang::negotiate(Some("DE")), Lang::De);
+        assert_eq!(Lang::negotiate(Some("de;q=1.5")), Lang::En, "an invalid weight is no preference");
+        assert_eq!(Lang::negotiate(Some("en;q=0.5, de;q=0.5")), Lang::En, "ties go to the earlier");
+        assert_eq!(Lang::negotiate(Some("de ; q=0.500, en;q=0.499")), Lang::De);
+        assert_eq!(Lang::negotiate(Some("deutsch")), Lang::En, "primary subtags match whole");
+        assert_eq!(Lang::negotiate(Some(",,;")), Lang::En);
+    }
+
+    #[test]
+    fn qvalues_parse_as_the_grammar_says() {
+        assert_eq!(parse_qvalue("1"), Some(1000));
+        assert_eq!(parse_qvalue("1.000"), Some(1000));
+        assert_eq!(parse_qvalue("0.8"), Some(800));
+        assert_eq!(parse_qvalue("0"), Some(0));
+        assert_eq!(parse_qvalue("1.1"), None);
+        assert_eq!(parse_qvalue("0.1234"), None);
+        assert_eq!(parse_qvalue("-1"), None);
+    }
+}
