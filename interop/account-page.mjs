@@ -26,28 +26,17 @@
 //
 // Prints one JSON line (steps, files); exit 0 iff every step passed.
 
-import { spawn } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import process from 'node:process'
-import readline from 'node:readline'
 
-import { CHROMIUM_FLAGS, axeCheck, buildLoopbackClient, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
+import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
 
 const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
-if (args.help) {
-  const src = await fs.readFile(new URL(import.meta.url), 'utf8')
-  const help = []
-  for (const l of src.split('\n').slice(1)) {
-    if (!l.startsWith('//')) break
-    help.push(l)
-  }
-  process.stderr.write(help.join('\n') + '\n')
-  process.exit(0)
-}
+await helpIfAsked(args, import.meta.url)
 const o = {
   atauth: args.atauth,
   out: args.out,
@@ -68,11 +57,11 @@ const hardTimer = setTimeout(() => {
 }, o.timeout * 1000)
 hardTimer.unref()
 
-const children = []
+const children = new Children()
 let tmp = ''
 let callback = null
 async function cleanup() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+  children.stopAll()
   if (callback) {
     callback.server.close()
     callback.server.closeAllConnections?.()
@@ -80,35 +69,7 @@ async function cleanup() {
   if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
 }
 
-function expect(cond, msg) {
-  if (!cond) throw new Error(msg)
-}
-
-// Starts a child and resolves with the first stdout line `match` accepts (its return value).
-function startChild(cmd, argv, opts, match, what) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] })
-    children.push(child)
-    const errLines = []
-    readline.createInterface({ input: child.stderr }).on('line', (l) => {
-      errLines.push(l)
-      if (errLines.length > 40) errLines.shift()
-    })
-    const rl = readline.createInterface({ input: child.stdout })
-    let done = false
-    rl.on('line', (l) => {
-      if (done) return
-      const v = match(l)
-      if (v !== undefined) {
-        done = true
-        resolve(v)
-      }
-    })
-    child.on('exit', (code) => {
-      if (!done) reject(new Error(`${what} exited (${code}) before it was ready:\n${errLines.join('\n')}`))
-    })
-  })
-}
+const startChild = (...a) => children.start(...a)
 
 // The OAuth error code somewhere in an error's cause chain (the reference client wraps the token
 // endpoint's answer in TokenRefreshError → OAuthResponseError).

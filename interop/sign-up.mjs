@@ -29,22 +29,12 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import process from 'node:process'
-import readline from 'node:readline'
 
-import { CHROMIUM_FLAGS, buildLoopbackClient, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
+import { buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
 
 const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
-if (args.help) {
-  const src = await fs.readFile(new URL(import.meta.url), 'utf8')
-  const help = []
-  for (const l of src.split('\n').slice(1)) {
-    if (!l.startsWith('//')) break
-    help.push(l)
-  }
-  process.stderr.write(help.join('\n') + '\n')
-  process.exit(0)
-}
+await helpIfAsked(args, import.meta.url)
 const o = {
   atauth: args.atauth,
   out: args.out,
@@ -66,11 +56,11 @@ const hardTimer = setTimeout(() => {
 }, o.timeout * 1000)
 hardTimer.unref()
 
-const children = []
+const children = new Children()
 let tmp = ''
 let callback = null
 async function cleanup() {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM')
+  children.stopAll()
   if (callback) {
     callback.server.close()
     callback.server.closeAllConnections?.()
@@ -78,35 +68,7 @@ async function cleanup() {
   if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
 }
 
-function expect(cond, msg) {
-  if (!cond) throw new Error(msg)
-}
-
-// Starts a child and resolves with the first stdout line `match` accepts (its return value).
-function startChild(cmd, argv, opts, match, what) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] })
-    children.push(child)
-    const errLines = []
-    readline.createInterface({ input: child.stderr }).on('line', (l) => {
-      errLines.push(l)
-      if (errLines.length > 40) errLines.shift()
-    })
-    const rl = readline.createInterface({ input: child.stdout })
-    let done = false
-    rl.on('line', (l) => {
-      if (done) return
-      const v = match(l)
-      if (v !== undefined) {
-        done = true
-        resolve(v)
-      }
-    })
-    child.on('exit', (code) => {
-      if (!done) reject(new Error(`${what} exited (${code}) before it was ready:\n${errLines.join('\n')}`))
-    })
-  })
-}
+const startChild = (...a) => children.start(...a)
 
 // Every visible form control has an accessible label, every button a name (the page works with
 // a screen reader and without a mouse).
