@@ -286,70 +286,17 @@ case_ref_client_vs_serve() {
   [ "$brc" = 0 ] && [ "$rc" = 0 ]
 }
 
-# The account page (issue 16) in headless Chromium with the reference client: authorize an app,
-# see it on /account, sign out of it there, then the client's refresh must fail with invalid_grant
-# and its next authorization asks for consent again; an app password is shown once.
-# account-page.mjs starts its own PLC and `atauth serve --dev`. Screenshots: $ART/account-page-shots/.
-case_account_page() {
-  local name=account-page
+# Runs interop/NAME.mjs (a browser case that starts its own PLC and `atauth serve`) with the
+# atauth under test: its JSON line in $ART/NAME.json, stderr in $ART/NAME.log, screenshots in
+# $ART/NAME-shots/; DETAIL summarises the steps, the screenshots and any axe findings below serious.
+browser_script() {
+  local name=$1
   if [ ! -x /usr/bin/chromium ]; then
     DETAIL="no /usr/bin/chromium (run interop/setup.sh --with-chromium)"
     return 1
   fi
   resolve_atauth "$name" || return 1
-  "$NODE22" account-page.mjs --atauth "$ATAUTH_EXE" --out "$ART/$name-shots" --timeout 150 \
-    >"$ART/$name.json" 2>"$ART/$name.log"
-  local rc=$?
-  DETAIL="$("$NODE22" -e '
-    const fs = require("fs")
-    let r = null
-    try { r = JSON.parse(fs.readFileSync(process.argv[1], "utf8").split("\n")[0]) } catch {}
-    if (!r) { console.log("no result"); process.exit(0) }
-    let out = r.steps.map(s => s.name + "=" + (s.ok ? "ok" : "FAIL")).join(" ") + ", " + r.files.length + " screenshots"
-    if (r.error) out += ", error: " + String(r.error).slice(0, 200)
-    console.log(out)' "$ART/$name.json")"
-  return $rc
-}
-
-# Sign-up (issue 16) in headless Chromium with the reference client: `atauth account invite create`,
-# then prompt=create from a loopback client, the sign-up form typed with the keyboard (a weak
-# password refused first), consent, and the code at the client (getSession answers the new handle).
-# sign-up.mjs starts its own PLC and `atauth serve --dev --invite-required`.
-# Screenshots: $ART/sign-up-shots/.
-case_sign_up() {
-  local name=sign-up
-  if [ ! -x /usr/bin/chromium ]; then
-    DETAIL="no /usr/bin/chromium (run interop/setup.sh --with-chromium)"
-    return 1
-  fi
-  resolve_atauth "$name" || return 1
-  "$NODE22" sign-up.mjs --atauth "$ATAUTH_EXE" --out "$ART/$name-shots" --timeout 150 \
-    >"$ART/$name.json" 2>"$ART/$name.log"
-  local rc=$?
-  DETAIL="$("$NODE22" -e '
-    const fs = require("fs")
-    let r = null
-    try { r = JSON.parse(fs.readFileSync(process.argv[1], "utf8").split("\n")[0]) } catch {}
-    if (!r) { console.log("no result"); process.exit(0) }
-    let out = r.steps.map(s => s.name + "=" + (s.ok ? "ok" : "FAIL")).join(" ") + ", " + r.files.length + " screenshots"
-    if (r.error) out += ", error: " + String(r.error).slice(0, 200)
-    console.log(out)' "$ART/$name.json")"
-  return $rc
-}
-
-# Every server-rendered page (sign-in and its refusal, consent, account page, its sign-in form, an
-# error page) in headless Chromium, in English and German (Accept-Language from the browser
-# locale): <html lang>, Content-Language, the --brand-* footer links, and axe-core with no serious
-# or critical violation. ui-pages.mjs starts its own PLC and `atauth serve --dev`. Screenshots:
-# $ART/ui-pages-shots/ (en-*.png, de-*.png).
-case_ui_pages() {
-  local name=ui-pages
-  if [ ! -x /usr/bin/chromium ]; then
-    DETAIL="no /usr/bin/chromium (run interop/setup.sh --with-chromium)"
-    return 1
-  fi
-  resolve_atauth "$name" || return 1
-  "$NODE22" ui-pages.mjs --atauth "$ATAUTH_EXE" --out "$ART/$name-shots" --timeout 150 \
+  "$NODE22" "$name.mjs" --atauth "$ATAUTH_EXE" --out "$ART/$name-shots" --timeout 150 \
     >"$ART/$name.json" 2>"$ART/$name.log"
   local rc=$?
   DETAIL="$("$NODE22" -e '
@@ -363,6 +310,32 @@ case_ui_pages() {
     if (r.error) out += ", error: " + String(r.error).slice(0, 300)
     console.log(out)' "$ART/$name.json")"
   return $rc
+}
+
+# The account page (issue 16) in headless Chromium with the reference client: authorize an app,
+# see it on /account, sign out of it there, then the client's refresh must fail with invalid_grant
+# and its next authorization asks for consent again; an app password is shown once.
+# account-page.mjs starts its own PLC and `atauth serve --dev`. Screenshots: $ART/account-page-shots/.
+case_account_page() {
+  browser_script account-page
+}
+
+# Sign-up (issue 16) in headless Chromium with the reference client: `atauth account invite create`,
+# then prompt=create from a loopback client, the sign-up form typed with the keyboard (a weak
+# password refused first), consent, and the code at the client (getSession answers the new handle).
+# sign-up.mjs starts its own PLC and `atauth serve --dev --invite-required`.
+# Screenshots: $ART/sign-up-shots/.
+case_sign_up() {
+  browser_script sign-up
+}
+
+# Every server-rendered page (sign-in and its refusal, consent, account page, its sign-in form, an
+# error page) in headless Chromium, in English and German (Accept-Language from the browser
+# locale): <html lang>, Content-Language, the --brand-* footer links, and axe-core with no serious
+# or critical violation. ui-pages.mjs starts its own PLC and `atauth serve --dev`. Screenshots:
+# $ART/ui-pages-shots/ (en-*.png, de-*.png).
+case_ui_pages() {
+  browser_script ui-pages
 }
 
 # atrium-oauth (the most used Rust client, pinned in interop/atrium/Cargo.toml) against
