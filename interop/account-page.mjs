@@ -128,7 +128,7 @@ async function main() {
       [
         'serve', '--dev', '--bind', '127.0.0.1', '--port', '0', '--no-metrics',
         '--data-dir', path.join(tmp, 'data'), '--plc-url', plcUrl, '--handle-domains', '.test',
-        '--demo-account', HANDLE, '--demo-password', password,
+        '--demo-account', HANDLE, `--demo-password=${password}`,
       ],
       { env: { ...process.env, RUST_LOG: 'warn' } },
       (l) => l.match(/^atauth serve: listening on .*\(issuer (.*)\)$/)?.[1],

@@ -129,7 +129,7 @@ async function main() {
       [
         'serve', '--dev', '--bind', '127.0.0.1', '--port', '0', '--no-metrics',
         '--data-dir', path.join(tmp, 'data'), '--plc-url', plcUrl, '--handle-domains', '.test',
-        '--demo-account', HANDLE, '--demo-password', password,
+        '--demo-account', HANDLE, `--demo-password=${password}`,
         '--brand-name', 'Example PDS', '--brand-tos-url', BRAND.tos, '--brand-privacy-url', BRAND.privacy,
         '--brand-support-url', BRAND.support,
       ],
