@@ -13,7 +13,7 @@ use crate::client::ClientPreludeError;
 use crate::dpop::DpopInput;
 use crate::error::OAuthError;
 use crate::server::AuthServer;
-use crate::store::{SessionRecord, StoreError, TokenHash};
+use crate::store::{RefreshKey, SessionRecord, StoreError};
 use crate::token::AccessTokenClaims;
 
 /// Why a revocation request was refused.
@@ -56,8 +56,8 @@ impl AuthServer {
         client.record(self.inner.stores.replay.as_ref(), now).await?;
 
         let tokens = &self.inner.stores.tokens;
-        let session: Option<SessionRecord> = if token.starts_with("ref-") {
-            tokens.session_by_refresh(&TokenHash::of(token)).await.map_err(RevokeError::Store)?
+        let session: Option<SessionRecord> = if token.starts_with(RefreshKey::PREFIX) {
+            tokens.session_by_refresh(&RefreshKey::of(token)).await.map_err(RevokeError::Store)?
         } else {
             match self.access_token_jti(token) {
                 Some(jti) => tokens.session_by_access_jti(&jti, now).await.map_err(RevokeError::Store)?,

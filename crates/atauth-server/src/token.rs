@@ -22,7 +22,9 @@ use crate::client::{AuthenticatedClient, ClientPreludeError, ResolvedClient};
 use crate::dpop::DpopInput;
 use crate::error::OAuthError;
 use crate::server::AuthServer;
-use crate::store::{RedeemOutcome, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash};
+use crate::store::{
+    RedeemOutcome, RefreshKey, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash,
+};
 
 /// The `cnf` claim (RFC 9449 §6.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +161,26 @@ struct CodeRequest<'a> {
     code_verifier: &'a str,
 }
 
+/// A new refresh token: keyed to `family` when its id has the shape [`RefreshKey::new_token`]
+/// needs (every family this server creates), else of the older, unkeyed format.
+fn new_refresh_token(family: Option<&str>) -> RefreshToken {
+    RefreshToken::new(family.and_then(RefreshKey::new_token).unwrap_or_else(|| {
+        format!("{}{}", RefreshKey::PREFIX, hex::encode(atauth_crypto::random::random_bytes::<32>()))
+    }))
+}
+
+/// A new access-token `jti`: `tok-` and 16 bytes in hex, the first 6 the issue time in
+/// milliseconds (big-endian), the other 10 random. Time first, so that the store's index of
+/// current `jti`s grows at one end instead of dirtying a random page per refresh (issue 18);
+/// 80 random bits keep it unguessable, and the time is in the token's `iat` anyway.
+fn new_access_jti(now: std::time::SystemTime) -> String {
+    let millis = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let mut id = [0u8; 16];
+    id[..6].copy_from_slice(&u64::try_from(millis).unwrap_or(u64::MAX).to_be_bytes()[2..]);
+    id[6..].copy_from_slice(&atauth_crypto::random::random_bytes::<10>());
+    format!("tok-{}", hex::encode(id))
+}
+
 fn secs(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
 }
@@ -205,7 +227,7 @@ impl AuthServer {
         let Some(token) = params.get("refresh_token").map_err(ParamError::from)? else { return Ok(()) };
         let tokens = &self.inner.stores.tokens;
         let Some(session) =
-            tokens.session_by_refresh(&TokenHash::of(token)).await.map_err(TokenError::Store)?
+            tokens.session_by_refresh(&RefreshKey::of(token)).await.map_err(TokenError::Store)?
         else {
             return Ok(());
         };
@@ -243,12 +265,12 @@ impl AuthServer {
         let record =
             tokens.get_code(&hash).await.map_err(TokenError::Store)?.ok_or(TokenError::UnknownCode)?;
         let (session_life, refresh_life) = self.lifetimes_for(client);
-        let refresh =
-            RefreshToken::new(format!("ref-{}", hex::encode(atauth_crypto::random::random_bytes::<32>())));
-        let access_jti = format!("tok-{}", hex::encode(atauth_crypto::random::random_bytes::<16>()));
+        let session_id = format!("ses-{}", hex::encode(atauth_crypto::random::random_bytes::<16>()));
+        let refresh = new_refresh_token(Some(&session_id));
+        let access_jti = new_access_jti(self.inner.clock.now());
         let access_exp = (now + secs(self.config().lifetimes.access_token)).min(now + session_life);
         let session = SessionRecord {
-            id: format!("ses-{}", hex::encode(atauth_crypto::random::random_bytes::<16>())),
+            id: session_id,
             client_id: record.request.client_id.clone(),
             sub: record.sub.clone(),
             scope: record.scope.clone(),
@@ -312,8 +334,15 @@ impl AuthServer {
         let (client, auth) = (authenticated.client.as_ref(), &authenticated.auth);
         let (_, refresh_life) = self.lifetimes_for(client);
         authenticated.record(self.inner.stores.replay.as_ref(), now).await?;
-        let refresh =
-            RefreshToken::new(format!("ref-{}", hex::encode(atauth_crypto::random::random_bytes::<32>())));
+        let tokens = &self.inner.stores.tokens;
+        let key = RefreshKey::of(old.expose_secret());
+        // The successor names the family, so that its rotation finds the family by id. A token of
+        // the older, unkeyed format is looked up first (once per family: its successor is keyed).
+        let family = match &key.family {
+            Some(f) => Some(f.clone()),
+            None => tokens.session_by_refresh(&key).await.map_err(TokenError::Store)?.map(|s| s.id),
+        };
+        let refresh = new_refresh_token(family.as_deref());
         let rotation = Rotation {
             now,
             client_id: client.client_id.as_str().to_owned(),
@@ -321,17 +350,11 @@ impl AuthServer {
             client_auth: auth.binding.clone(),
             new_refresh_hash: TokenHash::of(refresh.expose_secret()),
             new_refresh_expires_at: now + refresh_life,
-            new_access_jti: format!("tok-{}", hex::encode(atauth_crypto::random::random_bytes::<16>())),
+            new_access_jti: new_access_jti(self.inner.clock.now()),
             new_access_expires_at: now + secs(self.config().lifetimes.access_token),
             retry_grace: secs(self.config().lifetimes.refresh_retry_grace),
         };
-        let outcome = self
-            .inner
-            .stores
-            .tokens
-            .rotate_refresh(&TokenHash::of(old.expose_secret()), rotation)
-            .await
-            .map_err(TokenError::Store)?;
+        let outcome = tokens.rotate_refresh(&key, rotation).await.map_err(TokenError::Store)?;
         let session = match outcome {
             RotateOutcome::Rotated(s) => s,
             RotateOutcome::Retried(s) => {

@@ -84,7 +84,10 @@ async fn sqlite_tokens_survive_reopen() {
         new_access_expires_at: 2500,
         retry_grace: 30,
     };
-    assert!(matches!(s.rotate_refresh(&TokenHash::of("ref-a"), r).await.unwrap(), RotateOutcome::Rotated(_)));
+    assert!(matches!(
+        s.rotate_refresh(&TokenHash::of("ref-a").into(), r).await.unwrap(),
+        RotateOutcome::Rotated(_)
+    ));
     drop(s);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -129,7 +132,7 @@ async fn sqlite_schema_2_is_migrated_to_3_with_the_invite_tables() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4, "and on to the latest version");
     store.put_invite_code(atauth_server::signup::new_invite_code(1, 1_750_000_000)).await.unwrap();
     let code = store.list_invite_codes().await.unwrap().remove(0).code;
     let bob =
@@ -149,4 +152,128 @@ async fn memory_sign_in_limits_pass_the_suite() {
     assert!(tracked > 0);
     assert_eq!(s.purge_full(1_900_000_000.0).await.unwrap(), tracked);
     assert!(s.is_empty());
+}
+
+/// A family stored by hash with one token, as [`sqlite_tokens_survive_reopen`] builds it.
+async fn family_for_keys<S: atauth_server::store::TokenStore + ?Sized>(s: &S, id: &str, first: &str) {
+    use atauth_server::store::*;
+    let code = TokenHash::of(&format!("cod-{id}"));
+    s.put_code(CodeRecord {
+        code_hash: code,
+        request: AuthorizationRequest {
+            client_id: "http://localhost".into(),
+            redirect_uri: "http://127.0.0.1/".into(),
+            scope: "atproto".into(),
+            state: None,
+            code_challenge: "c".into(),
+            login_hint: None,
+            prompt: None,
+            response_mode: None,
+        },
+        sub: "did:plc:abc".into(),
+        scope: "atproto".into(),
+        dpop_jkt: "jkt".into(),
+        client_auth: ClientAuthBinding::None,
+        created_at: 1000,
+        expires_at: 1300,
+        used: false,
+        session_id: None,
+        device_id: None,
+    })
+    .await
+    .expect("put code");
+    let session = SessionRecord {
+        id: id.into(),
+        client_id: "http://localhost".into(),
+        sub: "did:plc:abc".into(),
+        scope: "atproto".into(),
+        dpop_jkt: "jkt".into(),
+        client_auth: ClientAuthBinding::None,
+        created_at: 1000,
+        expires_at: 100_000,
+        refresh_hash: TokenHash::of(first),
+        refresh_expires_at: 100_000,
+        access_jti: format!("tok-{id}"),
+        access_expires_at: 2000,
+        updated_at: 1000,
+        device_id: None,
+    };
+    assert_eq!(s.redeem_code(&code, 1001, session).await.expect("redeem"), RedeemOutcome::Redeemed);
+}
+
+fn rotation_at(now: i64, next: &str) -> atauth_server::store::Rotation {
+    use atauth_server::store::*;
+    Rotation {
+        now,
+        client_id: "http://localhost".into(),
+        dpop_jkt: "jkt".into(),
+        client_auth: ClientAuthBinding::None,
+        new_refresh_hash: TokenHash::of(next),
+        new_refresh_expires_at: 200_000,
+        new_access_jti: format!("tok-{next}"),
+        new_access_expires_at: 2500,
+        retry_grace: 30,
+    }
+}
+
+/// Keyed tokens (issue 18) on the stores that keep a family's previous token with the family
+/// (SQLite, memory): two rotations in the same second leave the latest replaced token retryable
+/// once (the by-hash path compares whole-second times and cannot tell; the crash test's finding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_tokens_retry_the_latest_rotation_within_one_second() {
+    use atauth_server::store::*;
+    let stores: [(&str, Box<dyn TokenStore>); 2] = [
+        ("memory", Box::new(MemoryStore::default())),
+        ("sqlite", Box::new(SqliteStore::open_temp().unwrap())),
+    ];
+    for (name, s) in stores {
+        let fam = "ses-00112233445566778899aabbccddeeff";
+        family_for_keys(s.as_ref(), fam, "ref-0").await;
+        let key = |t: &str| RefreshKey { hash: TokenHash::of(t), family: Some(fam.to_owned()) };
+        for (from, to) in [("ref-0", "ref-1"), ("ref-1", "ref-2")] {
+            let out = s.rotate_refresh(&key(from), rotation_at(1500, to)).await.unwrap();
+            assert!(matches!(out, RotateOutcome::Rotated(_)), "{name}: {from} rotates: {out:?}");
+        }
+        let out = s.rotate_refresh(&key("ref-1"), rotation_at(1500, "ref-3")).await.unwrap();
+        assert!(
+            matches!(out, RotateOutcome::Retried(_)),
+            "{name}: the latest replaced token retries: {out:?}"
+        );
+        let out = s.rotate_refresh(&key("ref-1"), rotation_at(1500, "ref-4")).await.unwrap();
+        assert_eq!(out, RotateOutcome::Replayed, "{name}: its retry is spent");
+        assert_eq!(s.session(fam).await.unwrap(), None, "{name}: and the family is revoked");
+    }
+}
+
+/// A version-3 database (before keyed tokens) is migrated to 4 on open: its families keep working,
+/// first by hash, then keyed, and a replay of their old tokens is still caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_schema_3_is_migrated_to_4_and_old_tokens_keep_working() {
+    use atauth_server::store::*;
+    let dir = atauth_testkit::fs::TempDir::new("schema-4");
+    let path = dir.join("atauth.sqlite");
+    let fam = "ses-ffeeddccbbaa99887766554433221100";
+    family_for_keys(&SqliteStore::open(&path).unwrap(), fam, "ref-old").await;
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "ALTER TABLE sessions DROP COLUMN prev_refresh_hash; ALTER TABLE sessions DROP COLUMN prev_rotated_at; \
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    // The old, unkeyed token rotates by hash; its keyed successor rotates keyed.
+    let out = s.rotate_refresh(&TokenHash::of("ref-old").into(), rotation_at(1500, "ref-new")).await.unwrap();
+    assert!(matches!(out, RotateOutcome::Rotated(_)), "{out:?}");
+    let key = RefreshKey { hash: TokenHash::of("ref-new"), family: Some(fam.to_owned()) };
+    let out = s.rotate_refresh(&key, rotation_at(1600, "ref-newer")).await.unwrap();
+    assert!(matches!(out, RotateOutcome::Rotated(_)), "{out:?}");
+    let out = s.rotate_refresh(&TokenHash::of("ref-old").into(), rotation_at(1700, "ref-x")).await.unwrap();
+    assert_eq!(out, RotateOutcome::Replayed, "the pre-upgrade token is still a replay");
 }

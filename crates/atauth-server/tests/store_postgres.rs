@@ -54,7 +54,7 @@ async fn two_instances_pass_the_token_suite_together() {
         ) -> Result<RedeemOutcome, StoreError> {
             self.next().redeem_code(hash, now, session).await
         }
-        async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
+        async fn rotate_refresh(&self, old: &RefreshKey, r: Rotation) -> Result<RotateOutcome, StoreError> {
             self.next().rotate_refresh(old, r).await
         }
         async fn session_by_access_jti(
@@ -64,7 +64,7 @@ async fn two_instances_pass_the_token_suite_together() {
         ) -> Result<Option<SessionRecord>, StoreError> {
             self.next().session_by_access_jti(jti, now).await
         }
-        async fn session_by_refresh(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+        async fn session_by_refresh(&self, hash: &RefreshKey) -> Result<Option<SessionRecord>, StoreError> {
             self.next().session_by_refresh(hash).await
         }
         async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -195,11 +195,11 @@ async fn racing_refreshes_without_grace_one_rotates_the_other_revokes() {
         let old = TokenHash::of(&format!("ref-{id}"));
         let (ra, rb) = (a.clone(), b.clone());
         let (ta, tb) = (format!("{id}-a"), format!("{id}-b"));
-        let (oa, ob) =
-            race(async move { ra.rotate_refresh(&old, rotation(&ta, 0)).await.unwrap() }, async move {
-                rb.rotate_refresh(&old, rotation(&tb, 0)).await.unwrap()
-            })
-            .await;
+        let (oa, ob) = race(
+            async move { ra.rotate_refresh(&old.into(), rotation(&ta, 0)).await.unwrap() },
+            async move { rb.rotate_refresh(&old.into(), rotation(&tb, 0)).await.unwrap() },
+        )
+        .await;
         let rotated = [&oa, &ob].iter().filter(|o| matches!(o, RotateOutcome::Rotated(_))).count();
         let replayed = [&oa, &ob].iter().filter(|o| **o == &RotateOutcome::Replayed).count();
         assert_eq!((rotated, replayed), (1, 1), "round {i}: exactly one wins: {oa:?} / {ob:?}");
@@ -220,11 +220,11 @@ async fn racing_refreshes_with_grace_leave_exactly_one_live_token() {
         let old = TokenHash::of(&format!("ref-{id}"));
         let (ra, rb) = (a.clone(), b.clone());
         let (ta, tb) = (format!("{id}-a"), format!("{id}-b"));
-        let (oa, ob) =
-            race(async move { ra.rotate_refresh(&old, rotation(&ta, 30)).await.unwrap() }, async move {
-                rb.rotate_refresh(&old, rotation(&tb, 30)).await.unwrap()
-            })
-            .await;
+        let (oa, ob) = race(
+            async move { ra.rotate_refresh(&old.into(), rotation(&ta, 30)).await.unwrap() },
+            async move { rb.rotate_refresh(&old.into(), rotation(&tb, 30)).await.unwrap() },
+        )
+        .await;
         let (first, retried) = match (oa, ob) {
             (RotateOutcome::Rotated(f), RotateOutcome::Retried(r))
             | (RotateOutcome::Retried(r), RotateOutcome::Rotated(f)) => (f, r),
@@ -240,7 +240,7 @@ async fn racing_refreshes_with_grace_leave_exactly_one_live_token() {
         let mut again = rotation(&format!("{id}-c"), 30);
         again.now = T0 + 102;
         assert_eq!(
-            b.rotate_refresh(&first.refresh_hash, again).await.unwrap(),
+            b.rotate_refresh(&first.refresh_hash.into(), again).await.unwrap(),
             RotateOutcome::Replayed,
             "round {i}: the first rotation's refresh token is a replay"
         );

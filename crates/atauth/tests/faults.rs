@@ -31,7 +31,7 @@ use atauth_crypto::pkce::PkceVerifier;
 use atauth_crypto::{Clock as _, SystemClock};
 use atauth_server::store::postgres::testing::TestDatabase;
 use atauth_server::store::{
-    AccountRecord, AccountStatus, AccountStore as _, PostgresStore, TokenHash, TokenStore as _,
+    AccountRecord, AccountStatus, AccountStore as _, PostgresStore, RefreshKey, TokenHash, TokenStore as _,
 };
 use common::*;
 use serde_json::Value;
@@ -280,7 +280,7 @@ async fn check_sessions(
     let sessions = store.sessions_for_account(DID, SystemClock.unix_now()).await.unwrap();
     assert_eq!(sessions.len(), families.len(), "one family per client, none revoked, none duplicated");
     for (i, fam) in families.iter().enumerate() {
-        let s = store.session_by_refresh(&TokenHash::of(&fam.refresh)).await.unwrap();
+        let s = store.session_by_refresh(&RefreshKey::of(&fam.refresh)).await.unwrap();
         let s = s.unwrap_or_else(|| panic!("family {i}: its client's refresh token is unknown"));
         assert_eq!(
             s.refresh_hash,

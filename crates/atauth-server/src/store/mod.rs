@@ -82,6 +82,60 @@ impl std::fmt::Debug for TokenHash {
     }
 }
 
+/// How a presented refresh token is looked up: its hash, and the id of the family it names.
+///
+/// Refresh tokens issued since store format 4 name their family (`ref-<family hex>-<secret hex>`,
+/// [`RefreshKey::of`]), so a store can find the family by its primary key and keep only the
+/// family's current and previous token hashes instead of a row per token ever issued (one write
+/// per rotation instead of several, issue 18). Older tokens (`ref-<secret hex>`) carry no family
+/// and are found by hash. Either way the hash decides which of the family's tokens it is; a token
+/// that names a live family but is neither its current nor its previous one was issued to that
+/// family earlier (family ids are 128-bit random and appear nowhere else) and is a replay
+/// (AS-REF-01).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshKey {
+    /// SHA-256 of the whole token.
+    pub hash: TokenHash,
+    /// The family id the token names (`ses-<hex>`), if it is of the keyed format.
+    pub family: Option<String>,
+}
+
+impl RefreshKey {
+    /// The prefix of every refresh token.
+    pub const PREFIX: &'static str = "ref-";
+
+    /// Parses a presented refresh token. A token of the keyed format yields its family id; any
+    /// other string is looked up by hash alone (and is simply not found if it is not ours).
+    pub fn of(token: &str) -> Self {
+        let family = token
+            .strip_prefix(Self::PREFIX)
+            .and_then(|rest| rest.split_once('-'))
+            .filter(|(family, secret)| {
+                family.len() == 32
+                    && !secret.is_empty()
+                    && family.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
+            .map(|(family, _)| format!("ses-{family}"));
+        Self { hash: TokenHash::of(token), family }
+    }
+
+    /// A new refresh token of the keyed format for the family `family_id` (`ses-<32 hex>`), with
+    /// 32 random bytes of secret. `None` if the id is not of that shape (then the caller issues an
+    /// unkeyed token).
+    pub fn new_token(family_id: &str) -> Option<String> {
+        let hex_id = family_id.strip_prefix("ses-").filter(|h| h.len() == 32)?;
+        let secret = hex::encode(atauth_crypto::random::random_bytes::<32>());
+        Some(format!("{}{hex_id}-{secret}", Self::PREFIX))
+    }
+}
+
+impl From<TokenHash> for RefreshKey {
+    /// A lookup by hash alone (tokens of the older format, and tests).
+    fn from(hash: TokenHash) -> Self {
+        Self { hash, family: None }
+    }
+}
+
 // ------------------------------------------------------------------------------------- accounts ---
 
 /// Whether an account may sign in and authorize clients (AS-AUTHZ-07).
@@ -468,12 +522,16 @@ pub trait TokenStore: Send + Sync + 'static {
         now: i64,
         session: SessionRecord,
     ) -> Result<RedeemOutcome, StoreError>;
-    /// Atomically checks and rotates a refresh token (see [`Rotation`], [`RotateOutcome`]).
-    async fn rotate_refresh(&self, old: &TokenHash, rotation: Rotation) -> Result<RotateOutcome, StoreError>;
+    /// Atomically checks and rotates a refresh token (see [`Rotation`], [`RotateOutcome`]). A key
+    /// that names a live family but matches neither its current token nor the one its latest
+    /// rotation replaced is [`RotateOutcome::Replayed`] (the family is revoked), on every backend.
+    async fn rotate_refresh(&self, old: &RefreshKey, rotation: Rotation)
+    -> Result<RotateOutcome, StoreError>;
     /// The live family whose current access token has this `jti` (stateful revocation, RS-DPOP-01).
     async fn session_by_access_jti(&self, jti: &str, now: i64) -> Result<Option<SessionRecord>, StoreError>;
-    /// The family owning this refresh token, current or rotated (revocation, RFC 7009).
-    async fn session_by_refresh(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError>;
+    /// The family owning this refresh token, current or rotated (revocation, RFC 7009); for a
+    /// keyed token, the family it names.
+    async fn session_by_refresh(&self, key: &RefreshKey) -> Result<Option<SessionRecord>, StoreError>;
     /// A family by id.
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// The account's live families (for a "connected apps" page, AS-AUTHZ-07).

@@ -492,7 +492,7 @@ async fn as_cmd_04_removing_the_bound_key_from_metadata_revokes_the_session() {
         h.server
             .stores()
             .tokens
-            .session_by_refresh(&atauth_server::store::TokenHash::of(&refresh))
+            .session_by_refresh(&atauth_server::store::RefreshKey::of(&refresh))
             .await
             .unwrap()
             .is_none(),

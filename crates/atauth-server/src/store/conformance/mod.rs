@@ -21,8 +21,8 @@ use atauth_crypto::SecretString;
 use super::{
     AccountRecord, AccountStatus, AccountStore, AuthorizationRequest, ClientAuthBinding, ClientMetadataCache,
     CodeRecord, DeviceAccount, DeviceSession, DeviceStore, InviteCode, InviteCodeUse, InviteRedeemOutcome,
-    PendingRequest, RedeemOutcome, ReplayStore, RequestStore, RotateOutcome, Rotation, SessionRecord,
-    StoreError, TokenHash, TokenStore,
+    PendingRequest, RedeemOutcome, RefreshKey, ReplayStore, RequestStore, RotateOutcome, Rotation,
+    SessionRecord, StoreError, TokenHash, TokenStore,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -391,7 +391,7 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     assert_eq!(s.session_by_access_jti("tok-4", T0 + 900).await.expect("jti"), None, "expired access token");
     let r4b = TokenHash::of("ref-4b");
     let RotateOutcome::Rotated(after) =
-        s.rotate_refresh(&r4, rotation(T0 + 100, r4b, "tok-4b")).await.expect("rotate")
+        s.rotate_refresh(&r4.into(), rotation(T0 + 100, r4b, "tok-4b")).await.expect("rotate")
     else {
         panic!("rotation should succeed")
     };
@@ -411,17 +411,19 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     );
     assert!(s.session_by_access_jti("tok-4b", T0 + 101).await.expect("new jti").is_some());
     assert_eq!(
-        s.session_by_refresh(&r4).await.expect("by old refresh").map(|x| x.id).as_deref(),
+        s.session_by_refresh(&r4.into()).await.expect("by old refresh").map(|x| x.id).as_deref(),
         Some("fam-4")
     );
     // Replay of the rotated token revokes the whole family, including the new token.
     assert_eq!(
-        s.rotate_refresh(&r4, rotation(T0 + 200, TokenHash::of("ref-4c"), "tok-4c")).await.expect("replay"),
+        s.rotate_refresh(&r4.into(), rotation(T0 + 200, TokenHash::of("ref-4c"), "tok-4c"))
+            .await
+            .expect("replay"),
         RotateOutcome::Replayed
     );
     assert_eq!(s.session("fam-4").await.expect("session"), None, "replay revokes the family (AS-REF-01)");
     assert_eq!(
-        s.rotate_refresh(&r4b, rotation(T0 + 201, TokenHash::of("ref-4d"), "tok-4d"))
+        s.rotate_refresh(&r4b.into(), rotation(T0 + 201, TokenHash::of("ref-4d"), "tok-4d"))
             .await
             .expect("after revoke"),
         RotateOutcome::NotFound,
@@ -435,11 +437,11 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     let a = new_family(s, "fam-g1").await;
     let (b, c2, d) = (TokenHash::of("ref-g1-b"), TokenHash::of("ref-g1-c"), TokenHash::of("ref-g1-d"));
     assert!(matches!(
-        s.rotate_refresh(&a, rotation_with_grace(T0 + 100, b, "tok-g1-b")).await.expect("rotate"),
+        s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 100, b, "tok-g1-b")).await.expect("rotate"),
         RotateOutcome::Rotated(_)
     ));
     let RotateOutcome::Retried(after) =
-        s.rotate_refresh(&a, rotation_with_grace(T0 + 130, c2, "tok-g1-c")).await.expect("retry")
+        s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 130, c2, "tok-g1-c")).await.expect("retry")
     else {
         panic!("a retry 30 s after the rotation is within the grace")
     };
@@ -451,13 +453,15 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
         "lost access token dead"
     );
     assert!(matches!(
-        s.rotate_refresh(&c2, rotation_with_grace(T0 + 140, d, "tok-g1-d")).await.expect("rotate on"),
+        s.rotate_refresh(&c2.into(), rotation_with_grace(T0 + 140, d, "tok-g1-d")).await.expect("rotate on"),
         RotateOutcome::Rotated(_)
     ));
     // The retry was spent: the same old token again is a replay.
     let e = TokenHash::of("ref-g1-e");
     assert_eq!(
-        s.rotate_refresh(&a, rotation_with_grace(T0 + 141, e, "tok-g1-e")).await.expect("second retry"),
+        s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 141, e, "tok-g1-e"))
+            .await
+            .expect("second retry"),
         RotateOutcome::Replayed
     );
     assert_eq!(s.session("fam-g1").await.expect("session"), None, "a second retry revokes the family");
@@ -465,13 +469,13 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     // The undelivered successor presented later is a replay (it was never handed out).
     let a = new_family(s, "fam-g2").await;
     let (b, c2) = (TokenHash::of("ref-g2-b"), TokenHash::of("ref-g2-c"));
-    s.rotate_refresh(&a, rotation_with_grace(T0 + 100, b, "tok-g2-b")).await.expect("rotate");
+    s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 100, b, "tok-g2-b")).await.expect("rotate");
     assert!(matches!(
-        s.rotate_refresh(&a, rotation_with_grace(T0 + 101, c2, "tok-g2-c")).await.expect("retry"),
+        s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 101, c2, "tok-g2-c")).await.expect("retry"),
         RotateOutcome::Retried(_)
     ));
     assert_eq!(
-        s.rotate_refresh(&b, rotation_with_grace(T0 + 102, TokenHash::of("ref-g2-x"), "tok-g2-x"))
+        s.rotate_refresh(&b.into(), rotation_with_grace(T0 + 102, TokenHash::of("ref-g2-x"), "tok-g2-x"))
             .await
             .expect("successor"),
         RotateOutcome::Replayed
@@ -480,32 +484,32 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
 
     // Another DPoP key inside the window (a thief with the token) revokes (AS-REF-02).
     let a = new_family(s, "fam-g3").await;
-    s.rotate_refresh(&a, rotation_with_grace(T0 + 100, TokenHash::of("ref-g3-b"), "tok-g3-b"))
+    s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 100, TokenHash::of("ref-g3-b"), "tok-g3-b"))
         .await
         .expect("rotate");
     let mut thief = rotation_with_grace(T0 + 101, TokenHash::of("ref-g3-c"), "tok-g3-c");
     thief.dpop_jkt = "attacker".into();
-    assert_eq!(s.rotate_refresh(&a, thief).await.expect("thief"), RotateOutcome::DpopKeyMismatch);
+    assert_eq!(s.rotate_refresh(&a.into(), thief).await.expect("thief"), RotateOutcome::DpopKeyMismatch);
     assert_eq!(s.session("fam-g3").await.expect("session"), None, "the thief revoked the family");
 
     // After the window, or with the grace off, it is a replay (AS-REF-01).
     for (id, now, grace) in [("fam-g4", T0 + 131, 30), ("fam-g5", T0 + 101, 0)] {
         let a = new_family(s, id).await;
         let next = TokenHash::of(&format!("ref-{id}-b"));
-        s.rotate_refresh(&a, rotation_with_grace(T0 + 100, next, "tok-b")).await.expect("rotate");
+        s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 100, next, "tok-b")).await.expect("rotate");
         let mut late = rotation(now, TokenHash::of(&format!("ref-{id}-c")), &format!("tok-{id}-c"));
         late.retry_grace = grace;
-        assert_eq!(s.rotate_refresh(&a, late).await.expect("late"), RotateOutcome::Replayed, "{id}");
+        assert_eq!(s.rotate_refresh(&a.into(), late).await.expect("late"), RotateOutcome::Replayed, "{id}");
         assert_eq!(s.session(id).await.expect("session"), None, "{id}");
     }
 
     // Only the latest replaced token may retry: one from an earlier rotation is a replay.
     let a = new_family(s, "fam-g6").await;
     let (b, c2) = (TokenHash::of("ref-g6-b"), TokenHash::of("ref-g6-c"));
-    s.rotate_refresh(&a, rotation_with_grace(T0 + 100, b, "tok-g6-b")).await.expect("rotate");
-    s.rotate_refresh(&b, rotation_with_grace(T0 + 105, c2, "tok-g6-c")).await.expect("rotate again");
+    s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 100, b, "tok-g6-b")).await.expect("rotate");
+    s.rotate_refresh(&b.into(), rotation_with_grace(T0 + 105, c2, "tok-g6-c")).await.expect("rotate again");
     assert_eq!(
-        s.rotate_refresh(&a, rotation_with_grace(T0 + 110, TokenHash::of("ref-g6-x"), "tok-g6-x"))
+        s.rotate_refresh(&a.into(), rotation_with_grace(T0 + 110, TokenHash::of("ref-g6-x"), "tok-g6-x"))
             .await
             .expect("old"),
         RotateOutcome::Replayed
@@ -535,7 +539,7 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
         );
         let mut rot = rotation(T0 + 50, TokenHash::of(&format!("ref-m{i}-next")), &format!("tok-m{i}-next"));
         mutate(&mut rot);
-        assert_eq!(s.rotate_refresh(&rh, rot).await.expect("mismatch"), expected);
+        assert_eq!(s.rotate_refresh(&rh.into(), rot).await.expect("mismatch"), expected);
         assert_eq!(s.session(&id).await.expect("session"), None, "{expected:?} revokes the family");
     }
     // Confidential family: other key → revoked; public family may upgrade.
@@ -548,7 +552,7 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     let mut rot = rotation(T0 + 1, TokenHash::of("ref-conf-2"), "tok-conf-2");
     rot.client_auth = ClientAuthBinding::None;
     assert_eq!(
-        s.rotate_refresh(&TokenHash::of("ref-conf"), rot).await.expect("downgrade"),
+        s.rotate_refresh(&TokenHash::of("ref-conf").into(), rot).await.expect("downgrade"),
         RotateOutcome::ClientAuthMismatch
     );
     assert_eq!(s.session("fam-conf").await.expect("session"), None);
@@ -562,7 +566,7 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     let mut rot = rotation(T0 + 1, TokenHash::of("ref-up-2"), "tok-up-2");
     rot.client_auth = conf.clone();
     assert!(matches!(
-        s.rotate_refresh(&TokenHash::of("ref-up"), rot).await.expect("upgrade"),
+        s.rotate_refresh(&TokenHash::of("ref-up").into(), rot).await.expect("upgrade"),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(s.session("fam-up").await.expect("session").map(|x| x.client_auth), Some(conf));
@@ -573,9 +577,12 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     assert!(s.revoke_session("fam-up").await.expect("revoke"));
     assert!(!s.revoke_session("fam-up").await.expect("revoke twice"));
     assert_eq!(
-        s.rotate_refresh(&TokenHash::of("ref-up-2"), rotation(T0 + 3, TokenHash::of("ref-up-3"), "tok-up-3"))
-            .await
-            .expect("after revoke"),
+        s.rotate_refresh(
+            &TokenHash::of("ref-up-2").into(),
+            rotation(T0 + 3, TokenHash::of("ref-up-3"), "tok-up-3")
+        )
+        .await
+        .expect("after revoke"),
         RotateOutcome::NotFound
     );
     let c = TokenHash::of("cod-purge");
@@ -588,6 +595,130 @@ pub async fn token_store_suite<S: TokenStore + ?Sized>(s: &S) {
     assert_eq!(s.get_code(&c).await.expect("code"), None, "expired code purged");
 
     revoke_account_sessions_cases(s).await;
+    keyed_refresh_cases(s).await;
+}
+
+/// A key naming family `id` (the keyed token format, [`RefreshKey`]).
+fn keyed(id: &str, hash: TokenHash) -> RefreshKey {
+    RefreshKey { hash, family: Some(id.to_owned()) }
+}
+
+/// Keyed refresh tokens (issue 18): the same outcomes as tokens found by hash, and a token that
+/// names a live family without being one of its last two is a replay.
+async fn keyed_refresh_cases<S: TokenStore + ?Sized>(s: &S) {
+    let a = new_family(s, "fam-k1").await;
+    let (b, c2, d) = (TokenHash::of("ref-k1-b"), TokenHash::of("ref-k1-c"), TokenHash::of("ref-k1-d"));
+    let RotateOutcome::Rotated(after) = s
+        .rotate_refresh(&keyed("fam-k1", a), rotation_with_grace(T0 + 100, b, "tok-k1-b"))
+        .await
+        .expect("rotate")
+    else {
+        panic!("the family's first token, keyed, rotates")
+    };
+    assert_eq!((after.refresh_hash, after.access_jti.as_str()), (b, "tok-k1-b"));
+    assert_eq!(s.session("fam-k1").await.expect("session"), Some(after), "rotation persisted");
+    assert!(s.session_by_access_jti("tok-k1-b", T0 + 101).await.expect("jti").is_some());
+    assert_eq!(
+        s.session_by_access_jti("tok-k1", T0 + 101).await.expect("jti"),
+        None,
+        "old access token dead"
+    );
+    assert!(matches!(
+        s.rotate_refresh(&keyed("fam-k1", b), rotation_with_grace(T0 + 105, c2, "tok-k1-c"))
+            .await
+            .expect("again"),
+        RotateOutcome::Rotated(_)
+    ));
+    assert_eq!(
+        s.session_by_refresh(&keyed("fam-k1", b)).await.expect("by key").map(|x| x.id).as_deref(),
+        Some("fam-k1"),
+        "a keyed token finds its family"
+    );
+    // The lost response's retry: the token the latest rotation replaced, within the grace.
+    let RotateOutcome::Retried(after) = s
+        .rotate_refresh(&keyed("fam-k1", b), rotation_with_grace(T0 + 110, d, "tok-k1-d"))
+        .await
+        .expect("retry")
+    else {
+        panic!("the replaced token within the grace is retried")
+    };
+    assert_eq!(after.refresh_hash, d);
+    // The undelivered successor is a replay now, and revokes the family.
+    assert_eq!(
+        s.rotate_refresh(&keyed("fam-k1", c2), rotation_with_grace(T0 + 111, TokenHash::of("x"), "tok-k1-x"))
+            .await
+            .expect("successor"),
+        RotateOutcome::Replayed
+    );
+    assert_eq!(s.session("fam-k1").await.expect("session"), None, "replay revokes the family (AS-REF-01)");
+    assert_eq!(
+        s.rotate_refresh(&keyed("fam-k1", d), rotation(T0 + 112, TokenHash::of("y"), "tok-k1-y"))
+            .await
+            .expect("dead"),
+        RotateOutcome::NotFound,
+        "the current token of a revoked family is dead"
+    );
+
+    // A token two rotations back, and one that names the family but was never seen: replays.
+    for (n, never_issued) in [(2, None), (3, Some(TokenHash::of("ref-k3-never-issued")))] {
+        let id = format!("fam-k{n}");
+        let first = new_family(s, &id).await;
+        let presented = never_issued.unwrap_or(first);
+        let (b, c2) = (TokenHash::of(&format!("{id}-b")), TokenHash::of(&format!("{id}-c")));
+        s.rotate_refresh(&keyed(&id, first), rotation(T0 + 100, b, &format!("tok-{id}-b")))
+            .await
+            .expect("rotate");
+        s.rotate_refresh(&keyed(&id, b), rotation(T0 + 200, c2, &format!("tok-{id}-c")))
+            .await
+            .expect("rotate");
+        assert_eq!(
+            s.rotate_refresh(&keyed(&id, presented), rotation(T0 + 300, TokenHash::of("z"), "tok-z"))
+                .await
+                .expect("replay"),
+            RotateOutcome::Replayed,
+            "{id}"
+        );
+        assert_eq!(s.session(&id).await.expect("session"), None, "{id}: revoked");
+    }
+    // A key naming no family is simply unknown, and changes nothing.
+    assert_eq!(
+        s.rotate_refresh(
+            &keyed("fam-none", TokenHash::of("ref-none")),
+            rotation(T0 + 1, TokenHash::of("n"), "tok-n")
+        )
+        .await
+        .expect("unknown"),
+        RotateOutcome::NotFound
+    );
+    assert_eq!(
+        s.session_by_refresh(&keyed("fam-none", TokenHash::of("ref-none"))).await.expect("by key"),
+        None
+    );
+
+    // A mis-bound keyed token revokes like any other (AS-REF-02).
+    let first = new_family(s, "fam-k4").await;
+    let mut thief = rotation(T0 + 100, TokenHash::of("ref-k4-b"), "tok-k4-b");
+    thief.dpop_jkt = "another-key".to_owned();
+    assert_eq!(
+        s.rotate_refresh(&keyed("fam-k4", first), thief).await.expect("thief"),
+        RotateOutcome::DpopKeyMismatch
+    );
+    assert_eq!(s.session("fam-k4").await.expect("session"), None);
+
+    // A family whose tokens were found by hash (issued before keyed tokens) goes on keyed, and its
+    // rotated tokens stay replays.
+    let first = new_family(s, "fam-k5").await;
+    let (b, c2) = (TokenHash::of("ref-k5-b"), TokenHash::of("ref-k5-c"));
+    s.rotate_refresh(&first.into(), rotation(T0 + 100, b, "tok-k5-b")).await.expect("by hash");
+    assert!(matches!(
+        s.rotate_refresh(&keyed("fam-k5", b), rotation(T0 + 200, c2, "tok-k5-c")).await.expect("keyed"),
+        RotateOutcome::Rotated(_)
+    ));
+    assert_eq!(
+        s.rotate_refresh(&first.into(), rotation(T0 + 300, TokenHash::of("w"), "tok-w")).await.expect("old"),
+        RotateOutcome::Replayed
+    );
+    assert_eq!(s.session("fam-k5").await.expect("session"), None);
 }
 
 /// A family `id` of account `sub` and client `client`, approved on `device`.
@@ -623,7 +754,7 @@ async fn revoke_account_sessions_cases<S: TokenStore + ?Sized>(s: &S) {
     assert_eq!(ids(s.sessions_for_account(carol, T0).await.expect("list")), ["rv-c21"]);
     assert_eq!(
         s.rotate_refresh(
-            &TokenHash::of("ref-rv-c11"),
+            &TokenHash::of("ref-rv-c11").into(),
             rotation(T0 + 1, TokenHash::of("ref-rv-x"), "tok-rv-x")
         )
         .await

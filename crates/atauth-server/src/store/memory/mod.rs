@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use super::{
     AccountRecord, AccountStatus, AccountStore, ClientMetadataCache, CodeRecord, DeviceAccount,
     DeviceSession, DeviceStore, InviteCode, InviteCodeUse, InviteRedeemOutcome, PendingRequest,
-    RedeemOutcome, ReplayStore, RequestStore, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash,
-    TokenStore,
+    RedeemOutcome, RefreshKey, ReplayStore, RequestStore, RotateOutcome, Rotation, SessionRecord, StoreError,
+    TokenHash, TokenStore,
 };
 use crate::store::rules::{
     Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, forget_consent, has_account,
@@ -32,6 +32,9 @@ struct State {
     sessions: HashMap<String, SessionRecord>,
     /// refresh hash → (family id, its `rotated` state: see [`crate::store::rules::Presented`])
     refresh: HashMap<TokenHash, (String, i64)>,
+    /// family id → the token its latest rotation replaced and that token's `rotated` state (the
+    /// SQLite columns `prev_refresh_hash`, `prev_rotated_at`), for keyed tokens.
+    previous: HashMap<String, (TokenHash, i64)>,
     access: HashMap<String, String>,
     devices: HashMap<TokenHash, DeviceSession>,
     replay: HashMap<[u8; 32], i64>,
@@ -39,9 +42,56 @@ struct State {
 }
 
 impl State {
+    /// Rotation of a token found by hash (the SQLite store's `rotate_by_hash`): every such token
+    /// has an entry in `refresh`, the new one too; the replaced token is also recorded as the
+    /// family's previous one, as the keyed path keeps it.
+    fn rotate_by_hash(&mut self, old: &TokenHash, r: &Rotation) -> RotateOutcome {
+        let Some((sid, rotated_at)) = self.refresh.get(old).cloned() else { return RotateOutcome::NotFound };
+        let Some(session) = self.sessions.get(&sid).cloned() else {
+            self.refresh.remove(old);
+            return RotateOutcome::NotFound;
+        };
+        // The same rule as SQLite's: replaced by the family's latest rotation when no other token of
+        // the family was rotated at or after it (only asked on the replay path).
+        let presented = Presented::from_rotated_at(rotated_at, || {
+            !self.refresh.iter().any(|(h, (f, at))| f == &sid && h != old && *at >= rotated_at)
+        });
+        let retry = match judge_rotation(&session, presented, r) {
+            Verdict::Refuse(outcome) => {
+                self.revoke(&sid);
+                return outcome;
+            }
+            Verdict::Rotate => false,
+            Verdict::Retry => true,
+        };
+        let mut next = session;
+        self.access.remove(&next.access_jti);
+        let previous_at = if retry {
+            // The undelivered successor and this token's retry are both spent.
+            for spent in [*old, next.refresh_hash] {
+                if let Some(entry) = self.refresh.get_mut(&spent) {
+                    entry.1 = ROTATED_AT_NO_RETRY;
+                }
+            }
+            ROTATED_AT_NO_RETRY
+        } else {
+            if let Some(entry) = self.refresh.get_mut(old) {
+                entry.1 = rotated_at_marker(r.now);
+            }
+            rotated_at_marker(r.now)
+        };
+        apply_rotation(&mut next, r);
+        self.previous.insert(sid.clone(), (*old, previous_at));
+        self.refresh.insert(next.refresh_hash, (sid.clone(), ROTATED_AT_CURRENT));
+        self.access.insert(next.access_jti.clone(), sid.clone());
+        self.sessions.insert(sid, next.clone());
+        if retry { RotateOutcome::Retried(next) } else { RotateOutcome::Rotated(next) }
+    }
+
     fn revoke(&mut self, id: &str) -> bool {
         let Some(session) = self.sessions.remove(id) else { return false };
         self.refresh.retain(|_, (sid, _)| sid != id);
+        self.previous.remove(id);
         self.access.remove(&session.access_jti);
         true
     }
@@ -238,42 +288,36 @@ impl TokenStore for MemoryStore {
         Ok(RedeemOutcome::Redeemed)
     }
 
-    async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
+    async fn rotate_refresh(&self, old: &RefreshKey, r: Rotation) -> Result<RotateOutcome, StoreError> {
         let mut s = self.lock();
-        let Some((sid, rotated_at)) = s.refresh.get(old).cloned() else { return Ok(RotateOutcome::NotFound) };
-        let Some(session) = s.sessions.get(&sid).cloned() else {
-            s.refresh.remove(old);
-            return Ok(RotateOutcome::NotFound);
+        let Some(family) = &old.family else { return Ok(s.rotate_by_hash(&old.hash, &r)) };
+        // The same rules as SQLite's keyed path: the family by id, the token against its current and
+        // previous one; no entry in `refresh` for the new token.
+        let Some(session) = s.sessions.get(family).cloned() else { return Ok(RotateOutcome::NotFound) };
+        let presented = match s.previous.get(family) {
+            _ if session.refresh_hash == old.hash => Presented::Current,
+            Some((prev, at)) if *prev == old.hash => Presented::from_rotated_at(*at, || true),
+            _ => Presented::Stale,
         };
-        // The same rule as SQLite's: replaced by the family's latest rotation when no other token of
-        // the family was rotated at or after it (only asked on the replay path).
-        let presented = Presented::from_rotated_at(rotated_at, || {
-            !s.refresh.iter().any(|(h, (f, at))| f == &sid && h != old && *at >= rotated_at)
-        });
         let retry = match judge_rotation(&session, presented, &r) {
             Verdict::Refuse(outcome) => {
-                s.revoke(&sid);
+                s.revoke(family);
                 return Ok(outcome);
             }
             Verdict::Rotate => false,
             Verdict::Retry => true,
         };
+        let previous = if retry {
+            (old.hash, ROTATED_AT_NO_RETRY)
+        } else {
+            (session.refresh_hash, rotated_at_marker(r.now))
+        };
         let mut next = session;
         s.access.remove(&next.access_jti);
-        if retry {
-            // The undelivered successor and this token's retry are both spent.
-            for spent in [*old, next.refresh_hash] {
-                if let Some(entry) = s.refresh.get_mut(&spent) {
-                    entry.1 = ROTATED_AT_NO_RETRY;
-                }
-            }
-        } else if let Some(entry) = s.refresh.get_mut(old) {
-            entry.1 = rotated_at_marker(r.now);
-        }
         apply_rotation(&mut next, &r);
-        s.refresh.insert(next.refresh_hash, (sid.clone(), ROTATED_AT_CURRENT));
-        s.access.insert(next.access_jti.clone(), sid.clone());
-        s.sessions.insert(sid, next.clone());
+        s.previous.insert(family.clone(), previous);
+        s.access.insert(next.access_jti.clone(), family.clone());
+        s.sessions.insert(family.clone(), next.clone());
         Ok(if retry { RotateOutcome::Retried(next) } else { RotateOutcome::Rotated(next) })
     }
 
@@ -286,9 +330,13 @@ impl TokenStore for MemoryStore {
             .cloned())
     }
 
-    async fn session_by_refresh(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+    async fn session_by_refresh(&self, key: &RefreshKey) -> Result<Option<SessionRecord>, StoreError> {
         let s = self.lock();
-        Ok(s.refresh.get(hash).and_then(|(sid, _)| s.sessions.get(sid)).cloned())
+        let sid = match &key.family {
+            Some(family) => Some(family),
+            None => s.refresh.get(&key.hash).map(|(sid, _)| sid),
+        };
+        Ok(sid.and_then(|sid| s.sessions.get(sid)).cloned())
     }
 
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {

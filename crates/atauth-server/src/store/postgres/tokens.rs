@@ -12,7 +12,8 @@ use crate::store::rules::{
     rotated_at_marker,
 };
 use crate::store::{
-    CodeRecord, RedeemOutcome, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+    CodeRecord, RedeemOutcome, RefreshKey, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash,
+    TokenStore,
 };
 
 // Column lists as macros, so every statement is one `&'static str` built at compile time.
@@ -113,6 +114,27 @@ async fn insert_session(c: &mut PgConnection, s: &SessionRecord) -> Result<(), S
 }
 
 /// Deletes a family and all its refresh tokens; `true` if it existed.
+/// A token that is not in `refresh_tokens` but names a live family (a keyed token, [`RefreshKey`])
+/// was issued to that family before (family ids appear nowhere else): a replay, the family is
+/// revoked (AS-REF-01). Otherwise it is simply unknown.
+async fn replay_of_named_family(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    key: &RefreshKey,
+) -> Result<RotateOutcome, StoreError> {
+    let Some(family) = &key.family else { return Ok(RotateOutcome::NotFound) };
+    let live: Option<(String,)> = sqlx::query_as("SELECT id FROM sessions WHERE id = $1 FOR UPDATE")
+        .bind(family)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+    if live.is_none() {
+        return Ok(RotateOutcome::NotFound);
+    }
+    revoke_in(&mut tx, family).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(RotateOutcome::Replayed)
+}
+
 async fn revoke_in(c: &mut PgConnection, id: &str) -> Result<bool, StoreError> {
     let n = sqlx::query("DELETE FROM sessions WHERE id = $1")
         .bind(id)
@@ -208,7 +230,10 @@ impl TokenStore for PostgresStore {
         Ok(outcome)
     }
 
-    async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
+    async fn rotate_refresh(&self, key: &RefreshKey, r: Rotation) -> Result<RotateOutcome, StoreError> {
+        // Every token, keyed or not, has a row in `refresh_tokens` here; the family a keyed token
+        // names decides only what an unknown token of a live family is (a replay, as on SQLite).
+        let old = &key.hash;
         // Five round trips: BEGIN, lock the family, read the token's state, one write, COMMIT.
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // Lock the family first (the token → family link never changes, so the subquery may read
@@ -226,7 +251,7 @@ impl TokenStore for PostgresStore {
         .await
         .map_err(backend)?;
         let Some(mut session) = row.as_ref().map(session_row).transpose()? else {
-            return Ok(RotateOutcome::NotFound);
+            return replay_of_named_family(tx, key).await;
         };
         let sid = session.id.clone();
         // The token's state, and whether no other token of the family was rotated at or after it
@@ -298,7 +323,11 @@ impl TokenStore for PostgresStore {
         row.as_ref().map(session_row).transpose()
     }
 
-    async fn session_by_refresh(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+    async fn session_by_refresh(&self, key: &RefreshKey) -> Result<Option<SessionRecord>, StoreError> {
+        if let Some(family) = &key.family {
+            return self.session(family).await;
+        }
+        let hash = &key.hash;
         let row = sqlx::query(concat!(
             "SELECT ",
             session_cols!(),

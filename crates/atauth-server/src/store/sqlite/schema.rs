@@ -7,7 +7,11 @@ use crate::store::StoreError;
 
 /// 2: device sessions hold several accounts (`device_sessions`, replacing `devices`).
 /// 3: sign-up invite codes (`invite_codes`, `invite_code_uses`).
-pub(super) const SCHEMA_VERSION: i64 = 3;
+/// 4: keyed refresh tokens ([`crate::store::RefreshKey`]): `sessions.prev_refresh_hash` and
+///    `sessions.prev_rotated_at` hold the token the latest rotation replaced, so a rotation of a
+///    keyed token writes the `sessions` row alone. A version-3 binary would not find keyed tokens
+///    (it looks every token up in `refresh_tokens`), hence the version.
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Run before [`SCHEMA`] on a database of an older version. Device sessions are short-lived browser
 /// sign-ins, so the old table is dropped rather than converted: users sign in again.
@@ -25,6 +29,14 @@ CREATE TABLE IF NOT EXISTS invite_code_uses (
   code TEXT NOT NULL, did TEXT NOT NULL, used_at INTEGER NOT NULL, PRIMARY KEY (code, did)
 ) WITHOUT ROWID;
 ";
+
+/// Added to `sessions` on a database older than 4 (a new database gets them from [`SCHEMA`]), each
+/// only where it is missing. `prev_rotated_at` uses the markers of `refresh_tokens.rotated`
+/// ([`crate::store::rules`]); 1 = no retry left.
+const MIGRATE_TO_4: [(&str, &str); 2] = [
+    ("prev_refresh_hash", "ALTER TABLE sessions ADD COLUMN prev_refresh_hash BLOB"),
+    ("prev_rotated_at", "ALTER TABLE sessions ADD COLUMN prev_rotated_at INTEGER NOT NULL DEFAULT 1"),
+];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
@@ -45,11 +57,12 @@ CREATE TABLE IF NOT EXISTS sessions (
   dpop_jkt TEXT NOT NULL, client_auth TEXT NOT NULL, created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL, refresh_hash BLOB NOT NULL, refresh_expires_at INTEGER NOT NULL,
   access_jti TEXT NOT NULL, access_expires_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-  device_id TEXT
+  device_id TEXT, prev_refresh_hash BLOB, prev_rotated_at INTEGER NOT NULL DEFAULT 1
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS sessions_access_jti ON sessions(access_jti);
 CREATE INDEX IF NOT EXISTS sessions_sub ON sessions(sub);
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);
+-- Tokens found by hash: unkeyed ones (issued before schema 4) and each family's first token.
 -- rotated: 0 current; 1 rotated with no retry left; otherwise the Unix time of its rotation.
 CREATE TABLE IF NOT EXISTS refresh_tokens (
   hash BLOB PRIMARY KEY, session_id TEXT NOT NULL, rotated INTEGER NOT NULL
@@ -93,6 +106,28 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     }
     if version < 3 {
         writer.execute_batch(MIGRATE_TO_3).map_err(backend)?;
+    }
+    if version < 4 {
+        for (column, add) in MIGRATE_TO_4 {
+            // 0 rows when `sessions` does not exist yet (a new database) or lacks the column.
+            let present: bool = writer
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM pragma_table_info('sessions') WHERE name = ?1)",
+                    [column],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            let table: bool = writer
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions')",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            if table && !present {
+                writer.execute_batch(add).map_err(backend)?;
+            }
+        }
     }
     writer.execute_batch(SCHEMA).map_err(backend)?;
     writer.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;

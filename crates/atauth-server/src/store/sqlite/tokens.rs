@@ -2,7 +2,7 @@
 //! [`super::families`]. Redemption and rotation are each one write job, so one transaction.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension as _, Row, params};
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::families::{SESSION_COLS, finish_session, insert_session, load_session, revoke_in, session_row};
 use super::{SqliteStore, backend, from_json, hash_from, to_json};
@@ -11,7 +11,8 @@ use crate::store::rules::{
     rotated_at_marker,
 };
 use crate::store::{
-    CodeRecord, RedeemOutcome, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
+    CodeRecord, RedeemOutcome, RefreshKey, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash,
+    TokenStore,
 };
 
 const CODE_COLS: &str =
@@ -148,78 +149,11 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn rotate_refresh(&self, old: &TokenHash, r: Rotation) -> Result<RotateOutcome, StoreError> {
-        let old = *old;
-        self.write(move |c| {
-            let found: Option<(String, i64)> = c
-                .prepare_cached("SELECT session_id, rotated FROM refresh_tokens WHERE hash = ?1")
-                .map_err(backend)?
-                .query_row([&old.0[..]], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
-                .map_err(backend)?;
-            let Some((sid, rotated_at)) = found else {
-                return Ok(RotateOutcome::NotFound);
-            };
-            let Some(mut session) = load_session(c, &sid)? else {
-                c.execute("DELETE FROM refresh_tokens WHERE session_id = ?1", [&sid]).map_err(backend)?;
-                return Ok(RotateOutcome::NotFound);
-            };
-            // Only on the replay path: was this token replaced by the family's latest rotation (no
-            // other token of the family rotated at or after it)?
-            let latest = || -> Result<bool, StoreError> {
-                let later: Option<i64> = c
-                    .prepare_cached(
-                        "SELECT 1 FROM refresh_tokens WHERE session_id = ?1 AND rotated >= ?2 AND hash != ?3",
-                    )
-                    .map_err(backend)?
-                    .query_row(params![sid, rotated_at, &old.0[..]], |row| row.get(0))
-                    .optional()
-                    .map_err(backend)?;
-                Ok(later.is_none())
-            };
-            let in_window = r.retry_grace > 0 && r.now - rotated_at <= r.retry_grace;
-            let is_latest = rotated_at > ROTATED_AT_NO_RETRY && in_window && latest()?;
-            let presented = Presented::from_rotated_at(rotated_at, || is_latest);
-            let retry = match judge_rotation(&session, presented, &r) {
-                Verdict::Refuse(refusal) => {
-                    revoke_in(c, &sid)?;
-                    return Ok(refusal);
-                }
-                Verdict::Rotate => false,
-                Verdict::Retry => true,
-            };
-            let mut mark = c
-                .prepare_cached("UPDATE refresh_tokens SET rotated = ?2 WHERE hash = ?1")
-                .map_err(backend)?;
-            if retry {
-                // The undelivered successor and this token's one retry are both spent.
-                mark.execute(params![&old.0[..], ROTATED_AT_NO_RETRY]).map_err(backend)?;
-                mark.execute(params![&session.refresh_hash.0[..], ROTATED_AT_NO_RETRY]).map_err(backend)?;
-            } else {
-                mark.execute(params![&old.0[..], rotated_at_marker(r.now)]).map_err(backend)?;
-            }
-            drop(mark);
-            apply_rotation(&mut session, &r);
-            c.prepare_cached("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES (?1, ?2, ?3)")
-                .map_err(backend)?
-                .execute(params![&session.refresh_hash.0[..], sid, ROTATED_AT_CURRENT])
-                .map_err(backend)?;
-            c.prepare_cached(
-                "UPDATE sessions SET refresh_hash = ?2, refresh_expires_at = ?3, access_jti = ?4, \
-                 access_expires_at = ?5, client_auth = ?6, updated_at = ?7 WHERE id = ?1",
-            )
-            .map_err(backend)?
-            .execute(params![
-                sid,
-                &session.refresh_hash.0[..],
-                session.refresh_expires_at,
-                session.access_jti,
-                session.access_expires_at,
-                to_json(&session.client_auth)?,
-                session.updated_at
-            ])
-            .map_err(backend)?;
-            Ok(if retry { RotateOutcome::Retried(session) } else { RotateOutcome::Rotated(session) })
+    async fn rotate_refresh(&self, old: &RefreshKey, r: Rotation) -> Result<RotateOutcome, StoreError> {
+        let old = old.clone();
+        self.write(move |c| match &old.family {
+            Some(family) => rotate_keyed(c, family, &old.hash, &r),
+            None => rotate_by_hash(c, &old.hash, &r),
         })
         .await
     }
@@ -242,9 +176,12 @@ impl TokenStore for SqliteStore {
         .await
     }
 
-    async fn session_by_refresh(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
-        let hash = *hash;
+    async fn session_by_refresh(&self, key: &RefreshKey) -> Result<Option<SessionRecord>, StoreError> {
+        let (hash, family) = (key.hash, key.family.clone());
         self.read(move |c| {
+            if let Some(family) = family {
+                return load_session(c, &family);
+            }
             let sid: Option<String> = c
                 .prepare_cached("SELECT session_id FROM refresh_tokens WHERE hash = ?1")
                 .map_err(backend)?
@@ -329,4 +266,143 @@ impl TokenStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Rotation of a keyed token ([`RefreshKey`]): the family by its id, the presented token judged
+/// against the family's current and previous token, and one `UPDATE` of the `sessions` row (no
+/// `refresh_tokens` row is read or written: the hot path of issue 18). The previous token is the
+/// one the latest rotation replaced, whatever the time, so two rotations in the same second leave
+/// the latest one retryable (which the by-hash path, comparing whole-second times, cannot).
+fn rotate_keyed(
+    c: &Connection,
+    family: &str,
+    hash: &TokenHash,
+    r: &Rotation,
+) -> Result<RotateOutcome, StoreError> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {SESSION_COLS}, prev_refresh_hash, prev_rotated_at FROM sessions WHERE id = ?1"
+        ))
+        .map_err(backend)?
+        .query_row([family], |row| {
+            Ok((session_row(row)?, row.get::<_, Option<Vec<u8>>>(14)?, row.get::<_, i64>(15)?))
+        })
+        .optional()
+        .map_err(backend)?;
+    let Some((row, prev_hash, prev_at)) = row else { return Ok(RotateOutcome::NotFound) };
+    let mut session = finish_session(row)?;
+    let presented = if session.refresh_hash == *hash {
+        Presented::Current
+    } else if prev_hash.as_deref() == Some(&hash.0[..]) {
+        Presented::from_rotated_at(prev_at, || true)
+    } else {
+        // A token naming this family that is neither of its last two: issued to it earlier.
+        Presented::Stale
+    };
+    let retry = match judge_rotation(&session, presented, r) {
+        Verdict::Refuse(refusal) => {
+            revoke_in(c, family)?;
+            return Ok(refusal);
+        }
+        Verdict::Rotate => false,
+        Verdict::Retry => true,
+    };
+    // After a retry the presented token has no retry left, and the successor it replaces (never
+    // delivered) is forgotten: presented later, it matches neither and is a replay.
+    let (prev, prev_at) =
+        if retry { (*hash, ROTATED_AT_NO_RETRY) } else { (session.refresh_hash, rotated_at_marker(r.now)) };
+    apply_rotation(&mut session, r);
+    update_rotated(c, &session, &prev, prev_at)?;
+    Ok(if retry { RotateOutcome::Retried(session) } else { RotateOutcome::Rotated(session) })
+}
+
+/// Rotation of a token found by hash (unkeyed, or a family's first token presented by a caller
+/// that does not key it): the `refresh_tokens` table holds every such token's state. The new
+/// token gets a row too (the store cannot tell whether it will be presented keyed), and the
+/// `sessions` row records the replaced token like [`rotate_keyed`] does.
+fn rotate_by_hash(c: &Connection, old: &TokenHash, r: &Rotation) -> Result<RotateOutcome, StoreError> {
+    let found: Option<(String, i64)> = c
+        .prepare_cached("SELECT session_id, rotated FROM refresh_tokens WHERE hash = ?1")
+        .map_err(backend)?
+        .query_row([&old.0[..]], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+        .map_err(backend)?;
+    let Some((sid, rotated_at)) = found else {
+        return Ok(RotateOutcome::NotFound);
+    };
+    let Some(mut session) = load_session(c, &sid)? else {
+        c.execute("DELETE FROM refresh_tokens WHERE session_id = ?1", [&sid]).map_err(backend)?;
+        return Ok(RotateOutcome::NotFound);
+    };
+    // Only on the replay path: was this token replaced by the family's latest rotation (no
+    // other token of the family rotated at or after it)?
+    let latest = || -> Result<bool, StoreError> {
+        let later: Option<i64> = c
+            .prepare_cached(
+                "SELECT 1 FROM refresh_tokens WHERE session_id = ?1 AND rotated >= ?2 AND hash != ?3",
+            )
+            .map_err(backend)?
+            .query_row(params![sid, rotated_at, &old.0[..]], |row| row.get(0))
+            .optional()
+            .map_err(backend)?;
+        Ok(later.is_none())
+    };
+    let in_window = r.retry_grace > 0 && r.now - rotated_at <= r.retry_grace;
+    let is_latest = rotated_at > ROTATED_AT_NO_RETRY && in_window && latest()?;
+    let presented = Presented::from_rotated_at(rotated_at, || is_latest);
+    let retry = match judge_rotation(&session, presented, r) {
+        Verdict::Refuse(refusal) => {
+            revoke_in(c, &sid)?;
+            return Ok(refusal);
+        }
+        Verdict::Rotate => false,
+        Verdict::Retry => true,
+    };
+    let mut mark =
+        c.prepare_cached("UPDATE refresh_tokens SET rotated = ?2 WHERE hash = ?1").map_err(backend)?;
+    let prev_at = if retry {
+        // The undelivered successor and this token's one retry are both spent.
+        mark.execute(params![&old.0[..], ROTATED_AT_NO_RETRY]).map_err(backend)?;
+        mark.execute(params![&session.refresh_hash.0[..], ROTATED_AT_NO_RETRY]).map_err(backend)?;
+        ROTATED_AT_NO_RETRY
+    } else {
+        mark.execute(params![&old.0[..], rotated_at_marker(r.now)]).map_err(backend)?;
+        rotated_at_marker(r.now)
+    };
+    drop(mark);
+    apply_rotation(&mut session, r);
+    c.prepare_cached("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES (?1, ?2, ?3)")
+        .map_err(backend)?
+        .execute(params![&session.refresh_hash.0[..], sid, ROTATED_AT_CURRENT])
+        .map_err(backend)?;
+    update_rotated(c, &session, old, prev_at)?;
+    Ok(if retry { RotateOutcome::Retried(session) } else { RotateOutcome::Rotated(session) })
+}
+
+/// Writes a rotated family: its new tokens and the token the rotation replaced.
+fn update_rotated(
+    c: &Connection,
+    s: &SessionRecord,
+    prev: &TokenHash,
+    prev_at: i64,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE sessions SET refresh_hash = ?2, refresh_expires_at = ?3, access_jti = ?4, \
+         access_expires_at = ?5, client_auth = ?6, updated_at = ?7, prev_refresh_hash = ?8, \
+         prev_rotated_at = ?9 WHERE id = ?1",
+    )
+    .map_err(backend)?
+    .execute(params![
+        s.id,
+        &s.refresh_hash.0[..],
+        s.refresh_expires_at,
+        s.access_jti,
+        s.access_expires_at,
+        to_json(&s.client_auth)?,
+        s.updated_at,
+        &prev.0[..],
+        prev_at
+    ])
+    .map_err(backend)?;
+    Ok(())
 }
