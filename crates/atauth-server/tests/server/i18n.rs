@@ -271,6 +271,29 @@ async fn german_sign_up_form_and_its_refusals() {
     assert!(page.raw.contains("weiter zu <strong>einer App auf diesem Gerät</strong>"), "{}", page.raw);
     assert!(page.raw.contains("Dieses Konto auf diesem Gerät merken"));
     assert!(page.raw.contains("Abbrechen und zur App zurückkehren"));
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let r = b
+        .post(
+            "/oauth/authorize/sign-up",
+            &[
+                ("client_id", c.client_id.as_str()),
+                ("request_uri", uri.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("handle", "ivan"),
+                ("email", "ivan@example.com"),
+                ("password", "aaaaaaaaaa"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_language(&r, "de");
+    assert!(
+        r.raw.contains("Verwenden Sie mindestens 5 verschiedene Zeichen in Ihrem Passwort."),
+        "{}",
+        r.raw
+    );
+    assert!(r.raw.contains("value=\"ivan\""), "what was typed stays");
+    assert!(h.server.stores().accounts.account_by_handle("ivan.test").await.unwrap().is_none());
     // An English browser gets the same request's form in English.
     b.accept_language = Some("en".into());
     let page = b.open(&c.client_id, &uri).await;
