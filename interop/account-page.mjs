@@ -32,7 +32,10 @@ import os from 'node:os'
 import path from 'node:path'
 import process from 'node:process'
 
-import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
+import {
+  axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, oauthErrorCode, parseArgs,
+  startCallbackListener, stepRecorder, unlabelledControls,
+} from './lib.mjs'
 
 const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
@@ -70,34 +73,6 @@ async function cleanup() {
 }
 
 const startChild = (...a) => children.start(...a)
-
-// The OAuth error code somewhere in an error's cause chain (the reference client wraps the token
-// endpoint's answer in TokenRefreshError → OAuthResponseError).
-function oauthErrorCode(err) {
-  for (let e = err, i = 0; e && i < 8; e = e.cause, i++) {
-    if (typeof e.error === 'string') return e.error
-    if (typeof e.payload?.error === 'string') return e.payload.error
-    const m = /\binvalid_grant\b/.exec(String(e.message ?? ''))
-    if (m) return m[0]
-  }
-  return undefined
-}
-
-// Every visible form control has an accessible label, every button a name (the page works with
-// a screen reader and without a mouse).
-async function unlabelledControls(page) {
-  return page.evaluate(() => {
-    const bad = []
-    for (const el of document.querySelectorAll('input:not([type=hidden]), button, select, textarea')) {
-      const name =
-        el.tagName === 'BUTTON'
-          ? el.innerText.trim() || el.getAttribute('aria-label')
-          : (el.labels && [...el.labels].map((l) => l.innerText.trim()).join(' ')) || el.getAttribute('aria-label')
-      if (!name) bad.push(el.outerHTML.slice(0, 120))
-    }
-    return bad
-  })
-}
 
 async function main() {
   expect(o.atauth, '--atauth is required')

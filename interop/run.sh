@@ -322,15 +322,28 @@ case_account_page() {
 
 # Sign-up (issue 16) in headless Chromium with the reference client: `atauth account invite create`,
 # then prompt=create from a loopback client, the sign-up form typed with the keyboard (a weak
-# password refused first), consent, and the code at the client (getSession answers the new handle).
-# sign-up.mjs starts its own PLC and `atauth serve --dev --invite-required`.
+# password refused first), consent, and the code at the client (getSession answers the new handle);
+# then the same browser sees the app on /account, signs out of it, and the client's refresh fails
+# with invalid_grant. axe-core on every page. sign-up.mjs starts its own PLC and
+# `atauth serve --dev --invite-required`.
 # Screenshots: $ART/sign-up-shots/.
 case_sign_up() {
   browser_script sign-up
 }
 
-# Every server-rendered page (sign-in and its refusal, consent, account page, its sign-in form, an
-# error page) in headless Chromium, in English and German (Accept-Language from the browser
+# Remembered consent (AS-AUTHZ-05), prompt=none (AS-AUTHZ-03) and the account picker in headless
+# Chromium with the reference client: the same or a narrower scope skips the consent page (a 303
+# straight to the callback), a wider one asks showing only what is new, prompt=none gets a code with
+# the remembered session and consent, consent_required for a scope not allowed yet, login_required
+# in a fresh browser, account_selection_required with two accounts; the picker with two accounts.
+# axe-core on every page. remembered-consent.mjs starts its own PLC and `atauth serve --dev`.
+# Screenshots: $ART/remembered-consent-shots/.
+case_remembered_consent() {
+  browser_script remembered-consent
+}
+
+# Every server-rendered page (sign-in and its refusal, consent, account page, its sign-in form, the
+# sign-up page, an error page) in headless Chromium, in English and German (Accept-Language from the browser
 # locale): <html lang>, Content-Language, the --brand-* footer links, and axe-core with no serious
 # or critical violation. ui-pages.mjs starts its own PLC and `atauth serve --dev`. Screenshots:
 # $ART/ui-pages-shots/ (en-*.png, de-*.png).
@@ -510,7 +523,8 @@ add_case control-api     case_control_api     default "reference client -> refer
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
 add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"
 add_case account-page    case_account_page    browser "the account page in headless Chromium: authorize, see the app, sign out of it, refresh -> invalid_grant"
-add_case sign-up         case_sign_up         browser "sign-up in headless Chromium: invite code, prompt=create, keyboard-only form, consent, code at the client"
+add_case sign-up         case_sign_up         browser "sign-up in headless Chromium: invite code, prompt=create, keyboard-only form, consent, code at the client, the app on /account, sign out of it, refresh -> invalid_grant"
+add_case remembered-consent case_remembered_consent browser "remembered consent and prompt=none in headless Chromium: same/narrower scope skips, wider asks for what is new, login_required / consent_required / account_selection_required, the account picker"
 add_case ui-pages        case_ui_pages        browser "every page in English and German in headless Chromium: lang, branding links, axe-core (no serious/critical)"
 add_case atrium-vs-serve case_atrium_vs_serve default "atrium-oauth (Rust) -> atauth serve: login, then DPoP GETs with and without a query"
 add_case first-screen    case_first_screen    default "the README's first screen: scripts/demo.sh --pds, login-and-post, demo.sh approve"

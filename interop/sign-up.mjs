@@ -10,6 +10,13 @@
 //   callback   the client receives a code, exchanges it (its sub/iss checks resolve the new did:plc
 //              in the PLC and the handle through our resolveHandle), getSession answers the new
 //              handle
+//   account    the same browser opens /account (the new account was remembered on the sign-up
+//              form): the app is listed with its client_id and its permissions in plain words
+//   sign-out   "Sign out of this app": the notice, and the app is gone from the list
+//   refresh    the client's refresh (client.restore(did, true), a refresh_token grant) fails with
+//              invalid_grant
+// Every page shown passes axe-core (no serious or critical violation; lesser findings are listed
+// under `minor` in the result) before its screenshot.
 //
 // What runs (all on 127.0.0.1): the reference PLC directory (`ref-pds.mjs --plc-only`),
 // `atauth serve --dev --invite-required`, the client's callback listener, and Debian's Chromium
@@ -18,7 +25,7 @@
 // Options:
 //   --atauth PATH      the atauth binary (required)
 //   --out DIR          screenshots of every step (required)
-//   --docs DIR         also write the docs screenshot (sign-up.png) there
+//   --docs DIR         also write the docs screenshots (sign-up.png, sign-up-weak-password.png) there
 //   --chromium PATH    (default /usr/bin/chromium)
 //   --timeout SECONDS  (default 150) hard limit for the whole run
 //
@@ -30,9 +37,11 @@ import os from 'node:os'
 import path from 'node:path'
 import process from 'node:process'
 
-import { buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
+import {
+  buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, loopbackContext, oauthErrorCode, parseArgs,
+  screenshots, startCallbackListener, startPlc, startServe, stepRecorder, unlabelledControls,
+} from './lib.mjs'
 
-const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
 await helpIfAsked(args, import.meta.url)
 const o = {
@@ -48,7 +57,7 @@ const HANDLE_NAME = 'carol'
 const PASSWORD = 'correct horse battery staple'
 const SCOPE = 'atproto transition:generic'
 
-const { result, finish, step } = stepRecorder({ files: [] })
+const { result, finish, step } = stepRecorder({ files: [], minor: {} })
 const hardTimer = setTimeout(() => {
   result.error = `timeout after ${o.timeout}s`
   log(result.error)
@@ -68,24 +77,6 @@ async function cleanup() {
   if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
 }
 
-const startChild = (...a) => children.start(...a)
-
-// Every visible form control has an accessible label, every button a name (the page works with
-// a screen reader and without a mouse).
-async function unlabelledControls(page) {
-  return page.evaluate(() => {
-    const bad = []
-    for (const el of document.querySelectorAll('input:not([type=hidden]), button, select, textarea')) {
-      const name =
-        el.tagName === 'BUTTON'
-          ? el.innerText.trim() || el.getAttribute('aria-label')
-          : (el.labels && [...el.labels].map((l) => l.innerText.trim()).join(' ')) || el.getAttribute('aria-label')
-      if (!name) bad.push(el.outerHTML.slice(0, 120))
-    }
-    return bad
-  })
-}
-
 async function main() {
   expect(o.atauth, '--atauth is required')
   expect(o.out, '--out is required')
@@ -93,33 +84,9 @@ async function main() {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'atauth-signup-'))
   const dataDir = path.join(tmp, 'data')
 
-  const { plcUrl } = await step('plc', async () => ({
-    plcUrl: await startChild(
-      process.execPath,
-      [path.join(HERE, 'ref-pds.mjs'), '--plc-only'],
-      { cwd: HERE },
-      (l) => {
-        try {
-          return JSON.parse(l).plcUrl
-        } catch {
-          return undefined
-        }
-      },
-      'the PLC directory',
-    ),
-  }))
-
+  const { plcUrl } = await step('plc', async () => ({ plcUrl: await startPlc(children) }))
   const { issuer } = await step('serve', async () => ({
-    issuer: await startChild(
-      o.atauth,
-      [
-        'serve', '--dev', '--bind', '127.0.0.1', '--port', '0', '--no-metrics',
-        '--data-dir', dataDir, '--plc-url', plcUrl, '--handle-domains', '.test', '--invite-required',
-      ],
-      { env: { ...process.env, RUST_LOG: 'warn' } },
-      (l) => l.match(/^atauth serve: listening on .*\(issuer (.*)\)$/)?.[1],
-      'atauth serve',
-    ),
+    issuer: await startServe(children, o.atauth, { dataDir, plcUrl, extra: ['--invite-required'] }),
   }))
 
   const { code } = await step('invite', async () => {
@@ -136,31 +103,14 @@ async function main() {
 
   callback = await startCallbackListener(0)
   const redirectUri = `http://127.0.0.1:${callback.port}/callback`
-  const { client } = buildLoopbackClient({ redirectUri, scope: SCOPE, handleResolver: issuer, plcDirectoryUrl: plcUrl })
+  const { client, clientId } = buildLoopbackClient({ redirectUri, scope: SCOPE, handleResolver: issuer, plcDirectoryUrl: plcUrl })
 
   const { chromium } = await import('playwright-core')
   const browser = await chromium.launch({ executablePath: o.chromium, headless: true, args: CHROMIUM_FLAGS, timeout: 20_000 })
-  const shots = []
-  const shot = async (page, name, docsName) => {
-    const file = path.join(o.out, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`)
-    await page.locator('main').screenshot({ path: file })
-    shots.push(file)
-    const { size } = await fs.stat(file)
-    result.files.push({ file: path.relative(process.cwd(), file), kib: Math.round(size / 1024) })
-    if (o.docs && docsName) {
-      await fs.mkdir(o.docs, { recursive: true })
-      await fs.copyFile(file, path.join(o.docs, docsName))
-      result.files.push({ file: path.relative(process.cwd(), path.join(o.docs, docsName)) })
-    }
-  }
-  const focused = (page) => page.evaluate(() => document.activeElement?.id ?? '')
+  const shot = screenshots({ out: o.out, docs: o.docs, result, selector: 'main' })
+  const focused = (page) => page.evaluate(() => document.activeElement?.id || document.activeElement?.getAttribute('name') || '')
   try {
-    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 820, height: 1100 } })
-    await context.route('**/*', (route) => {
-      const u = new URL(route.request().url())
-      if (['localhost', '127.0.0.1', '[::1]'].includes(u.hostname) || u.protocol === 'data:') return route.continue()
-      return route.abort()
-    })
+    const context = await loopbackContext(browser, { locale: 'en-US', viewport: { width: 820, height: 1100 } })
     const page = await context.newPage()
     page.setDefaultTimeout(15_000)
 
@@ -172,7 +122,8 @@ async function main() {
       const bad = await unlabelledControls(page)
       expect(bad.length === 0, `controls without a label: ${bad.join(' | ')}`)
       await shot(page, 'sign-up', 'sign-up.png')
-      // Keyboard only: the handle field has the focus, Tab goes through the fields in order.
+      // Keyboard only: the handle field has the focus, Tab goes through the fields in order, Space
+      // ticks "Remember this account on this device" (so the account page knows this browser).
       const order = [await focused(page)]
       await page.keyboard.type(HANDLE_NAME)
       for (const text of ['carol@example.com', 'carol12345', code]) {
@@ -180,15 +131,20 @@ async function main() {
         order.push(await focused(page))
         await page.keyboard.type(text)
       }
+      await page.keyboard.press('Tab')
+      order.push(await focused(page))
+      await page.keyboard.press('Space')
       expect(
-        JSON.stringify(order) === JSON.stringify(['handle', 'email', 'password', 'invite_code']),
+        JSON.stringify(order) === JSON.stringify(['handle', 'email', 'password', 'invite_code', 'remember']),
         `focus order: ${JSON.stringify(order)}`,
       )
+      expect(await page.locator('input[name=remember]').isChecked(), 'Space ticked "remember"')
       await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')])
       const alert = await page.locator('[role=alert]').innerText()
       expect(/Do not use your handle or email address/.test(alert), `the weak password's message: ${alert}`)
       expect((await focused(page)) === 'password', 'the password field has the focus again')
       expect((await page.locator('#handle').inputValue()) === HANDLE_NAME, 'what was typed stays')
+      expect(await page.locator('input[name=remember]').isChecked(), '"remember" stays ticked')
       await shot(page, 'weak-password', 'sign-up-weak-password.png')
       await page.keyboard.type(PASSWORD)
       await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.keyboard.press('Enter')])
@@ -207,16 +163,63 @@ async function main() {
       return {}
     })
 
+    let session
     await step('callback', async () => {
       const params = await callback.got
       expect(params.get('code'), 'the client got a code')
-      const { session } = await client.callback(params)
+      ;({ session } = await client.callback(params))
       const res = await session.fetchHandler('/xrpc/com.atproto.server.getSession')
       expect(res.status === 200, `getSession with the new tokens: HTTP ${res.status}`)
       const body = await res.json()
       expect(body.handle === `${HANDLE_NAME}.test` && body.did === session.did, `the new account: ${JSON.stringify(body)}`)
       expect(session.did.startsWith('did:plc:'), `a did:plc: ${session.did}`)
       return { did: session.did, handle: body.handle }
+    })
+
+    await step('account', async () => {
+      await page.goto(new URL('/account', issuer).href, { waitUntil: 'load' })
+      const h1 = await page.locator('h1').innerText()
+      expect(h1 === 'Your account', `the account page, signed in as the new account (saw "${h1}")`)
+      const who = await page.locator('.who strong').first().innerText()
+      expect(who === `@${HANDLE_NAME}.test`, `the account page is the new account's: ${who}`)
+      const apps = page.locator('li.app')
+      expect((await apps.count()) === 1, `one connected app, saw ${await apps.count()}`)
+      const listedId = await apps.first().locator('.client-id').innerText()
+      expect(listedId === clientId, `the app's client_id: ${listedId}`)
+      await apps.first().locator('summary').click()
+      const can = await apps.first().locator('.plain li strong').allInnerTexts()
+      expect(
+        JSON.stringify(can) === JSON.stringify(['Know who you are', 'Read and change your account data']),
+        `its permissions in the consent screen's words: ${JSON.stringify(can)}`,
+      )
+      const bad = await unlabelledControls(page)
+      expect(bad.length === 0, `controls without a label: ${bad.join(' | ')}`)
+      await shot(page, 'account')
+      return { permissions: can }
+    })
+
+    await step('sign-out', async () => {
+      await Promise.all([
+        page.waitForNavigation({ waitUntil: 'load' }),
+        page.locator('li.app').first().getByRole('button', { name: 'Sign out of this app' }).click(),
+      ])
+      const notice = await page.locator('.alert.ok').innerText()
+      expect(/Signed out of the app/.test(notice), `the notice: ${notice}`)
+      expect((await page.locator('li.app').count()) === 0, 'the app is gone from the list')
+      await shot(page, 'signed-out-of-app')
+      return { notice }
+    })
+
+    await step('refresh', async () => {
+      let code
+      try {
+        await client.restore(session.did, true) // a refresh_token grant
+      } catch (err) {
+        code = oauthErrorCode(err)
+        if (code !== 'invalid_grant') throw new Error(`refresh failed, but not with invalid_grant: ${err?.stack || err}`)
+      }
+      expect(code === 'invalid_grant', 'the refresh after signing out of the app must fail')
+      return { error: code }
     })
   } finally {
     await browser.close().catch(() => {})

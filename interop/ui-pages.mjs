@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // Every server-rendered page of the authorization server in headless Chromium, in English and in
 // German (the browser's Accept-Language, from its locale): sign-in (and its refusal), consent,
-// the account page, the account page's sign-in form and an error page. On each page:
+// the account page, the account page's sign-in form, the sign-up page and an error page. On each
+// page:
 //   lang      <html lang> and Content-Language are the negotiated language, Vary: Accept-Language
 //   words     the page's heading is in that language
 //   brand     the operator's links (terms, privacy, support: --brand-*) are in the footer
 //   axe       axe-core (WCAG 2.1 A/AA + best practices) finds no serious or critical violation;
 //             lesser ones are listed in the result
-// Screenshots of every page (both languages) go to --out; with --docs, the German consent screen
-// also goes there as consent-de.png.
+// Screenshots of every page (both languages) go to --out; with --docs, the German sign-in, consent,
+// account and sign-up pages also go there (sign-in-de.png, consent-de.png, account-de.png,
+// sign-up-de.png).
 //
 // What runs (all on 127.0.0.1): the reference PLC directory (`ref-pds.mjs --plc-only`), `atauth
 // serve --dev --demo-account alice.test` with branding flags, a loopback callback listener, the
@@ -18,7 +20,7 @@
 // Options:
 //   --atauth PATH      the atauth binary (required)
 //   --out DIR          screenshots (required)
-//   --docs DIR         also write consent-de.png there
+//   --docs DIR         also write the German docs screenshots there
 //   --chromium PATH    (default /usr/bin/chromium)
 //   --timeout SECONDS  (default 150) hard limit for the whole run
 //
@@ -62,6 +64,8 @@ const WORDS = {
     consent: 'Allow access to your account?',
     allow: 'Allow',
     account: 'Your account',
+    signUp: 'Create an account',
+    permissions: ['Know who you are', 'Read and change your account data'],
     error: 'This sign-in link is not valid',
     links: ['Terms of service', 'Privacy policy', 'Support'],
   },
@@ -73,6 +77,8 @@ const WORDS = {
     consent: 'Zugriff auf Ihr Konto erlauben?',
     allow: 'Erlauben',
     account: 'Ihr Konto',
+    signUp: 'Konto erstellen',
+    permissions: ['Wissen, wer Sie sind', 'Ihre Kontodaten lesen und ändern'],
     error: 'Dieser Anmeldelink ist ungültig',
     links: ['Nutzungsbedingungen', 'Datenschutz', 'Hilfe'],
   },
@@ -214,6 +220,8 @@ async function main() {
           page.getByRole('button', { name: w.signIn }).click(),
         ])
         const r = await check(page, res, lang, 'consent', w.consent, docs ? 'consent-de.png' : '')
+        const lines = (await page.locator('ul.perms li strong').allInnerTexts()).map((t) => t.trim())
+        expect(JSON.stringify(lines) === JSON.stringify(w.permissions), `consent: the permissions ${JSON.stringify(lines)}`)
         const cb = page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: 20_000 })
         await page.getByRole('button', { name: w.allow, exact: true }).click()
         await cb
@@ -224,6 +232,8 @@ async function main() {
         const res = await page.goto(new URL('/account', issuer).href, { waitUntil: 'load' })
         expect((await page.locator('li.app').count()) === 1, 'the app is listed')
         await page.locator('li.app summary').first().click()
+        const lines = (await page.locator('li.app .plain li strong').allInnerTexts()).map((t) => t.trim())
+        expect(JSON.stringify(lines) === JSON.stringify(w.permissions), `account: the permissions ${JSON.stringify(lines)}`)
         return check(page, res, lang, 'account', w.account, docs ? 'account-de.png' : '')
       })
 
@@ -239,6 +249,17 @@ async function main() {
           const p = await fresh.newPage()
           const res = await p.goto(new URL('/account', issuer).href, { waitUntil: 'load' })
           return await check(p, res, lang, 'account-sign-in', w.account)
+        } finally {
+          await fresh.close()
+        }
+      })
+
+      await step(`${lang}-sign-up`, async () => {
+        const fresh = await context.browser().newContext({ locale: w.locale, viewport: { width: 820, height: 1100 } })
+        try {
+          const p = await fresh.newPage()
+          const res = await p.goto(new URL('/account/sign-up', issuer).href, { waitUntil: 'load' })
+          return await check(p, res, lang, 'sign-up', w.signUp, docs ? 'sign-up-de.png' : '')
         } finally {
           await fresh.close()
         }

@@ -276,7 +276,7 @@ pub(crate) async fn connected_apps(
             title,
             verified,
             loopback,
-            permissions: scopes::describe_all(&scope),
+            permissions: scopes::describe_all(t.lang, &scope),
             first_used: Stamp::new(first),
             last_used: Stamp::new(last),
             sessions: mine.len(),

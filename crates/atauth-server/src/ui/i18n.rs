@@ -4,8 +4,9 @@
 //! The catalog is plain data, no i18n framework: one [`Text`] per language, a `&'static str` field
 //! per message, and a method where a message takes a value. A new page adds its fields to `Text`
 //! and fills them in [`EN`] and [`DE`] (the compiler refuses a language that misses one). English
-//! is the fallback. The plain-words scope descriptions ([`super::scopes`]) are English only; pages
-//! in another language mark them `lang="en"` so that screen readers pronounce them right.
+//! is the fallback. The permission descriptions ([`super::scopes`]) have their own [`ScopeText`]
+//! per language, and the sign-up form its [`SignUpText`], in the same shape. What an app's
+//! developer wrote (a permission set's title and detail, the client's name) is shown as written.
 
 use axum::http::{HeaderMap, header};
 
@@ -118,8 +119,6 @@ pub struct ErrorWords {
 pub struct Text {
     /// This language.
     pub lang: Lang,
-    /// `lang` of the scope descriptions, which are English: empty when the page is English.
-    pub scopes_lang: &'static str,
 
     // Footer links.
     /// Footer: the operator's home page.
@@ -406,7 +405,6 @@ const RELOAD_EN: &str = "Go back, reload the page and try again.";
 /// English.
 pub static EN: Text = Text {
     lang: Lang::En,
-    scopes_lang: "",
     link_home: "Home",
     link_tos: "Terms of service",
     link_privacy: "Privacy policy",
@@ -579,7 +577,6 @@ const RELOAD_DE: &str = "Gehen Sie zurück, laden Sie die Seite neu und versuche
 /// German (formal address, as sign-in pages in German use).
 pub static DE: Text = Text {
     lang: Lang::De,
-    scopes_lang: "en",
     link_home: "Startseite",
     link_tos: "Nutzungsbedingungen",
     link_privacy: "Datenschutz",
@@ -752,6 +749,654 @@ pub static DE: Text = Text {
         message: "Der Server konnte diesen Schritt nicht abschließen.",
         hint: "Versuchen Sie es gleich noch einmal.",
     },
+};
+
+// ------------------------------------------------------------------ permissions in plain words ---
+// The words of [`super::scopes`], kept apart from the page chrome above: one [`ScopeText`] per
+// language, the record types people know by name in [`CollectionWords`].
+
+impl Lang {
+    /// The permission descriptions' words in this language ([`super::scopes`]).
+    pub fn scope_text(self) -> &'static ScopeText {
+        match self {
+            Self::En => &SCOPES_EN,
+            Self::De => &SCOPES_DE,
+        }
+    }
+
+    /// The sign-up page's words in this language.
+    pub fn sign_up_text(self) -> &'static SignUpText {
+        match self {
+            Self::En => &SIGN_UP_EN,
+            Self::De => &SIGN_UP_DE,
+        }
+    }
+}
+
+impl Text {
+    /// The sign-up page's words in this language (the sign-in pages link to it).
+    pub fn sign_up(&self) -> &'static SignUpText {
+        self.lang.sign_up_text()
+    }
+}
+
+/// A title and its sentence of detail.
+#[derive(Debug, Clone, Copy)]
+pub struct TitleDetail {
+    /// What it allows, in a few words.
+    pub title: &'static str,
+    /// One sentence of detail.
+    pub detail: &'static str,
+}
+
+/// The Bluesky record types named in words (others are named from their NSID).
+#[derive(Debug)]
+pub struct CollectionWords {
+    /// `app.bsky.feed.post`.
+    pub post: &'static str,
+    /// `app.bsky.feed.like`.
+    pub like: &'static str,
+    /// `app.bsky.feed.repost`.
+    pub repost: &'static str,
+    /// `app.bsky.feed.threadgate`.
+    pub threadgate: &'static str,
+    /// `app.bsky.feed.postgate`.
+    pub postgate: &'static str,
+    /// `app.bsky.feed.generator`.
+    pub generator: &'static str,
+    /// `app.bsky.graph.follow`.
+    pub follow: &'static str,
+    /// `app.bsky.graph.block`.
+    pub block: &'static str,
+    /// `app.bsky.graph.list`.
+    pub list: &'static str,
+    /// `app.bsky.graph.listitem`.
+    pub listitem: &'static str,
+    /// `app.bsky.graph.starterpack`.
+    pub starterpack: &'static str,
+    /// `app.bsky.actor.profile`.
+    pub profile: &'static str,
+}
+
+/// Every word of the permission descriptions ([`super::scopes`]) in one language. Phrases built
+/// around names (record types, services, MIME types) are methods.
+#[derive(Debug)]
+pub struct ScopeText {
+    /// This language.
+    pub lang: Lang,
+    /// "and" in a list.
+    pub and: &'static str,
+    /// A scope this server does not describe.
+    pub unknown: TitleDetail,
+    /// `atproto`.
+    pub atproto: TitleDetail,
+    /// `transition:generic`.
+    pub generic: TitleDetail,
+    /// `transition:chat.bsky`.
+    pub chat: TitleDetail,
+    /// `transition:email` and `account:email`.
+    pub email_read: TitleDetail,
+    /// `account:email?action=manage`.
+    pub email_manage: TitleDetail,
+    /// `account:repo`.
+    pub repo_read: TitleDetail,
+    /// `account:repo?action=manage`.
+    pub repo_manage: TitleDetail,
+    /// `account:status`.
+    pub status_read: TitleDetail,
+    /// `account:status?action=manage`.
+    pub status_manage: TitleDetail,
+    /// `identity:handle`.
+    pub identity_handle: TitleDetail,
+    /// `identity:*`.
+    pub identity_any: TitleDetail,
+    /// Detail of an unresolved `include:`.
+    pub include_detail: &'static str,
+    /// Detail of a `repo` permission for records of any type.
+    pub repo_any_detail: &'static str,
+    /// Detail of a `repo` permission for named types.
+    pub repo_named_detail: &'static str,
+    /// The verb of `action=create`.
+    pub create: &'static str,
+    /// The verb of `action=update`.
+    pub update: &'static str,
+    /// The verb of `action=delete`.
+    pub delete: &'static str,
+    /// Records of every type.
+    pub any_records: &'static str,
+    /// The record types known by name.
+    pub collections: CollectionWords,
+    /// `rpc` at any service: the service's name in a title.
+    pub any_service: &'static str,
+    /// `rpc` with any method: the methods in a title.
+    pub any_request: &'static str,
+    /// The Bluesky app view by name.
+    pub bsky_appview: &'static str,
+    /// Bluesky chat by name.
+    pub bsky_chat: &'static str,
+    /// Before what a resolved permission set grants.
+    pub it_allows: &'static str,
+}
+
+impl ScopeText {
+    /// `a`, `a and b`, `a, b and c`.
+    pub fn and_list<S: AsRef<str>>(&self, items: &[S]) -> String {
+        match items {
+            [] => String::new(),
+            [one] => one.as_ref().to_owned(),
+            [init @ .., last] => {
+                let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
+                format!("{} {} {}", init.join(", "), self.and, last.as_ref())
+            }
+        }
+    }
+
+    /// The title of a `repo` permission: what may be done (`verbs`, already a list) to which records.
+    pub fn repo_title(&self, verbs: &str, records: &str) -> String {
+        match self.lang {
+            Lang::En => format!("{} {records}", capitalized(verbs)),
+            Lang::De => format!("{} {verbs}", capitalized(records)),
+        }
+    }
+
+    /// Records of a type people do not know by name, named from its NSID (`recipe card`).
+    pub fn records_named(&self, words: &str) -> String {
+        match self.lang {
+            Lang::En => format!("{words} records"),
+            Lang::De => format!("Datensätze vom Typ „{words}“"),
+        }
+    }
+
+    /// A `repo` title inside a sentence (what a permission set grants).
+    pub fn in_sentence(&self, title: String) -> String {
+        match self.lang {
+            // The title starts with its verb, lowercased inside the sentence.
+            Lang::En => match title.get(..1) {
+                Some(first) => first.to_lowercase() + &title[1..],
+                None => title,
+            },
+            // It starts with a noun, which stays capitalised.
+            Lang::De => title,
+        }
+    }
+
+    /// A service by name, as the detail of an `rpc` permission names it: `name` (`None` when only
+    /// the DID names it) and `full`, the DID with its fragment.
+    pub fn service(&self, name: Option<&str>, full: &str) -> String {
+        match (self.lang, name) {
+            (Lang::En, Some(n)) if n.starts_with("Bluesky") => format!("the {n} ({full})"),
+            (Lang::En, Some(n)) => format!("{n} ({full})"),
+            (Lang::En, None) => full.to_owned(),
+            (Lang::De, Some(n)) => format!("den Dienst {n} ({full})"),
+            (Lang::De, None) => format!("den Dienst {full}"),
+        }
+    }
+
+    /// Any service, as the detail of an `rpc` permission names it.
+    pub fn any_service_detail(&self) -> &'static str {
+        match self.lang {
+            Lang::En => "any service, not only the ones you know",
+            Lang::De => "jeden beliebigen Dienst (auch solche, die Sie nicht kennen)",
+        }
+    }
+
+    /// The detail of an `rpc` permission: requests to `service` ([`Self::service`]), of any kind
+    /// when `any_method`.
+    pub fn rpc_detail(&self, service: &str, any_method: bool) -> String {
+        match (self.lang, any_method) {
+            (Lang::En, false) => format!("Requests the app makes in your name to {service}."),
+            (Lang::En, true) => format!("Any request the app makes in your name to {service}, of any kind."),
+            (Lang::De, false) => format!("Anfragen, die die App in Ihrem Namen an {service} stellt."),
+            (Lang::De, true) => {
+                format!("Beliebige Anfragen jeder Art, die die App in Ihrem Namen an {service} stellt.")
+            }
+        }
+    }
+
+    /// Whole MIME families in words (`image/*` → images), `None` for anything else.
+    pub fn media_family(&self, mime: &str) -> Option<&'static str> {
+        Some(match (self.lang, mime) {
+            (Lang::En, "image/*") => "images",
+            (Lang::En, "video/*") => "videos",
+            (Lang::En, "audio/*") => "audio",
+            (Lang::En, "text/*") => "text files",
+            (Lang::De, "image/*") => "Bilder",
+            (Lang::De, "video/*") => "Videos",
+            (Lang::De, "audio/*") => "Audiodateien",
+            (Lang::De, "text/*") => "Textdateien",
+            _ => return None,
+        })
+    }
+
+    /// The title of a `blob` permission: `Some(families)` in words, or `None` for files in general;
+    /// `any` for `*/*`.
+    pub fn upload(&self, families: Option<&str>, any: bool) -> String {
+        match (self.lang, families, any) {
+            (Lang::En, _, true) => "Upload files of any type".to_owned(),
+            (Lang::En, Some(f), false) => format!("Upload {f}"),
+            (Lang::En, None, false) => "Upload files".to_owned(),
+            (Lang::De, _, true) => "Dateien jeder Art hochladen".to_owned(),
+            (Lang::De, Some(f), false) => format!("{f} hochladen"),
+            (Lang::De, None, false) => "Dateien hochladen".to_owned(),
+        }
+    }
+
+    /// The detail of a `blob` permission for these MIME `types`.
+    pub fn upload_detail(&self, types: &str) -> String {
+        match self.lang {
+            Lang::En => format!("Files kept in your account for the app to use in records: {types}."),
+            Lang::De => format!(
+                "Dateien, die in Ihrem Konto gespeichert werden, damit die App sie in Datensätzen verwenden \
+                 kann: {types}."
+            ),
+        }
+    }
+
+    /// The title of an `include:` permission set known only by its NSID.
+    pub fn permissions_of(&self, nsid: &str) -> String {
+        match self.lang {
+            Lang::En => format!("Permissions of “{nsid}”"),
+            Lang::De => format!("Berechtigungen von „{nsid}“"),
+        }
+    }
+}
+
+/// `s` with its first character in upper case.
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
+/// English permissions.
+pub static SCOPES_EN: ScopeText = ScopeText {
+    lang: Lang::En,
+    and: "and",
+    unknown: TitleDetail {
+        title: "Another permission",
+        detail: "A permission this server does not describe.",
+    },
+    atproto: TitleDetail {
+        title: "Know who you are",
+        detail: "See your account's identifier (DID) and handle. Every app that signs you in needs this.",
+    },
+    generic: TitleDetail {
+        title: "Read and change your account data",
+        detail: "Post, like, follow and edit or delete your records, upload images and videos, change \
+                 preferences, and call other services for you. Not your direct messages, your email \
+                 address or account settings such as your password and handle.",
+    },
+    chat: TitleDetail {
+        title: "Read and send your direct messages",
+        detail: "Use Bluesky chat on your behalf.",
+    },
+    email_read: TitleDetail {
+        title: "See your email address",
+        detail: "Your email address and whether it is confirmed.",
+    },
+    email_manage: TitleDetail {
+        title: "Change your email address",
+        detail: "Read and update the email address of your account.",
+    },
+    repo_read: TitleDetail {
+        title: "See your repository's status",
+        detail: "Whether your repository is ready and how large it is.",
+    },
+    repo_manage: TitleDetail {
+        title: "Replace your repository",
+        detail: "Import a whole repository into your account, as when moving from another server.",
+    },
+    status_read: TitleDetail {
+        title: "See your account's status",
+        detail: "Whether your account is active or deactivated.",
+    },
+    status_manage: TitleDetail {
+        title: "Deactivate or reactivate your account",
+        detail: "Change whether your account is active.",
+    },
+    identity_handle: TitleDetail {
+        title: "Change your handle",
+        detail: "Set a new handle for your account.",
+    },
+    identity_any: TitleDetail {
+        title: "Control your identity",
+        detail: "Change your handle and your DID document: full control over who your account is and where \
+                 it is hosted.",
+    },
+    include_detail: "A named set of permissions published by the app's developer.",
+    repo_any_detail: "Any record in your repository, where your posts, likes, follows and profile are kept in \
+                      public.",
+    repo_named_detail: "These records are public and kept in your repository.",
+    create: "create",
+    update: "update",
+    delete: "delete",
+    any_records: "records of any type",
+    collections: CollectionWords {
+        post: "Bluesky posts",
+        like: "Bluesky likes",
+        repost: "Bluesky reposts",
+        threadgate: "who may reply to your Bluesky posts",
+        postgate: "who may quote your Bluesky posts",
+        generator: "Bluesky custom feeds",
+        follow: "Bluesky follows",
+        block: "Bluesky blocks",
+        list: "Bluesky lists",
+        listitem: "Bluesky list members",
+        starterpack: "Bluesky starter packs",
+        profile: "your Bluesky profile",
+    },
+    any_service: "Any service",
+    any_request: "any request",
+    bsky_appview: "Bluesky app view",
+    bsky_chat: "Bluesky chat",
+    it_allows: "It allows: ",
+};
+
+/// German permissions (formal address, like the pages).
+pub static SCOPES_DE: ScopeText = ScopeText {
+    lang: Lang::De,
+    and: "und",
+    unknown: TitleDetail {
+        title: "Eine andere Berechtigung",
+        detail: "Eine Berechtigung, die dieser Server nicht beschreibt.",
+    },
+    atproto: TitleDetail {
+        title: "Wissen, wer Sie sind",
+        detail: "Die Kennung (DID) und das Handle Ihres Kontos sehen. Jede App, die Sie anmeldet, braucht das.",
+    },
+    generic: TitleDetail {
+        title: "Ihre Kontodaten lesen und ändern",
+        detail: "Beiträge verfassen, liken, folgen und Ihre Datensätze bearbeiten oder löschen, Bilder und \
+                 Videos hochladen, Einstellungen ändern und andere Dienste für Sie aufrufen. Nicht Ihre \
+                 Direktnachrichten, Ihre E-Mail-Adresse oder Kontoeinstellungen wie Passwort und Handle.",
+    },
+    chat: TitleDetail {
+        title: "Ihre Direktnachrichten lesen und senden",
+        detail: "Den Bluesky-Chat in Ihrem Namen verwenden.",
+    },
+    email_read: TitleDetail {
+        title: "Ihre E-Mail-Adresse sehen",
+        detail: "Ihre E-Mail-Adresse und ob sie bestätigt ist.",
+    },
+    email_manage: TitleDetail {
+        title: "Ihre E-Mail-Adresse ändern",
+        detail: "Die E-Mail-Adresse Ihres Kontos lesen und ändern.",
+    },
+    repo_read: TitleDetail {
+        title: "Den Status Ihres Repositorys sehen",
+        detail: "Ob Ihr Repository bereit ist und wie groß es ist.",
+    },
+    repo_manage: TitleDetail {
+        title: "Ihr Repository ersetzen",
+        detail: "Ein ganzes Repository in Ihr Konto importieren, etwa beim Umzug von einem anderen Server.",
+    },
+    status_read: TitleDetail {
+        title: "Den Status Ihres Kontos sehen",
+        detail: "Ob Ihr Konto aktiv oder deaktiviert ist.",
+    },
+    status_manage: TitleDetail {
+        title: "Ihr Konto deaktivieren oder reaktivieren",
+        detail: "Ändern, ob Ihr Konto aktiv ist.",
+    },
+    identity_handle: TitleDetail {
+        title: "Ihr Handle ändern",
+        detail: "Ein neues Handle für Ihr Konto festlegen.",
+    },
+    identity_any: TitleDetail {
+        title: "Ihre Identität kontrollieren",
+        detail: "Ihr Handle und Ihr DID-Dokument ändern: volle Kontrolle darüber, wer Ihr Konto ist und wo es \
+                 gehostet wird.",
+    },
+    include_detail: "Eine benannte Gruppe von Berechtigungen, veröffentlicht von den Entwicklern der App.",
+    repo_any_detail: "Jeder Datensatz in Ihrem Repository, in dem Ihre Beiträge, Likes, Follows und Ihr Profil \
+                      öffentlich gespeichert sind.",
+    repo_named_detail: "Diese Datensätze sind öffentlich und werden in Ihrem Repository gespeichert.",
+    create: "erstellen",
+    update: "ändern",
+    delete: "löschen",
+    any_records: "Datensätze jeder Art",
+    collections: CollectionWords {
+        post: "Bluesky-Beiträge",
+        like: "Bluesky-Likes",
+        repost: "Bluesky-Reposts",
+        threadgate: "Antwortregeln Ihrer Bluesky-Beiträge",
+        postgate: "Zitierregeln Ihrer Bluesky-Beiträge",
+        generator: "eigene Bluesky-Feeds",
+        follow: "Bluesky-Follows",
+        block: "Bluesky-Blockierungen",
+        list: "Bluesky-Listen",
+        listitem: "Mitglieder von Bluesky-Listen",
+        starterpack: "Bluesky-Starterpakete",
+        profile: "Ihr Bluesky-Profil",
+    },
+    any_service: "Jeder Dienst",
+    any_request: "beliebige Anfragen",
+    bsky_appview: "Bluesky-App-View",
+    bsky_chat: "Bluesky-Chat",
+    it_allows: "Sie erlaubt: ",
+};
+
+// ------------------------------------------------------------------------------- sign-up page ---
+// The sign-up form and its refusals (docs/SIGN-UP.md), kept apart from the page chrome above: one
+// [`SignUpText`] per language.
+
+/// Every word of the sign-up form and its refusals in one language. Messages with a value are
+/// methods.
+#[derive(Debug)]
+pub struct SignUpText {
+    /// This language.
+    pub lang: Lang,
+    /// Heading, title and the sign-in pages' link.
+    pub create_account: &'static str,
+    /// Before the sign-in pages' link.
+    pub new_here: &'static str,
+    /// The page on its own: before the server's name.
+    pub on_before: &'static str,
+    /// The page on its own: after the server's name.
+    pub on_after: &'static str,
+    /// Handle field label.
+    pub handle: &'static str,
+    /// Label of the handle domain list.
+    pub handle_domain: &'static str,
+    /// Handle hint, before the example.
+    pub handle_hint_before: &'static str,
+    /// Handle hint, after the example.
+    pub handle_hint_after: &'static str,
+    /// Email field label.
+    pub email: &'static str,
+    /// Email placeholder.
+    pub email_placeholder: &'static str,
+    /// The password rules under the field.
+    pub password_rules: [&'static str; 3],
+    /// Invite code field label.
+    pub invite_code: &'static str,
+    /// After an optional field's label.
+    pub optional: &'static str,
+    /// Under the invite code of an invite-only server.
+    pub invite_hint: &'static str,
+    /// The submit button.
+    pub submit: &'static str,
+    /// Before the link to the sign-in page.
+    pub have_account: &'static str,
+
+    // Refusals.
+    /// No handle.
+    pub choose_handle: &'static str,
+    /// Invalid handle syntax.
+    pub handle_invalid: &'static str,
+    /// The name part's length.
+    pub handle_name_length: &'static str,
+    /// Handle taken.
+    pub handle_taken: &'static str,
+    /// No email.
+    pub email_required: &'static str,
+    /// Malformed email.
+    pub email_invalid: &'static str,
+    /// Email taken.
+    pub email_taken: &'static str,
+    /// Password out of bounds.
+    pub password_invalid: &'static str,
+    /// Password shorter than 8 characters.
+    pub weak_too_short: &'static str,
+    /// Password longer than 256 characters.
+    pub weak_too_long: &'static str,
+    /// Fewer than 5 different characters.
+    pub weak_repetitive: &'static str,
+    /// A run of consecutive characters.
+    pub weak_sequence: &'static str,
+    /// A common password.
+    pub weak_common: &'static str,
+    /// Contains the handle or email.
+    pub weak_identity: &'static str,
+    /// Invite-only server, no code.
+    pub invite_required: &'static str,
+    /// Unknown code.
+    pub invite_unknown: &'static str,
+    /// Code used up.
+    pub invite_used: &'static str,
+    /// Code disabled.
+    pub invite_disabled: &'static str,
+    /// The limit store is down.
+    pub unavailable: &'static str,
+    /// The PLC directory refused.
+    pub plc_failed: &'static str,
+}
+
+impl SignUpText {
+    /// A handle under none of the server's `domains`.
+    pub fn unsupported_domain(&self, domains: &[String]) -> String {
+        match self.lang {
+            Lang::En => format!("Handles on this server end with {}.", domains.join(" or ")),
+            Lang::De => format!("Handles auf diesem Server enden auf {}.", domains.join(" oder ")),
+        }
+    }
+
+    /// Too many sign-ups from the address; try again in `minutes`.
+    pub fn rate_limited(&self, minutes: u64) -> String {
+        match (self.lang, minutes) {
+            (Lang::En, 1) => "Too many sign-up attempts from your network. Try again in 1 minute.".to_owned(),
+            (Lang::En, n) => {
+                format!("Too many sign-up attempts from your network. Try again in {n} minutes.")
+            }
+            (Lang::De, 1) => {
+                "Zu viele Registrierungsversuche aus Ihrem Netzwerk. Versuchen Sie es in 1 Minute erneut."
+                    .to_owned()
+            }
+            (Lang::De, n) => {
+                format!(
+                    "Zu viele Registrierungsversuche aus Ihrem Netzwerk. Versuchen Sie es in {n} Minuten erneut."
+                )
+            }
+        }
+    }
+
+    /// The message of a refused password.
+    pub fn weak_password(&self, w: crate::signup::WeakPassword) -> &'static str {
+        use crate::signup::WeakPassword as W;
+        match w {
+            W::TooShort => self.weak_too_short,
+            W::TooLong => self.weak_too_long,
+            W::TooRepetitive => self.weak_repetitive,
+            W::Sequence => self.weak_sequence,
+            W::Common => self.weak_common,
+            W::ContainsIdentity => self.weak_identity,
+        }
+    }
+}
+
+/// The English sign-up form.
+pub static SIGN_UP_EN: SignUpText = SignUpText {
+    lang: Lang::En,
+    create_account: "Create an account",
+    new_here: "New here?",
+    on_before: "on",
+    on_after: ". You can then sign in to apps with it.",
+    handle: "Handle",
+    handle_domain: "Handle domain",
+    handle_hint_before: "Your name on the network, for example",
+    handle_hint_after: ": 3 to 18 letters, digits or hyphens.",
+    email: "Email",
+    email_placeholder: "you@example.com",
+    password_rules: [
+        "At least 8 characters, at least 5 of them different",
+        "Not a common password or a sequence like 12345678",
+        "Not containing your handle or email",
+    ],
+    invite_code: "Invite code",
+    optional: "(optional)",
+    invite_hint: "This server is invite-only. Ask its operator for a code.",
+    submit: "Create account",
+    have_account: "Already have an account?",
+    choose_handle: "Choose a handle.",
+    handle_invalid: "This handle is not valid. Use letters, digits and hyphens, not starting or ending with a \
+                     hyphen.",
+    handle_name_length: "The name in your handle must be 3 to 18 characters, without dots.",
+    handle_taken: "This handle is already taken. Try another one.",
+    email_required: "Enter your email address.",
+    email_invalid: "Enter a valid email address, like name@example.com.",
+    email_taken: "This email address is already used by another account. Sign in with it instead.",
+    password_invalid: "Enter a password of 8 to 256 characters.",
+    weak_too_short: "Use at least 8 characters for your password.",
+    weak_too_long: "Use at most 256 characters for your password.",
+    weak_repetitive: "Use at least 5 different characters in your password.",
+    weak_sequence: "Your password is a simple sequence. Choose something harder to guess.",
+    weak_common: "This password is one of the most common ones. Choose something harder to guess.",
+    weak_identity: "Do not use your handle or email address in your password.",
+    invite_required: "This server is invite-only. Enter your invite code.",
+    invite_unknown: "This invite code is not valid. Check it and try again.",
+    invite_used: "This invite code has already been used.",
+    invite_disabled: "This invite code is no longer valid.",
+    unavailable: "Sign-up is temporarily unavailable. Please try again in a minute.",
+    plc_failed: "Your account's identity (DID) could not be registered right now, so no account was created. \
+                 Please try again in a minute.",
+};
+
+/// The German sign-up form.
+pub static SIGN_UP_DE: SignUpText = SignUpText {
+    lang: Lang::De,
+    create_account: "Konto erstellen",
+    new_here: "Neu hier?",
+    on_before: "bei",
+    on_after: ". Damit können Sie sich dann bei Apps anmelden.",
+    handle: "Handle",
+    handle_domain: "Domain des Handles",
+    handle_hint_before: "Ihr Name im Netzwerk, zum Beispiel",
+    handle_hint_after: ": 3 bis 18 Buchstaben, Ziffern oder Bindestriche.",
+    email: "E-Mail-Adresse",
+    email_placeholder: "sie@example.com",
+    password_rules: [
+        "Mindestens 8 Zeichen, davon mindestens 5 verschiedene",
+        "Kein häufiges Passwort und keine Folge wie 12345678",
+        "Ohne Ihr Handle oder Ihre E-Mail-Adresse",
+    ],
+    invite_code: "Einladungscode",
+    optional: "(optional)",
+    invite_hint: "Dieser Server ist nur mit Einladung nutzbar. Fragen Sie den Betreiber nach einem Code.",
+    submit: "Konto erstellen",
+    have_account: "Sie haben schon ein Konto?",
+    choose_handle: "Wählen Sie ein Handle.",
+    handle_invalid: "Dieses Handle ist ungültig. Verwenden Sie Buchstaben, Ziffern und Bindestriche, aber \
+                     keinen Bindestrich am Anfang oder Ende.",
+    handle_name_length: "Der Name in Ihrem Handle muss 3 bis 18 Zeichen lang sein, ohne Punkte.",
+    handle_taken: "Dieses Handle ist bereits vergeben. Versuchen Sie ein anderes.",
+    email_required: "Geben Sie Ihre E-Mail-Adresse ein.",
+    email_invalid: "Geben Sie eine gültige E-Mail-Adresse ein, etwa name@example.com.",
+    email_taken: "Diese E-Mail-Adresse wird bereits von einem anderen Konto verwendet. Melden Sie sich \
+                  stattdessen damit an.",
+    password_invalid: "Geben Sie ein Passwort mit 8 bis 256 Zeichen ein.",
+    weak_too_short: "Verwenden Sie mindestens 8 Zeichen für Ihr Passwort.",
+    weak_too_long: "Verwenden Sie höchstens 256 Zeichen für Ihr Passwort.",
+    weak_repetitive: "Verwenden Sie mindestens 5 verschiedene Zeichen in Ihrem Passwort.",
+    weak_sequence: "Ihr Passwort ist eine einfache Zeichenfolge. Wählen Sie etwas, das schwerer zu erraten ist.",
+    weak_common: "Dieses Passwort gehört zu den häufigsten. Wählen Sie etwas, das schwerer zu erraten ist.",
+    weak_identity: "Verwenden Sie Ihr Handle oder Ihre E-Mail-Adresse nicht in Ihrem Passwort.",
+    invite_required: "Dieser Server ist nur mit Einladung nutzbar. Geben Sie Ihren Einladungscode ein.",
+    invite_unknown: "Dieser Einladungscode ist ungültig. Prüfen Sie ihn und versuchen Sie es erneut.",
+    invite_used: "Dieser Einladungscode wurde bereits verwendet.",
+    invite_disabled: "Dieser Einladungscode ist nicht mehr gültig.",
+    unavailable: "Die Registrierung ist vorübergehend nicht möglich. Bitte versuchen Sie es in einer Minute \
+                  erneut.",
+    plc_failed: "Die Identität Ihres Kontos (DID) konnte gerade nicht registriert werden, daher wurde kein \
+                 Konto erstellt. Bitte versuchen Sie es in einer Minute erneut.",
 };
 
 #[cfg(test)]

@@ -328,7 +328,7 @@ impl SignUpForm {
 #[template(path = "ui/sign_up.html")]
 pub(crate) struct SignUpPage<'a> {
     pub(crate) brand: &'a Brand,
-    /// The page chrome's words (header, footer); the form itself is English only so far.
+    /// The page's words (the form's are [`Text::sign_up`]).
     pub(crate) t: &'static Text,
     pub(crate) title: &'a str,
     pub(crate) signup: &'a SignUpForm,

@@ -5,6 +5,10 @@
 //! permissions (identity changes, account management, direct messages) are marked sensitive so the
 //! page can set them apart. `include:` permission sets are shown with their author's title and
 //! detail and what they grant ([`describe_all_with_sets`]; the web layer resolves them).
+//!
+//! The words are in the page's language ([`Lang`]), from the catalog's [`ScopeText`]. Names taken
+//! from the scope itself (an NSID's last segment, a service's DID) and what a permission set's
+//! author wrote stay as they are.
 
 use std::borrow::Borrow;
 
@@ -13,6 +17,8 @@ use atauth_oauth::scope::{
     AccountAction, AccountAttr, Audience, IdentityAttr, NsidOrWildcard, RepoAction, TransitionScope,
 };
 use atauth_oauth::scope::{IncludePermission, PermissionSet};
+
+use super::i18n::{Lang, ScopeText, TitleDetail};
 
 /// One requested scope, described.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,33 +45,16 @@ fn nsids(items: &[NsidOrWildcard]) -> Vec<&str> {
         .collect()
 }
 
-/// `a`, `a and b`, `a, b and c`.
-fn and_list<S: AsRef<str>>(items: &[S]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.as_ref().to_owned(),
-        [init @ .., last] => {
-            let init: Vec<&str> = init.iter().map(AsRef::as_ref).collect();
-            format!("{} and {}", init.join(", "), last.as_ref())
-        }
-    }
-}
-
-fn capitalized(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
-}
-
-fn actions(list: &[RepoAction]) -> String {
+fn actions(w: &ScopeText, list: &[RepoAction]) -> String {
     let words: Vec<&str> = list
         .iter()
         .map(|a| match a {
-            RepoAction::Create => "create",
-            RepoAction::Update => "update",
-            RepoAction::Delete => "delete",
+            RepoAction::Create => w.create,
+            RepoAction::Update => w.update,
+            RepoAction::Delete => w.delete,
         })
         .collect();
-    capitalized(&and_list(&words))
+    w.and_list(&words)
 }
 
 /// The last segment of an NSID in words: `getPostThread` → `get post thread`.
@@ -82,84 +71,77 @@ fn name_words(nsid: &str) -> String {
 }
 
 /// Record types people know by name (the Bluesky app's); others are named from their NSID.
-fn known_collection(nsid: &str) -> Option<&'static str> {
+fn known_collection(w: &ScopeText, nsid: &str) -> Option<&'static str> {
+    let c = &w.collections;
     Some(match nsid {
-        "app.bsky.feed.post" => "Bluesky posts",
-        "app.bsky.feed.like" => "Bluesky likes",
-        "app.bsky.feed.repost" => "Bluesky reposts",
-        "app.bsky.feed.threadgate" => "who may reply to your Bluesky posts",
-        "app.bsky.feed.postgate" => "who may quote your Bluesky posts",
-        "app.bsky.feed.generator" => "Bluesky custom feeds",
-        "app.bsky.graph.follow" => "Bluesky follows",
-        "app.bsky.graph.block" => "Bluesky blocks",
-        "app.bsky.graph.list" => "Bluesky lists",
-        "app.bsky.graph.listitem" => "Bluesky list members",
-        "app.bsky.graph.starterpack" => "Bluesky starter packs",
-        "app.bsky.actor.profile" => "your Bluesky profile",
+        "app.bsky.feed.post" => c.post,
+        "app.bsky.feed.like" => c.like,
+        "app.bsky.feed.repost" => c.repost,
+        "app.bsky.feed.threadgate" => c.threadgate,
+        "app.bsky.feed.postgate" => c.postgate,
+        "app.bsky.feed.generator" => c.generator,
+        "app.bsky.graph.follow" => c.follow,
+        "app.bsky.graph.block" => c.block,
+        "app.bsky.graph.list" => c.list,
+        "app.bsky.graph.listitem" => c.listitem,
+        "app.bsky.graph.starterpack" => c.starterpack,
+        "app.bsky.actor.profile" => c.profile,
         _ => return None,
     })
 }
 
 /// What a `repo` permission covers, in words: `Bluesky posts`, `recipe records`.
-fn collections_words(items: &[NsidOrWildcard]) -> String {
+fn collections_words(w: &ScopeText, items: &[NsidOrWildcard]) -> String {
     if items.iter().any(|i| matches!(i, NsidOrWildcard::Any)) {
-        return "records of any type".to_owned();
+        return w.any_records.to_owned();
     }
     let words: Vec<String> = nsids(items)
         .into_iter()
-        .map(|n| known_collection(n).map_or_else(|| format!("{} records", name_words(n)), str::to_owned))
+        .map(|n| known_collection(w, n).map_or_else(|| w.records_named(&name_words(n)), str::to_owned))
         .collect();
-    and_list(&words)
+    w.and_list(&words)
 }
 
-/// Services people know by name, else the `did:web` host, else the DID (with its fragment).
-fn service_name(aud: &Audience) -> (String, String) {
+/// A service's name for the title and its phrase for the detail: services people know by name,
+/// else the `did:web` host, else the DID (with its fragment).
+fn service_name(w: &ScopeText, aud: &Audience) -> (String, String) {
     match aud {
-        Audience::Any => ("Any service".to_owned(), "any service, not only the ones you know".to_owned()),
+        Audience::Any => (w.any_service.to_owned(), w.any_service_detail().to_owned()),
         Audience::Service { did, fragment } => {
             let full = format!("{did}#{fragment}");
             let name = match (did.as_str(), fragment.as_str()) {
-                ("did:web:api.bsky.app", "bsky_appview") => "Bluesky app view".to_owned(),
-                ("did:web:api.bsky.chat", "bsky_chat") => "Bluesky chat".to_owned(),
+                ("did:web:api.bsky.app", "bsky_appview") => w.bsky_appview.to_owned(),
+                ("did:web:api.bsky.chat", "bsky_chat") => w.bsky_chat.to_owned(),
                 _ if did.is_web() => did.identifier().replace("%3A", ":"),
-                _ => return (full.clone(), full),
+                _ => return (full.clone(), w.service(None, &full)),
             };
-            let article = if name.starts_with("Bluesky") { "the " } else { "" };
-            (name.clone(), format!("{article}{name} ({full})"))
+            let phrase = w.service(Some(&name), &full);
+            (name, phrase)
         }
     }
 }
 
 /// The methods of an `rpc` permission in words, one verb shared where it can be:
 /// `get feed, post thread and profile`.
-fn methods_words(items: &[NsidOrWildcard]) -> String {
+fn methods_words(w: &ScopeText, items: &[NsidOrWildcard]) -> String {
     if items.iter().any(|i| matches!(i, NsidOrWildcard::Any)) {
-        return "any request".to_owned();
+        return w.any_request.to_owned();
     }
     let words: Vec<String> = nsids(items).into_iter().map(name_words).collect();
     let verb = words.first().and_then(|w| w.split_once(' ')).map(|(v, _)| v.to_owned());
     match verb {
         Some(v) if words.len() > 1 && words.iter().all(|w| w.starts_with(&format!("{v} "))) => {
             let rest: Vec<&str> = words.iter().map(|w| &w[v.len() + 1..]).collect();
-            format!("{v} {}", and_list(&rest))
+            format!("{v} {}", w.and_list(&rest))
         }
-        _ => and_list(&words),
+        _ => w.and_list(&words),
     }
 }
 
 /// MIME types in words where they are whole families: `image/*` → images.
-fn media_words(accept: &[String]) -> Option<String> {
-    let words: Option<Vec<&str>> = accept
-        .iter()
-        .map(|a| match a.as_str() {
-            "image/*" => Some("images"),
-            "video/*" => Some("videos"),
-            "audio/*" => Some("audio"),
-            "text/*" => Some("text files"),
-            _ => None,
-        })
-        .collect();
-    words.map(|w| and_list(&w))
+fn media_words(w: &ScopeText, accept: &[String]) -> Option<String> {
+    let words: Option<Vec<&str>> = accept.iter().map(|a| w.media_family(a)).collect();
+    words.map(|words| w.and_list(&words))
 }
 
 fn line(scope: &str, title: impl Into<String>, detail: impl Into<String>) -> ScopeLine {
@@ -172,132 +154,96 @@ fn line(scope: &str, title: impl Into<String>, detail: impl Into<String>) -> Sco
     }
 }
 
-/// Describes one scope string.
-pub fn describe(scope: &str) -> ScopeLine {
+fn fixed(scope: &str, words: TitleDetail) -> ScopeLine {
+    line(scope, words.title, words.detail)
+}
+
+/// Describes one scope string in `lang`.
+pub fn describe(lang: Lang, scope: &str) -> ScopeLine {
+    let w = lang.scope_text();
     let Ok(permission) = Permission::parse(scope) else {
-        return line(scope, "Another permission", "A permission this server does not describe.");
+        return fixed(scope, w.unknown);
     };
     match permission {
-        Permission::Atproto => ScopeLine {
-            required: true,
-            ..line(
-                scope,
-                "Know who you are",
-                "See your account's identifier (DID) and handle. Every app that signs you in needs this.",
-            )
-        },
-        Permission::Transition(TransitionScope::Generic) => line(
-            scope,
-            "Read and change your account data",
-            "Post, like, follow and edit or delete your records, upload images and videos, change \
-             preferences, and call other services for you. Not your direct messages, your email \
-             address or account settings such as your password and handle.",
-        ),
-        Permission::Transition(TransitionScope::ChatBsky) => ScopeLine {
-            sensitive: true,
-            ..line(scope, "Read and send your direct messages", "Use Bluesky chat on your behalf.")
-        },
-        Permission::Transition(TransitionScope::Email) => {
-            line(scope, "See your email address", "Your email address and whether it is confirmed.")
+        Permission::Atproto => ScopeLine { required: true, ..fixed(scope, w.atproto) },
+        Permission::Transition(TransitionScope::Generic) => fixed(scope, w.generic),
+        Permission::Transition(TransitionScope::ChatBsky) => {
+            ScopeLine { sensitive: true, ..fixed(scope, w.chat) }
         }
+        Permission::Transition(TransitionScope::Email) => fixed(scope, w.email_read),
         Permission::Repo(p) => {
             // The NSIDs are in the scope string shown under every line.
-            let detail = if nsids(&p.collections).is_empty() {
-                "Any record in your repository, where your posts, likes, follows and profile are kept \
-                 in public."
-            } else {
-                "These records are public and kept in your repository."
-            };
-            line(scope, format!("{} {}", actions(&p.actions), collections_words(&p.collections)), detail)
+            let detail =
+                if nsids(&p.collections).is_empty() { w.repo_any_detail } else { w.repo_named_detail };
+            let title = w.repo_title(&actions(w, &p.actions), &collections_words(w, &p.collections));
+            line(scope, title, detail)
         }
         Permission::Rpc(p) => {
-            let (name, full) = service_name(&p.aud);
+            let (name, service) = service_name(w, &p.aud);
             let any_method = nsids(&p.lxm).is_empty();
-            let detail = if any_method {
-                format!("Any request the app makes in your name to {full}, of any kind.")
-            } else {
-                format!("Requests the app makes in your name to {full}.")
-            };
             ScopeLine {
                 // Any service, or anything at all at one: worth a second look.
                 sensitive: p.aud == Audience::Any || any_method,
-                ..line(scope, format!("{name}: {}", methods_words(&p.lxm)), detail)
+                ..line(
+                    scope,
+                    format!("{name}: {}", methods_words(w, &p.lxm)),
+                    w.rpc_detail(&service, any_method),
+                )
             }
         }
         Permission::Blob(p) => {
-            let types = p.accept.join(", ");
-            let title = if p.accept.iter().any(|a| a == "*/*") {
-                "Upload files of any type".to_owned()
-            } else {
-                media_words(&p.accept).map_or_else(|| "Upload files".to_owned(), |w| format!("Upload {w}"))
-            };
-            line(scope, title, format!("Files kept in your account for the app to use in records: {types}."))
+            let any = p.accept.iter().any(|a| a == "*/*");
+            let title = w.upload(media_words(w, &p.accept).as_deref(), any);
+            line(scope, title, w.upload_detail(&p.accept.join(", ")))
         }
         Permission::Account(p) => {
-            let (title, detail) = match (p.attr, p.action) {
-                (AccountAttr::Email, AccountAction::Read) => {
-                    ("See your email address", "Your email address and whether it is confirmed.")
-                }
-                (AccountAttr::Email, AccountAction::Manage) => {
-                    ("Change your email address", "Read and update the email address of your account.")
-                }
-                (AccountAttr::Repo, AccountAction::Read) => {
-                    ("See your repository's status", "Whether your repository is ready and how large it is.")
-                }
-                (AccountAttr::Repo, AccountAction::Manage) => (
-                    "Replace your repository",
-                    "Import a whole repository into your account, as when moving from another server.",
-                ),
-                (AccountAttr::Status, AccountAction::Read) => {
-                    ("See your account's status", "Whether your account is active or deactivated.")
-                }
-                (AccountAttr::Status, AccountAction::Manage) => {
-                    ("Deactivate or reactivate your account", "Change whether your account is active.")
-                }
+            let words = match (p.attr, p.action) {
+                (AccountAttr::Email, AccountAction::Read) => w.email_read,
+                (AccountAttr::Email, AccountAction::Manage) => w.email_manage,
+                (AccountAttr::Repo, AccountAction::Read) => w.repo_read,
+                (AccountAttr::Repo, AccountAction::Manage) => w.repo_manage,
+                (AccountAttr::Status, AccountAction::Read) => w.status_read,
+                (AccountAttr::Status, AccountAction::Manage) => w.status_manage,
             };
-            ScopeLine { sensitive: p.action == AccountAction::Manage, ..line(scope, title, detail) }
+            ScopeLine { sensitive: p.action == AccountAction::Manage, ..fixed(scope, words) }
         }
         Permission::Identity(attr) => {
-            let (title, detail) = match attr {
-                IdentityAttr::Handle => ("Change your handle", "Set a new handle for your account."),
-                IdentityAttr::Any => (
-                    "Control your identity",
-                    "Change your handle and your DID document: full control over who your account is \
-                     and where it is hosted.",
-                ),
+            let words = match attr {
+                IdentityAttr::Handle => w.identity_handle,
+                IdentityAttr::Any => w.identity_any,
             };
-            ScopeLine { sensitive: true, ..line(scope, title, detail) }
+            ScopeLine { sensitive: true, ..fixed(scope, words) }
         }
-        Permission::Include(p) => line(
-            scope,
-            format!("Permissions of “{}”", p.nsid.as_str()),
-            "A named set of permissions published by the app's developer.",
-        ),
-        _ => line(scope, "Another permission", "A permission this server does not describe."),
+        Permission::Include(p) => line(scope, w.permissions_of(p.nsid.as_str()), w.include_detail),
+        _ => fixed(scope, w.unknown),
     }
 }
 
-/// Describes a space-separated scope, `atproto` first, then in the order requested.
-pub fn describe_all(scope: &str) -> Vec<ScopeLine> {
-    describe_all_with_sets::<PermissionSet>(scope, &[])
+/// Describes a space-separated scope in `lang`, `atproto` first, then in the order requested.
+pub fn describe_all(lang: Lang, scope: &str) -> Vec<ScopeLine> {
+    describe_all_with_sets::<PermissionSet>(lang, scope, &[])
 }
 
 /// [`describe_all`], with each `include:` described by its resolved permission set (SCOPE-10): the
 /// set's own `title` and `detail` as its author wrote them, followed by what it grants in plain
 /// words. A set missing from `sets` is named by its NSID.
 /// `sets` may hold the sets or shared references to them (`Arc<PermissionSet>`).
-pub fn describe_all_with_sets<S: Borrow<PermissionSet>>(scope: &str, sets: &[S]) -> Vec<ScopeLine> {
+pub fn describe_all_with_sets<S: Borrow<PermissionSet>>(
+    lang: Lang,
+    scope: &str,
+    sets: &[S],
+) -> Vec<ScopeLine> {
     let mut lines: Vec<ScopeLine> = scope
         .split(' ')
         .filter(|s| !s.is_empty())
         .map(|s| match Permission::parse(s) {
             Ok(Permission::Include(include)) => {
                 match sets.iter().map(Borrow::borrow).find(|set| set.nsid == include.nsid) {
-                    Some(set) => describe_set(s, &include, set),
-                    None => describe(s),
+                    Some(set) => describe_set(lang, s, &include, set),
+                    None => describe(lang, s),
                 }
             }
-            _ => describe(s),
+            _ => describe(lang, s),
         })
         .collect();
     lines.sort_by_key(|l| !l.required);
@@ -306,9 +252,11 @@ pub fn describe_all_with_sets<S: Borrow<PermissionSet>>(scope: &str, sets: &[S])
 
 /// One `include:` line: the author's title (or the NSID), then their detail and the granted
 /// permissions in words with their NSIDs, so a person sees both what the app says and what it gets.
-fn describe_set(scope: &str, include: &IncludePermission, set: &PermissionSet) -> ScopeLine {
-    let title = set.title.clone().unwrap_or_else(|| format!("Permissions of “{}”", set.nsid.as_str()));
-    let granted: Vec<String> = include.expand(set).permissions.iter().map(granted_words).collect();
+fn describe_set(lang: Lang, scope: &str, include: &IncludePermission, set: &PermissionSet) -> ScopeLine {
+    let w = lang.scope_text();
+    let title = set.title.clone().unwrap_or_else(|| w.permissions_of(set.nsid.as_str()));
+    let granted: Vec<String> =
+        include.expand(set).permissions.iter().map(|p| granted_words(lang, p)).collect();
     let mut detail = set.detail.clone().unwrap_or_default();
     if !granted.is_empty() {
         if !detail.is_empty() && !detail.ends_with('.') {
@@ -317,7 +265,7 @@ fn describe_set(scope: &str, include: &IncludePermission, set: &PermissionSet) -
         if !detail.is_empty() {
             detail.push(' ');
         }
-        detail.push_str("It allows: ");
+        detail.push_str(w.it_allows);
         detail.push_str(&granted.join("; "));
         detail.push('.');
     }
@@ -326,17 +274,10 @@ fn describe_set(scope: &str, include: &IncludePermission, set: &PermissionSet) -
 
 /// One permission a set grants, for the set's line: its title in words and the NSIDs it names
 /// (`create and delete Bluesky posts (app.bsky.feed.post)`).
-fn granted_words(p: &Permission) -> String {
-    let l = describe(&p.to_string());
+fn granted_words(lang: Lang, p: &Permission) -> String {
+    let l = describe(lang, &p.to_string());
     let (title, names) = match p {
-        // A repo title starts with its verbs, lowercased inside the sentence.
-        Permission::Repo(r) => {
-            let mut t = l.title;
-            if let Some(first) = t.get(..1) {
-                t = first.to_lowercase() + &t[1..];
-            }
-            (t, nsids(&r.collections))
-        }
+        Permission::Repo(r) => (lang.scope_text().in_sentence(l.title), nsids(&r.collections)),
         Permission::Rpc(r) => (l.title, nsids(&r.lxm)),
         _ => return l.title,
     };
@@ -347,9 +288,11 @@ fn granted_words(p: &Permission) -> String {
 mod tests {
     use super::*;
 
+    const EN: Lang = Lang::En;
+
     #[test]
     fn scope_03_transitional_scopes_in_plain_words() {
-        let l = describe_all("transition:generic atproto transition:email transition:chat.bsky");
+        let l = describe_all(EN, "transition:generic atproto transition:email transition:chat.bsky");
         assert_eq!(l[0].scope, "atproto", "atproto first");
         assert!(l[0].required && !l[1].required);
         assert_eq!(l[1].title, "Read and change your account data");
@@ -360,34 +303,35 @@ mod tests {
 
     #[test]
     fn granular_permissions() {
-        let r = describe("repo:app.bsky.feed.post?action=create&action=delete");
+        let r = describe(EN, "repo:app.bsky.feed.post?action=create&action=delete");
         assert_eq!(r.title, "Create and delete Bluesky posts");
         assert_eq!(r.detail, "These records are public and kept in your repository.");
-        assert_eq!(describe("repo:*").title, "Create, update and delete records of any type");
-        assert!(describe("rpc:app.bsky.feed.getFeed?aud=*").sensitive);
-        assert!(describe("rpc:*?aud=did:web:api.bsky.app%23bsky_appview").detail.contains("of any kind"));
+        assert_eq!(describe(EN, "repo:*").title, "Create, update and delete records of any type");
+        assert!(describe(EN, "rpc:app.bsky.feed.getFeed?aud=*").sensitive);
+        assert!(describe(EN, "rpc:*?aud=did:web:api.bsky.app%23bsky_appview").detail.contains("of any kind"));
         assert!(
-            describe("rpc:*?aud=did:web:api.bsky.app%23bsky_appview").sensitive,
+            describe(EN, "rpc:*?aud=did:web:api.bsky.app%23bsky_appview").sensitive,
             "anything at one service"
         );
-        assert_eq!(describe("blob:image/*").title, "Upload images");
-        assert!(describe("blob:image/*").detail.ends_with(": image/*."));
-        assert!(describe("identity:*").sensitive);
-        assert!(describe("account:repo?action=manage").sensitive);
-        assert!(!describe("account:email").sensitive);
-        assert!(describe("include:com.example.authBasic").title.contains("com.example.authBasic"));
-        assert_eq!(describe("nonsense:").title, "Another permission");
+        assert_eq!(describe(EN, "blob:image/*").title, "Upload images");
+        assert!(describe(EN, "blob:image/*").detail.ends_with(": image/*."));
+        assert!(describe(EN, "identity:*").sensitive);
+        assert!(describe(EN, "account:repo?action=manage").sensitive);
+        assert!(!describe(EN, "account:email").sensitive);
+        assert!(describe(EN, "include:com.example.authBasic").title.contains("com.example.authBasic"));
+        assert_eq!(describe(EN, "nonsense:").title, "Another permission");
     }
 
     /// SCOPE-05: records are named as people know them (the scope string under each line keeps
     /// the NSIDs).
     #[test]
     fn scope05_repo_collections_in_words() {
-        let l = describe("repo?collection=app.bsky.feed.like&collection=app.bsky.graph.follow&action=create");
+        let l =
+            describe(EN, "repo?collection=app.bsky.feed.like&collection=app.bsky.graph.follow&action=create");
         assert_eq!(l.title, "Create Bluesky likes and Bluesky follows");
-        let l = describe("repo:com.example.cookbook.recipeCard?action=update");
+        let l = describe(EN, "repo:com.example.cookbook.recipeCard?action=update");
         assert_eq!(l.title, "Update recipe card records", "an unknown type is named from its NSID");
-        assert!(describe("repo:*?action=delete").detail.starts_with("Any record"));
+        assert!(describe(EN, "repo:*?action=delete").detail.starts_with("Any record"));
     }
 
     /// SCOPE-06: the service is named (the Bluesky app view, a did:web host, else the DID) and the
@@ -395,26 +339,31 @@ mod tests {
     #[test]
     fn scope06_rpc_service_and_methods_in_words() {
         let appview = "aud=did:web:api.bsky.app%23bsky_appview";
-        let one = describe(&format!("rpc:app.bsky.feed.getTimeline?{appview}"));
+        let one = describe(EN, &format!("rpc:app.bsky.feed.getTimeline?{appview}"));
         assert_eq!(one.title, "Bluesky app view: get timeline");
         assert_eq!(
             one.detail,
             "Requests the app makes in your name to the Bluesky app view (did:web:api.bsky.app#bsky_appview)."
         );
         assert!(!one.sensitive);
-        let many = describe(&format!(
-            "rpc?lxm=app.bsky.feed.getFeed&lxm=app.bsky.feed.getPostThread&lxm=app.bsky.actor.getProfile&{appview}"
-        ));
+        let many = describe(
+            EN,
+            &format!(
+                "rpc?lxm=app.bsky.feed.getFeed&lxm=app.bsky.feed.getPostThread&lxm=app.bsky.actor.getProfile&{appview}"
+            ),
+        );
         assert_eq!(many.title, "Bluesky app view: get profile, feed and post thread");
-        let mixed =
-            describe("rpc?lxm=com.example.getThing&lxm=com.example.putThing&aud=did:web:svc.example.com%23x");
+        let mixed = describe(
+            EN,
+            "rpc?lxm=com.example.getThing&lxm=com.example.putThing&aud=did:web:svc.example.com%23x",
+        );
         assert_eq!(mixed.title, "svc.example.com: get thing and put thing", "no shared verb");
         assert!(mixed.detail.contains("svc.example.com (did:web:svc.example.com#x)"));
-        let port = describe("rpc:com.example.getThing?aud=did:web:localhost%253A8080%23x");
+        let port = describe(EN, "rpc:com.example.getThing?aud=did:web:localhost%253A8080%23x");
         assert!(port.title.starts_with("localhost:8080: "), "{}", port.title);
-        let plc = describe("rpc:com.example.getThing?aud=did:plc:abcdefghijklmnopqrstuvwx%23svc");
+        let plc = describe(EN, "rpc:com.example.getThing?aud=did:plc:abcdefghijklmnopqrstuvwx%23svc");
         assert_eq!(plc.title, "did:plc:abcdefghijklmnopqrstuvwx#svc: get thing");
-        let any = describe("rpc:app.bsky.feed.getTimeline?aud=*");
+        let any = describe(EN, "rpc:app.bsky.feed.getTimeline?aud=*");
         assert_eq!(any.title, "Any service: get timeline");
         assert!(any.detail.contains("any service, not only the ones you know"));
     }
@@ -422,9 +371,9 @@ mod tests {
     /// SCOPE-07: whole MIME families in words, other types as written.
     #[test]
     fn scope07_blob_types_in_words() {
-        assert_eq!(describe("blob?accept=image/*&accept=video/*").title, "Upload images and videos");
-        assert_eq!(describe("blob:*/*").title, "Upload files of any type");
-        let png = describe("blob:image/png");
+        assert_eq!(describe(EN, "blob?accept=image/*&accept=video/*").title, "Upload images and videos");
+        assert_eq!(describe(EN, "blob:*/*").title, "Upload files of any type");
+        let png = describe(EN, "blob:image/png");
         assert_eq!(png.title, "Upload files");
         assert!(png.detail.ends_with(": image/png."), "{}", png.detail);
     }
@@ -455,7 +404,7 @@ mod tests {
     fn scope10_permission_set_title_detail_and_grants() {
         let scope =
             "include:com.example.cookbook.authFull?aud=did:web:api.cookbook.example%23appview atproto";
-        let l = describe_all_with_sets(scope, &[cookbook_set()]);
+        let l = describe_all_with_sets(EN, scope, &[cookbook_set()]);
         assert_eq!(l[0].scope, "atproto");
         assert_eq!(l[1].title, "Share recipes");
         assert_eq!(
@@ -466,7 +415,91 @@ mod tests {
         );
         assert!(!l[1].sensitive);
         // Without the set (not resolved), the NSID names it.
-        let l = describe_all_with_sets::<PermissionSet>(scope, &[]);
+        let l = describe_all_with_sets::<PermissionSet>(EN, scope, &[]);
         assert!(l[1].title.contains("com.example.cookbook.authFull"));
+    }
+
+    const DE: Lang = Lang::De;
+
+    /// Every kind of permission in German: the catalog's words, the record types people know by
+    /// name, the verbs after the noun, the names taken from the scope as they are.
+    #[test]
+    fn german_descriptions() {
+        let l = describe_all(DE, "transition:generic atproto transition:email transition:chat.bsky");
+        assert_eq!(l[0].title, "Wissen, wer Sie sind");
+        assert!(l[0].required);
+        assert_eq!(l[1].title, "Ihre Kontodaten lesen und ändern");
+        assert!(l[1].detail.contains("Nicht Ihre Direktnachrichten"));
+        assert_eq!(l[2].title, "Ihre E-Mail-Adresse sehen");
+        assert_eq!(l[3].title, "Ihre Direktnachrichten lesen und senden");
+        assert!(l[3].sensitive);
+
+        let r = describe(DE, "repo:app.bsky.feed.post?action=create&action=delete");
+        assert_eq!(r.title, "Bluesky-Beiträge erstellen und löschen");
+        assert_eq!(r.detail, "Diese Datensätze sind öffentlich und werden in Ihrem Repository gespeichert.");
+        assert_eq!(describe(DE, "repo:*").title, "Datensätze jeder Art erstellen, ändern und löschen");
+        assert_eq!(
+            describe(DE, "repo?collection=app.bsky.feed.like&collection=app.bsky.graph.follow&action=create")
+                .title,
+            "Bluesky-Likes und Bluesky-Follows erstellen"
+        );
+        assert_eq!(
+            describe(DE, "repo:com.example.cookbook.recipeCard?action=update").title,
+            "Datensätze vom Typ „recipe card“ ändern"
+        );
+
+        let appview = "aud=did:web:api.bsky.app%23bsky_appview";
+        let one = describe(DE, &format!("rpc:app.bsky.feed.getTimeline?{appview}"));
+        assert_eq!(one.title, "Bluesky-App-View: get timeline", "method names come from the NSID");
+        assert_eq!(
+            one.detail,
+            "Anfragen, die die App in Ihrem Namen an den Dienst Bluesky-App-View \
+             (did:web:api.bsky.app#bsky_appview) stellt."
+        );
+        let any_method = describe(DE, &format!("rpc:*?{appview}"));
+        assert_eq!(any_method.title, "Bluesky-App-View: beliebige Anfragen");
+        assert!(any_method.detail.starts_with("Beliebige Anfragen jeder Art"), "{}", any_method.detail);
+        assert!(any_method.sensitive);
+        let any_service = describe(DE, "rpc:app.bsky.feed.getTimeline?aud=*");
+        assert_eq!(any_service.title, "Jeder Dienst: get timeline");
+        assert_eq!(
+            any_service.detail,
+            "Anfragen, die die App in Ihrem Namen an jeden beliebigen Dienst (auch solche, die Sie nicht \
+             kennen) stellt."
+        );
+        assert_eq!(
+            describe(DE, "rpc:com.example.getThing?aud=did:plc:abcdefghijklmnopqrstuvwx%23svc").detail,
+            "Anfragen, die die App in Ihrem Namen an den Dienst did:plc:abcdefghijklmnopqrstuvwx#svc stellt."
+        );
+
+        assert_eq!(describe(DE, "blob?accept=image/*&accept=video/*").title, "Bilder und Videos hochladen");
+        assert_eq!(describe(DE, "blob:*/*").title, "Dateien jeder Art hochladen");
+        assert_eq!(describe(DE, "blob:image/png").title, "Dateien hochladen");
+        assert!(describe(DE, "blob:image/png").detail.ends_with(": image/png."));
+        assert_eq!(
+            describe(DE, "account:status?action=manage").title,
+            "Ihr Konto deaktivieren oder reaktivieren"
+        );
+        assert_eq!(describe(DE, "identity:*").title, "Ihre Identität kontrollieren");
+        assert_eq!(
+            describe(DE, "include:com.example.authBasic").title,
+            "Berechtigungen von „com.example.authBasic“"
+        );
+        assert_eq!(describe(DE, "nonsense:").title, "Eine andere Berechtigung");
+    }
+
+    /// A resolved set in German: its author's words as written, what it grants in German.
+    #[test]
+    fn german_permission_set() {
+        let scope =
+            "include:com.example.cookbook.authFull?aud=did:web:api.cookbook.example%23appview atproto";
+        let l = describe_all_with_sets(DE, scope, &[cookbook_set()]);
+        assert_eq!(l[1].title, "Share recipes");
+        assert_eq!(
+            l[1].detail,
+            "Publish and read recipes. Sie erlaubt: Datensätze vom Typ „recipe“ erstellen, ändern und löschen \
+             (com.example.cookbook.recipe); api.cookbook.example: get feed und recipe \
+             (com.example.cookbook.getFeed, com.example.cookbook.getRecipe)."
+        );
     }
 }

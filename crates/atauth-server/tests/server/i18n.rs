@@ -3,7 +3,7 @@
 //! and error pages keep their status and code whatever the language.
 
 use crate::common::*;
-use crate::ui::{par, sign_in};
+use crate::ui::{decide, par, sign_in};
 use http::StatusCode;
 
 /// Asserts `r` is an HTML page in `lang` with the negotiation headers.
@@ -61,8 +61,12 @@ async fn german_sign_in_consent_and_refusals() {
     assert_language(&consent, "de");
     assert!(consent.raw.contains("<h1>Zugriff auf Ihr Konto erlauben?</h1>"), "{}", consent.raw);
     assert!(consent.raw.contains(">Erlauben</button>") && consent.raw.contains(">Ablehnen</button>"));
-    // The scope descriptions are English and say so.
-    assert!(consent.raw.contains("<strong lang=\"en\">Know who you are</strong>"), "{}", consent.raw);
+    // The permissions in German too (ui/scopes.rs through the catalog's ScopeText), the scope
+    // strings as they are.
+    assert!(consent.raw.contains("<strong>Wissen, wer Sie sind</strong>"), "{}", consent.raw);
+    assert!(consent.raw.contains("<strong>Ihre Kontodaten lesen und ändern</strong>"), "{}", consent.raw);
+    assert!(consent.raw.contains("<code>transition:generic</code>"));
+    assert!(!consent.raw.contains("lang=\"en\"") && !consent.raw.contains("Know who you are"));
     assert!(consent.raw.contains("Loopback-Client: läuft auf diesem Computer"));
 
     // The same form, answered in English for an English browser.
@@ -70,7 +74,7 @@ async fn german_sign_in_consent_and_refusals() {
     let again = b.get(r.header("location").unwrap()).await;
     assert_language(&again, "en");
     assert!(again.raw.contains("<h1>Allow access to your account?</h1>"));
-    assert!(again.raw.contains("<strong>Know who you are</strong>"), "English pages do not mark English");
+    assert!(again.raw.contains("<strong>Know who you are</strong>"), "{}", again.raw);
 }
 
 #[tokio::test]
@@ -183,4 +187,136 @@ async fn only_web_and_mailto_support_links_render() {
         assert_eq!(page.raw.contains(">Support</a>"), shown, "{support}");
         assert!(!page.raw.contains("javascript:") && !page.raw.contains("data:text"), "{support}");
     }
+}
+
+/// The sign-up form follows `Accept-Language` like every page: on its own and within an app's
+/// request, its labels, rules and refusals in German, and the sign-in pages' link to it.
+#[tokio::test]
+async fn german_sign_up_form_and_its_refusals() {
+    let h = Harness::new().await;
+    let mut b = Browser::with_language(&h, "de-DE,de;q=0.9,en;q=0.5");
+    let page = b.get("/account/sign-up").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_language(&page, "de");
+    assert!(page.raw.contains("<title>Konto erstellen · atauth</title>"), "{}", page.raw);
+    assert!(page.raw.contains("<h1>Konto erstellen</h1>"));
+    assert!(page.raw.contains("bei <strong>atauth</strong>. Damit können Sie sich dann bei Apps anmelden."));
+    for (id, label) in [("handle", "Handle"), ("email", "E-Mail-Adresse"), ("password", "Passwort")] {
+        assert!(page.raw.contains(&format!("<label class=\"field\" for=\"{id}\">{label}</label>")), "{id}");
+    }
+    assert!(page.raw.contains("<li>Mindestens 8 Zeichen, davon mindestens 5 verschiedene</li>"));
+    assert!(page.raw.contains("Einladungscode <span class=\"optional\">(optional)</span>"));
+    assert!(page.raw.contains(">Konto erstellen</button>"));
+    assert!(page.raw.contains("Sie haben schon ein Konto? <a href=\"/account\">Anmelden</a>"));
+    for english in ["Create", "Password", "Email", "Invite code", "Already have"] {
+        assert!(!page.raw.contains(english), "no English left ({english}): {}", page.raw);
+    }
+
+    // A refused sign-up: the same status, its message in German, nothing created.
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let r = b
+        .post(
+            "/account/sign-up",
+            &[
+                ("csrf_token", &csrf),
+                ("handle", "ivan"),
+                ("domain", ".test"),
+                ("email", "ivan@example.com"),
+                ("password", "12345678"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_language(&r, "de");
+    assert!(
+        r.raw.contains(
+            "<div class=\"alert error\" role=\"alert\" id=\"form-error\">Ihr Passwort ist eine einfache \
+             Zeichenfolge. Wählen Sie etwas, das schwerer zu erraten ist.</div>"
+        ),
+        "{}",
+        r.raw
+    );
+    assert!(h.server.stores().accounts.account_by_handle("ivan.test").await.unwrap().is_none());
+    let r = b
+        .post(
+            "/account/sign-up",
+            &[
+                ("csrf_token", &csrf),
+                ("handle", "ivan"),
+                ("domain", ".elsewhere"),
+                ("email", "ivan@example.com"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.raw.contains("Handles auf diesem Server enden auf .test."), "{}", r.raw);
+
+    // The account page's sign-in form links to it in German.
+    let mut fresh = Browser::with_language(&h, "de");
+    let account = fresh.get("/account").await;
+    assert!(
+        account.raw.contains("Neu hier? <a href=\"/account/sign-up\">Konto erstellen</a>"),
+        "{}",
+        account.raw
+    );
+
+    // Within an app's request (prompt=create): German, with the app's name and the cancel button.
+    let c = TestClient::loopback();
+    let uri = par(&h, &c, &[("login_hint", None), ("prompt", Some("create"))]).await;
+    let page = b.open(&c.client_id, &uri).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_language(&page, "de");
+    assert!(page.raw.contains("<h1>Konto erstellen</h1>"), "{}", page.raw);
+    assert!(page.raw.contains("weiter zu <strong>einer App auf diesem Gerät</strong>"), "{}", page.raw);
+    assert!(page.raw.contains("Dieses Konto auf diesem Gerät merken"));
+    assert!(page.raw.contains("Abbrechen und zur App zurückkehren"));
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let r = b
+        .post(
+            "/oauth/authorize/sign-up",
+            &[
+                ("client_id", c.client_id.as_str()),
+                ("request_uri", uri.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("handle", "ivan"),
+                ("email", "ivan@example.com"),
+                ("password", "aaaaaaaaaa"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_language(&r, "de");
+    assert!(
+        r.raw.contains("Verwenden Sie mindestens 5 verschiedene Zeichen in Ihrem Passwort."),
+        "{}",
+        r.raw
+    );
+    assert!(r.raw.contains("value=\"ivan\""), "what was typed stays");
+    assert!(h.server.stores().accounts.account_by_handle("ivan.test").await.unwrap().is_none());
+    // An English browser gets the same request's form in English.
+    b.accept_language = Some("en".into());
+    let page = b.open(&c.client_id, &uri).await;
+    assert_language(&page, "en");
+    assert!(page.raw.contains("<h1>Create an account</h1>"));
+}
+
+/// The account page lists an app's permissions in the page's language.
+#[tokio::test]
+async fn german_account_page_lists_permissions_in_german() {
+    let h = Harness::new().await;
+    let c = TestClient::loopback();
+    let uri = par(&h, &c, &[]).await;
+    let mut b = Browser::with_language(&h, "de");
+    let page = b.open(&c.client_id, &uri).await;
+    let r = sign_in(&mut b, &page, "alice.test", PASSWORD, true).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let consent = b.get(r.header("location").unwrap()).await;
+    let r = decide(&mut b, &consent, "allow", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.raw);
+    let account = b.get("/account").await;
+    assert_language(&account, "de");
+    assert!(account.raw.contains("<strong>Wissen, wer Sie sind</strong>"), "{}", account.raw);
+    assert!(account.raw.contains("<strong>Ihre Kontodaten lesen und ändern</strong>"), "{}", account.raw);
+    assert!(!account.raw.contains("Know who you are"));
 }

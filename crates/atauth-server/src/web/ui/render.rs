@@ -181,14 +181,13 @@ impl<'a> Page<'a> {
             ("csrf_token", self.form.csrf.clone()),
         ];
         let signup = values.form(self.server, SIGN_UP_PATH, hidden, true, error);
-        // English only so far, like the account page's sign-up (see signup.rs).
         html(
             status,
-            Lang::En,
+            self.t.lang,
             &SignUpPage {
                 brand: &self.ui.brand,
-                t: Lang::En.text(),
-                title: "Create an account",
+                t: self.t,
+                title: self.t.sign_up().create_account,
                 signup: &signup,
                 client_label: Some(self.client.label.as_str()),
                 form: Some(&self.form),
@@ -255,7 +254,7 @@ impl<'a> Page<'a> {
         // request will refuse it with invalid_scope).
         let requested = atauth_oauth::ScopeSet::parse(&self.view.request.scope).unwrap_or_default();
         let sets = self.server.permission_sets(&requested).await.unwrap_or_default();
-        scopes::describe_all_with_sets(&self.view.request.scope, &sets)
+        scopes::describe_all_with_sets(self.t.lang, &self.view.request.scope, &sets)
     }
 
     async fn consent(&self, account: &AccountRecord) -> Response {

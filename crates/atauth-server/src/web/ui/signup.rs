@@ -34,7 +34,7 @@ use crate::server::AuthServer;
 use crate::signup::SignUp;
 use crate::store::AccountRecord;
 use crate::ui::device::{self, DeviceCookie};
-use crate::ui::i18n::Lang;
+use crate::ui::i18n::{Lang, SignUpText};
 use crate::ui::pages::{DomainOption, FieldError, SignUpForm, SignUpPage};
 use crate::ui::{ACCOUNT_PATH, ACCOUNT_SIGN_UP_PATH, SIGN_UP_PATH, Ui, UiError};
 use crate::web::AppState;
@@ -138,70 +138,38 @@ impl Refused {
     }
 }
 
-/// A refused sign-up: the status and the form's message, or `Err` for an internal failure (an
-/// error page).
-fn refusal(server: &AuthServer, e: CreateAccountError) -> Result<Refused, UiError> {
+/// A refused sign-up: the status and the form's message in the page's language (`s`), or `Err` for
+/// an internal failure (an error page).
+fn refusal(server: &AuthServer, s: &SignUpText, e: CreateAccountError) -> Result<Refused, UiError> {
     use CreateAccountError as E;
-    let field = |status, field, message: String| Ok(Refused::new(status, Some(field), message));
+    let field = |status, field, message: &str| Ok(Refused::new(status, Some(field), message.to_owned()));
     let bad = StatusCode::BAD_REQUEST;
     match e {
-        E::InvalidHandle(_) => field(
-            bad,
-            "handle",
-            "This handle is not valid. Use letters, digits and hyphens, not starting or ending with a hyphen."
-                .into(),
-        ),
-        E::HandleNameLength => {
-            field(bad, "handle", "The name in your handle must be 3 to 18 characters, without dots.".into())
-        }
-        E::UnsupportedDomain => {
-            let domains = server.config().handle_domains.join(" or ");
-            field(bad, "handle", format!("Handles on this server end with {domains}."))
-        }
-        E::HandleTaken => {
-            field(StatusCode::CONFLICT, "handle", "This handle is already taken. Try another one.".into())
-        }
-        E::EmailRequired => field(bad, "email", "Enter your email address.".into()),
-        E::InvalidEmail => field(bad, "email", "Enter a valid email address, like name@example.com.".into()),
-        E::EmailTaken => field(
-            StatusCode::CONFLICT,
-            "email",
-            "This email address is already used by another account. Sign in with it instead.".into(),
-        ),
-        E::InvalidPassword => field(bad, "password", "Enter a password of 8 to 256 characters.".into()),
-        E::WeakPassword(w) => field(bad, "password", w.to_string()),
-        E::InviteCodeRequired => {
-            field(bad, "invite_code", "This server is invite-only. Enter your invite code.".into())
-        }
-        E::InviteCodeUnknown => {
-            field(bad, "invite_code", "This invite code is not valid. Check it and try again.".into())
-        }
-        E::InviteCodeUsed => field(bad, "invite_code", "This invite code has already been used.".into()),
-        E::InviteCodeDisabled => field(bad, "invite_code", "This invite code is no longer valid.".into()),
+        E::InvalidHandle(_) => field(bad, "handle", s.handle_invalid),
+        E::HandleNameLength => field(bad, "handle", s.handle_name_length),
+        E::UnsupportedDomain => field(bad, "handle", &s.unsupported_domain(&server.config().handle_domains)),
+        E::HandleTaken => field(StatusCode::CONFLICT, "handle", s.handle_taken),
+        E::EmailRequired => field(bad, "email", s.email_required),
+        E::InvalidEmail => field(bad, "email", s.email_invalid),
+        E::EmailTaken => field(StatusCode::CONFLICT, "email", s.email_taken),
+        E::InvalidPassword => field(bad, "password", s.password_invalid),
+        E::WeakPassword(w) => field(bad, "password", s.weak_password(w)),
+        E::InviteCodeRequired => field(bad, "invite_code", s.invite_required),
+        E::InviteCodeUnknown => field(bad, "invite_code", s.invite_unknown),
+        E::InviteCodeUsed => field(bad, "invite_code", s.invite_used),
+        E::InviteCodeDisabled => field(bad, "invite_code", s.invite_disabled),
         E::RateLimited(r) => {
-            let minutes = r.retry_after.as_secs().div_ceil(60);
-            let message = format!(
-                "Too many sign-up attempts from your network. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            );
+            let message = s.rate_limited(r.retry_after.as_secs().div_ceil(60));
             let mut refused = Refused::new(StatusCode::TOO_MANY_REQUESTS, None, message);
             refused.retry_after = Some(r.retry_after.as_secs());
             Ok(refused)
         }
-        E::LimiterUnavailable(_) => Ok(Refused::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            None,
-            "Sign-up is temporarily unavailable. Please try again in a minute.".into(),
-        )),
+        E::LimiterUnavailable(_) => {
+            Ok(Refused::new(StatusCode::SERVICE_UNAVAILABLE, None, s.unavailable.to_owned()))
+        }
         E::Plc(err) => {
             tracing::error!(error = %err, "sign-up: registering the DID failed");
-            Ok(Refused::new(
-                StatusCode::BAD_GATEWAY,
-                None,
-                "Your account's identity (DID) could not be registered right now, so no account was \
-                 created. Please try again in a minute."
-                    .into(),
-            ))
+            Ok(Refused::new(StatusCode::BAD_GATEWAY, None, s.plc_failed.to_owned()))
         }
         E::Store(err) => Err(UiError::Store(err)),
         other => {
@@ -212,15 +180,17 @@ fn refusal(server: &AuthServer, e: CreateAccountError) -> Result<Refused, UiErro
 }
 
 /// Runs the sign-up of a checked form: the new account, or the page status and message of the
-/// refusal.
+/// refusal in `lang`.
 async fn create(
     server: &AuthServer,
+    lang: Lang,
     values: &SignUpValues,
     form: &Form,
     ip: Option<IpAddr>,
 ) -> Result<Result<AccountRecord, Refused>, UiError> {
     if values.name.is_empty() {
-        return Ok(Err(Refused::new(StatusCode::BAD_REQUEST, Some("handle"), "Choose a handle.".into())));
+        let message = lang.sign_up_text().choose_handle.to_owned();
+        return Ok(Err(Refused::new(StatusCode::BAD_REQUEST, Some("handle"), message)));
     }
     let sign_up = SignUp {
         handle: values.handle(server),
@@ -230,7 +200,7 @@ async fn create(
     };
     match server.sign_up(sign_up, ip).await {
         Ok(account) => Ok(Ok(account)),
-        Err(e) => refusal(server, e).map(Err),
+        Err(e) => refusal(server, lang.sign_up_text(), e).map(Err),
     }
 }
 
@@ -263,7 +233,7 @@ async fn request_sign_up_inner(
         return Err(UiError::SignUpUnavailable);
     }
     let values = SignUpValues::from_form(&form)?;
-    let account = match create(server, &values, &form, ip).await? {
+    let account = match create(server, page.text().lang, &values, &form, ip).await? {
         Ok(a) => a,
         Err(refused) => {
             let res = page.sign_up_page(refused.status, &values, Some(refused.error.clone()));
@@ -282,6 +252,7 @@ async fn request_sign_up_inner(
 fn account_sign_up_page(
     server: &AuthServer,
     ui: &Ui,
+    lang: Lang,
     cookie: &DeviceCookie,
     status: StatusCode,
     values: &SignUpValues,
@@ -289,15 +260,13 @@ fn account_sign_up_page(
 ) -> Response {
     let hidden = vec![("csrf_token", cookie.csrf_token())];
     let signup = values.form(server, ACCOUNT_SIGN_UP_PATH, hidden, false, error);
-    // The sign-up form's words are English only so far (the page chrome is in the catalog, but the
-    // form is not): the whole page says lang="en" rather than mixing languages.
     html(
         status,
-        Lang::En,
+        lang,
         &SignUpPage {
             brand: &ui.brand,
-            t: Lang::En.text(),
-            title: "Create an account",
+            t: lang.text(),
+            title: lang.sign_up_text().create_account,
             signup: &signup,
             client_label: None,
             form: None,
@@ -331,7 +300,9 @@ async fn account_page(
                 (c, Some(set))
             }
         };
-        let res = account_sign_up_page(&server, &ui, &cookie, StatusCode::OK, &SignUpValues::default(), None);
+        let lang = Lang::from_headers(&headers);
+        let res =
+            account_sign_up_page(&server, &ui, lang, &cookie, StatusCode::OK, &SignUpValues::default(), None);
         Ok::<_, (UiError, Option<String>)>(with_cookie(res, set_cookie))
     };
     run.await
@@ -352,12 +323,14 @@ async fn account_sign_up(
         let form = Form::parse(&headers, &body)?;
         let (cookie, device) = check_post(&server, &ui, &headers, &form).await?;
         let values = SignUpValues::from_form(&form)?;
-        let account = match create(&server, &values, &form, ip).await? {
+        let lang = Lang::from_headers(&headers);
+        let account = match create(&server, lang, &values, &form, ip).await? {
             Ok(a) => a,
             Err(refused) => {
                 let res = account_sign_up_page(
                     &server,
                     &ui,
+                    lang,
                     &cookie,
                     refused.status,
                     &values,
