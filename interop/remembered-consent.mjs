@@ -99,7 +99,7 @@ async function main() {
     issuer: await startServe(children, o.atauth, {
       dataDir: path.join(tmp, 'data'),
       plcUrl,
-      extra: ['--demo-account', HANDLE, '--demo-password', password],
+      extra: ['--demo-account', HANDLE, `--demo-password=${password}`],
     }),
   }))
 
