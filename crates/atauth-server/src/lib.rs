@@ -60,6 +60,7 @@ pub mod client;
 pub mod config;
 pub mod dpop;
 pub mod error;
+mod ids;
 pub mod keys;
 pub mod legacy;
 pub mod par;

@@ -300,7 +300,8 @@ impl AuthServer {
             return Err(ParError::CodeChallengeReused);
         }
         let lifetime = i64::try_from(self.config().lifetimes.par_request.as_secs()).unwrap_or(300);
-        let id = format!("req-{}", hex::encode(atauth_crypto::random::random_bytes::<16>()));
+        // Time first ([`crate::ids`]): inserts of pushed requests append to one page.
+        let id = crate::ids::time_ordered("req-", self.inner.clock.now());
         let request = PendingRequest {
             id: id.clone(),
             request: AuthorizationRequest {

@@ -169,16 +169,10 @@ fn new_refresh_token(family: Option<&str>) -> RefreshToken {
     }))
 }
 
-/// A new access-token `jti`: `tok-` and 16 bytes in hex, the first 6 the issue time in
-/// milliseconds (big-endian), the other 10 random. Time first, so that the store's index of
-/// current `jti`s grows at one end instead of dirtying a random page per refresh (issue 18);
-/// 80 random bits keep it unguessable, and the time is in the token's `iat` anyway.
+/// A new access-token `jti`: time first ([`crate::ids`]), so that the store's index of current
+/// `jti`s grows at one end instead of taking a random page per refresh (issue 18).
 fn new_access_jti(now: std::time::SystemTime) -> String {
-    let millis = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    let mut id = [0u8; 16];
-    id[..6].copy_from_slice(&u64::try_from(millis).unwrap_or(u64::MAX).to_be_bytes()[2..]);
-    id[6..].copy_from_slice(&atauth_crypto::random::random_bytes::<10>());
-    format!("tok-{}", hex::encode(id))
+    crate::ids::time_ordered("tok-", now)
 }
 
 fn secs(d: std::time::Duration) -> i64 {
