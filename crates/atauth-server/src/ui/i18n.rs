@@ -366,6 +366,8 @@ pub struct FactorText {
     pub recovery_hint: &'static str,
     /// The recovery form's button.
     pub recovery_submit: &'static str,
+    /// The link back to the sign-in form.
+    pub restart: &'static str,
     /// A wrong, replayed or used-up code.
     pub refuse_code: &'static str,
     /// No code typed.
@@ -468,6 +470,7 @@ pub static FACTOR_EN: FactorText = FactorText {
     recovery_label: "Recovery code",
     recovery_hint: "One of the codes you saved when you turned on two-step verification. Each works once.",
     recovery_submit: "Use recovery code",
+    restart: "Sign in with another account",
     refuse_code: "That code is wrong or was already used. Enter the current code.",
     refuse_empty: "Enter the code.",
     refuse_expired: "Signing in took too long. Enter your password again.",
@@ -516,6 +519,7 @@ pub static FACTOR_DE: FactorText = FactorText {
     recovery_hint: "Einer der Codes, die Sie beim Einschalten der Bestätigung in zwei Schritten gespeichert \
                     haben. Jeder funktioniert einmal.",
     recovery_submit: "Wiederherstellungscode verwenden",
+    restart: "Mit einem anderen Konto anmelden",
     refuse_code: "Dieser Code ist falsch oder wurde schon verwendet. Geben Sie den aktuellen Code ein.",
     refuse_empty: "Geben Sie den Code ein.",
     refuse_expired: "Die Anmeldung hat zu lange gedauert. Geben Sie Ihr Passwort erneut ein.",

@@ -457,6 +457,8 @@ pub(crate) struct SecondFactorPage<'a> {
     pub(crate) recovery_open: bool,
     /// The request's cancel form, on the authorization page.
     pub(crate) form: Option<&'a FormCtx>,
+    /// The sign-in form again ("Sign in with another account").
+    pub(crate) restart_href: String,
 }
 
 /// The account page's "Two-step verification" section.

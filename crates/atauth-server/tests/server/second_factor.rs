@@ -166,7 +166,13 @@ async fn password_alone_no_longer_signs_in_and_the_right_code_does_once() {
     assert!(!signed_in(&h, &b).await, "the password alone signed nobody in");
     let uri = hidden(&step, "request_uri").unwrap();
     let page = b.open(&c.client_id, &uri).await;
-    assert!(page.raw.contains("<h1>Sign in</h1>"), "the request still asks for a sign-in");
+    assert!(page.raw.contains("<h1>Two-step verification</h1>"), "a reload shows the step again");
+    let restart = page.raw.split_once("<p class=\"below\"><a href=\"").unwrap().1.split_once('"').unwrap().0;
+    let restart = restart.replace("&#38;", "&").replace("&amp;", "&");
+    assert!(restart.contains("sign_in=1"), "{restart}");
+    let page = b.get(&restart).await;
+    assert!(page.raw.contains("<h1>Sign in</h1>"), "another account can sign in instead: {restart}");
+    assert!(!signed_in(&h, &b).await);
 
     let code = code_now(&h, &secret);
     let r = submit(&mut b, &step, "code", &code).await;

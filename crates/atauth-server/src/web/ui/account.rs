@@ -447,6 +447,7 @@ async fn second_factor_page(
             error,
             recovery_open,
             form: None,
+            restart_href: ACCOUNT_PATH.to_owned(),
         },
     ))
 }

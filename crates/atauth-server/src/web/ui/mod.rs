@@ -112,6 +112,19 @@ async fn authorize_inner(
         (Opened::Redirect(url), _) => return Ok(redirect_303(&url)),
         (Opened::Page(page), set_cookie) => (page, set_cookie),
     };
+    if account.is_none() && !want_sign_in && !want_picker && !want_sign_up {
+        // A password waits for its second factor on this device (a reload of the step).
+        match page.pending_second_factor().await {
+            Ok(Some(did)) => {
+                return match page.second_factor_page(StatusCode::OK, &did, None, false).await {
+                    Ok(res) => Ok(with_cookie(res, set_cookie)),
+                    Err(e) => Err((e, set_cookie)),
+                };
+            }
+            Ok(None) => {}
+            Err(e) => return Err((e, set_cookie)),
+        }
+    }
     match page.interaction(account, want_sign_in, want_picker, want_sign_up).await {
         Ok(res) => Ok(with_cookie(res, set_cookie)),
         Err(e) => Err((e, set_cookie)),

@@ -99,6 +99,8 @@ pub(super) struct Page<'a> {
     form: FormCtx,
     pub(super) signed_in: Vec<SignedIn>,
     device_id: String,
+    /// The device session's key (the hash of its cookie).
+    device: crate::store::TokenHash,
     /// The words of the pages of this request (the JSON API uses English).
     t: &'static Text,
 }
@@ -124,7 +126,17 @@ impl<'a> Page<'a> {
             sign_in_action: SIGN_IN_PATH,
             consent_action: CONSENT_PATH,
         };
-        Self { server, ui, view, client, form, signed_in, device_id: cookie.device_id(), t }
+        Self {
+            server,
+            ui,
+            view,
+            client,
+            form,
+            signed_in,
+            device_id: cookie.device_id(),
+            device: cookie.hash(),
+            t,
+        }
     }
 
     pub(super) fn href(&self, extra: Option<(&str, &str)>) -> String {
@@ -163,6 +175,13 @@ impl<'a> Page<'a> {
         ))
     }
 
+    /// The account whose password was right on this device for this request and who owes a
+    /// second factor ([`crate::second_factor`]), if any: a reload of the page shows the step again.
+    pub(super) async fn pending_second_factor(&self) -> Result<Option<String>, UiError> {
+        let purpose = crate::second_factor::PendingPurpose::Request(&self.view.request_id);
+        Ok(self.server.pending_sign_in(&self.device, purpose).await?.map(|(did, _)| did))
+    }
+
     /// The second step of the sign-in for the pending account `did` ([`crate::second_factor`]),
     /// posting to [`SECOND_FACTOR_PATH`].
     pub(super) async fn second_factor_page(
@@ -194,6 +213,7 @@ impl<'a> Page<'a> {
                 error,
                 recovery_open,
                 form: Some(&self.form),
+                restart_href: self.href(Some(("sign_in", "1"))),
             },
         ))
     }
