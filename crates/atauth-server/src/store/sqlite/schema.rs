@@ -7,11 +7,12 @@ use crate::store::StoreError;
 
 /// 2: device sessions hold several accounts (`device_sessions`, replacing `devices`).
 /// 3: sign-up invite codes (`invite_codes`, `invite_code_uses`).
-/// 4: keyed refresh tokens ([`crate::store::RefreshKey`]): `sessions.prev_refresh_hash` and
+/// 4: second factors (`account_factors`, `recovery_codes`, `pending_factors`).
+/// 5: keyed refresh tokens ([`crate::store::RefreshKey`]): `sessions.prev_refresh_hash` and
 ///    `sessions.prev_rotated_at` hold the token the latest rotation replaced, so a rotation of a
-///    keyed token writes the `sessions` row alone. A version-3 binary would not find keyed tokens
+///    keyed token writes the `sessions` row alone. An older binary would not find keyed tokens
 ///    (it looks every token up in `refresh_tokens`), hence the version.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// Run before [`SCHEMA`] on a database of an older version. Device sessions are short-lived browser
 /// sign-ins, so the old table is dropped rather than converted: users sign in again.
@@ -30,10 +31,26 @@ CREATE TABLE IF NOT EXISTS invite_code_uses (
 ) WITHOUT ROWID;
 ";
 
-/// Added to `sessions` on a database older than 4 (a new database gets them from [`SCHEMA`]), each
+/// Run on a database older than 4 (a new database too): second factors, recovery codes and
+/// pending second-factor states ([`crate::store::factors`]).
+const MIGRATE_TO_4: &str = "
+CREATE TABLE IF NOT EXISTS account_factors (
+  did TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, credential_id TEXT UNIQUE,
+  data TEXT NOT NULL, counter INTEGER NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER,
+  PRIMARY KEY (did, id), UNIQUE (did, kind, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recovery_codes (
+  did TEXT NOT NULL, code_hash BLOB NOT NULL, used_at INTEGER, PRIMARY KEY (did, code_hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_factors (
+  key BLOB PRIMARY KEY, did TEXT NOT NULL, data TEXT NOT NULL, expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Added to `sessions` on a database older than 5 (a new database gets them from [`SCHEMA`]), each
 /// only where it is missing. `prev_rotated_at` uses the markers of `refresh_tokens.rotated`
 /// ([`crate::store::rules`]); 1 = no retry left.
-const MIGRATE_TO_4: [(&str, &str); 2] = [
+const MIGRATE_TO_5: [(&str, &str); 2] = [
     ("prev_refresh_hash", "ALTER TABLE sessions ADD COLUMN prev_refresh_hash BLOB"),
     ("prev_rotated_at", "ALTER TABLE sessions ADD COLUMN prev_rotated_at INTEGER NOT NULL DEFAULT 1"),
 ];
@@ -108,7 +125,10 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
         writer.execute_batch(MIGRATE_TO_3).map_err(backend)?;
     }
     if version < 4 {
-        for (column, add) in MIGRATE_TO_4 {
+        writer.execute_batch(MIGRATE_TO_4).map_err(backend)?;
+    }
+    if version < 5 {
+        for (column, add) in MIGRATE_TO_5 {
             // 0 rows when `sessions` does not exist yet (a new database) or lacks the column.
             let present: bool = writer
                 .query_row(

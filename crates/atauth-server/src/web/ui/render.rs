@@ -12,10 +12,10 @@ use crate::ui::i18n::{Lang, Text};
 use crate::ui::pages::{
     AccountView, AccountsPage, CSP, ClientView, ConsentPage, ErrorPage, FormCtx, SignInPage,
 };
-use crate::ui::pages::{FieldError, SignUpPage};
+use crate::ui::pages::{FieldError, SecondFactorPage, SignUpPage};
 use crate::ui::{
-    CONSENT_PATH, SIGN_IN_PATH, SIGN_UP_PATH, Screen, SignedIn, Ui, UiError, choose, page_href, prefill,
-    scopes, sign_up_offered, usable,
+    CONSENT_PATH, SECOND_FACTOR_PATH, SIGN_IN_PATH, SIGN_UP_PATH, Screen, SignedIn, Ui, UiError, choose,
+    page_href, prefill, scopes, sign_up_offered, usable,
 };
 
 use super::signup::SignUpValues;
@@ -99,6 +99,8 @@ pub(super) struct Page<'a> {
     form: FormCtx,
     pub(super) signed_in: Vec<SignedIn>,
     device_id: String,
+    /// The device session's key (the hash of its cookie).
+    device: crate::store::TokenHash,
     /// The words of the pages of this request (the JSON API uses English).
     t: &'static Text,
 }
@@ -124,7 +126,17 @@ impl<'a> Page<'a> {
             sign_in_action: SIGN_IN_PATH,
             consent_action: CONSENT_PATH,
         };
-        Self { server, ui, view, client, form, signed_in, device_id: cookie.device_id(), t }
+        Self {
+            server,
+            ui,
+            view,
+            client,
+            form,
+            signed_in,
+            device_id: cookie.device_id(),
+            device: cookie.hash(),
+            t,
+        }
     }
 
     pub(super) fn href(&self, extra: Option<(&str, &str)>) -> String {
@@ -159,6 +171,49 @@ impl<'a> Page<'a> {
                 error,
                 accounts_href,
                 sign_up_href,
+            },
+        ))
+    }
+
+    /// The account whose password was right on this device for this request and who owes a
+    /// second factor ([`crate::second_factor`]), if any: a reload of the page shows the step again.
+    pub(super) async fn pending_second_factor(&self) -> Result<Option<String>, UiError> {
+        let purpose = crate::second_factor::PendingPurpose::Request(&self.view.request_id);
+        Ok(self.server.pending_sign_in(&self.device, purpose).await?.map(|(did, _)| did))
+    }
+
+    /// The second step of the sign-in for the pending account `did` ([`crate::second_factor`]),
+    /// posting to [`SECOND_FACTOR_PATH`].
+    pub(super) async fn second_factor_page(
+        &self,
+        status: StatusCode,
+        did: &str,
+        error: Option<&str>,
+        recovery_open: bool,
+    ) -> Result<Response, UiError> {
+        let handle =
+            self.server.stores().accounts.account_by_did(did).await?.map(|a| a.handle).unwrap_or_default();
+        let kinds = self.server.factor_kinds(did).await?;
+        let hidden = vec![
+            ("client_id", self.form.client_id.clone()),
+            ("request_uri", self.form.request_uri.clone()),
+            ("csrf_token", self.form.csrf.clone()),
+        ];
+        Ok(html(
+            status,
+            self.t.lang,
+            &SecondFactorPage {
+                brand: &self.ui.brand,
+                t: self.t,
+                title: self.t.factor.heading,
+                action: SECOND_FACTOR_PATH,
+                hidden,
+                handle: &handle,
+                kinds,
+                error,
+                recovery_open,
+                form: Some(&self.form),
+                restart_href: self.href(Some(("sign_in", "1"))),
             },
         ))
     }
