@@ -320,6 +320,15 @@ case_account_page() {
   browser_script account-page
 }
 
+# The second factor (issue 16) in headless Chromium with the reference client: an authenticator
+# app set up on /account (codes computed in Node from the key the page shows), sign out, then an
+# OAuth request from the reference client: password -> the code step (a wrong code refused) ->
+# consent -> the client's getSession works. second-factor.mjs starts its own PLC and
+# `atauth serve --dev`. Screenshots: $ART/second-factor-shots/.
+case_second_factor() {
+  browser_script second-factor
+}
+
 # Sign-up (issue 16) in headless Chromium with the reference client: `atauth account invite create`,
 # then prompt=create from a loopback client, the sign-up form typed with the keyboard (a weak
 # password refused first), consent, and the code at the client (getSession answers the new handle).
@@ -510,6 +519,7 @@ add_case control-api     case_control_api     default "reference client -> refer
 add_case control-browser case_control_browser browser "reference client -> reference PDS, consent through its UI in headless Chromium"
 add_case ref-client-vs-serve case_ref_client_vs_serve browser "reference client -> atauth serve, consent through our HTML UI in headless Chromium"
 add_case account-page    case_account_page    browser "the account page in headless Chromium: authorize, see the app, sign out of it, refresh -> invalid_grant"
+add_case second-factor   case_second_factor   browser "second factor in headless Chromium: TOTP set up on /account, then password -> code -> consent -> getSession"
 add_case sign-up         case_sign_up         browser "sign-up in headless Chromium: invite code, prompt=create, keyboard-only form, consent, code at the client"
 add_case ui-pages        case_ui_pages        browser "every page in English and German in headless Chromium: lang, branding links, axe-core (no serious/critical)"
 add_case atrium-vs-serve case_atrium_vs_serve default "atrium-oauth (Rust) -> atauth serve: login, then DPoP GETs with and without a query"

@@ -55,6 +55,7 @@ pub mod keys;
 pub mod pkce;
 pub mod random;
 pub mod secret;
+pub mod totp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use jwk::{Jwk, Jwks};

@@ -72,6 +72,7 @@ pub mod plc;
 pub mod ratelimit;
 pub mod resource;
 pub mod revoke;
+pub mod second_factor;
 pub mod server;
 pub mod service_auth;
 pub mod signup;

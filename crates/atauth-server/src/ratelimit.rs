@@ -52,6 +52,12 @@ use async_trait::async_trait;
 use crate::config::{RateLimit, SignInLimits};
 use crate::store::StoreError;
 
+/// The second-factor lockout ([`SignInLimiter::check_second_factor`]): one bucket per account, 10
+/// attempts, then one every 15 minutes. Ten wrong codes in a row lock the account's second factor;
+/// a right one refills the bucket.
+pub const SECOND_FACTOR_LIMIT: RateLimit =
+    RateLimit { burst: 10, refill_every: Duration::from_secs(15 * 60) };
+
 /// The most buckets [`MemorySignInLimits`] keeps (the three kinds together).
 pub const MAX_KEYS: usize = 300_000;
 
@@ -252,6 +258,11 @@ pub fn ip_key(ip: IpAddr) -> String {
     }
 }
 
+/// The lockout bucket of an account's second factor.
+fn second_factor_bucket(did: &str) -> LimitBucket {
+    LimitBucket { key: format!("2fa:{did}"), limit: SECOND_FACTOR_LIMIT }
+}
+
 fn seconds(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
@@ -322,6 +333,37 @@ impl SignInLimiter {
                 tracing::error!(error = %e, "rate-limit store unavailable; sign-up refused");
                 Err(LimitError::Unavailable(e))
             }
+        }
+    }
+
+    /// Takes one second-factor attempt of account `did` (bucket `2fa:<did>`, [`SECOND_FACTOR_LIMIT`],
+    /// in the same store as the sign-in buckets, so shared by every instance on Redis or Postgres),
+    /// before the code is checked: a refused attempt checks nothing and changes nothing.
+    ///
+    /// # Errors
+    /// [`LimitError::Limited`] when the account's second factor is locked, with the time until the
+    /// next attempt; [`LimitError::Unavailable`] when the shared store cannot be reached (fail
+    /// closed).
+    pub async fn check_second_factor(&self, did: &str, now: SystemTime) -> Result<(), LimitError> {
+        let bucket = second_factor_bucket(did);
+        match self.store.take(std::slice::from_ref(&bucket), seconds(now)).await {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => Err(LimitError::Limited(RateLimited {
+                retry_after: Duration::from_secs(wait.ceil().max(1.0) as u64),
+            })),
+            Err(e) => {
+                tracing::error!(error = %e, "rate-limit store unavailable; second factor refused");
+                Err(LimitError::Unavailable(e))
+            }
+        }
+    }
+
+    /// A second factor of `did` was right: its lockout bucket is full again (best effort).
+    pub async fn second_factor_succeeded(&self, did: &str, now: SystemTime) {
+        // The refund bucket is one no attempt ever takes from: nothing to give back.
+        let refund = LimitBucket { key: format!("2fa-none:{did}"), limit: SECOND_FACTOR_LIMIT };
+        if let Err(e) = self.store.succeeded(&second_factor_bucket(did), &refund, seconds(now)).await {
+            tracing::warn!(error = %e, "could not reset the second-factor lockout");
         }
     }
 

@@ -676,8 +676,8 @@ impl AuthServer {
         s
     }
 
-    /// Deletes expired codes, token families, requests, device sessions and replay records, and
-    /// sign-in limit buckets that are full again.
+    /// Deletes expired codes, token families, requests, device sessions, replay records and
+    /// pending second-factor states, and sign-in limit buckets that are full again.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         let now = self.now();
         let s = &self.inner.stores;
@@ -690,6 +690,7 @@ impl AuthServer {
                 s.dpop_replay.purge_expired_replay(now).await?
             }
             + self.legacy_store().purge_expired_refresh(now).await?
+            + s.factors.purge_expired_pending_factors(now).await?
             + self.inner.passwords.limiter.purge_full(self.inner.clock.now()).await?)
     }
 }

@@ -129,12 +129,59 @@ async fn sqlite_schema_2_is_migrated_to_3_with_the_invite_tables() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4, "migrated through 3 to the current version");
     store.put_invite_code(atauth_server::signup::new_invite_code(1, 1_750_000_000)).await.unwrap();
     let code = store.list_invite_codes().await.unwrap().remove(0).code;
     let bob =
         atauth_testkit::server::account_record("did:plc:migrated0bob00000000000", "bob.test", "b@x.test");
     assert_eq!(store.create_account_with_invite(bob, &code).await.unwrap(), InviteRedeemOutcome::Created);
+}
+
+/// A database of schema version 3 (before second factors) is migrated to 4 on open: its accounts
+/// and invite codes stay, the factor tables appear, and the version is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_schema_3_is_migrated_to_4_with_the_factor_tables() {
+    use atauth_server::store::{AccountStore as _, FactorKind, FactorRecord, FactorStore as _, TokenHash};
+    let dir = atauth_testkit::fs::TempDir::new("schema-4");
+    let path = dir.join("atauth.sqlite");
+    let alice =
+        atauth_testkit::server::account_record("did:plc:migrated4alice000000000", "alice.test", "a@x.test");
+    let old = SqliteStore::open(&path).unwrap();
+    old.create_account(alice.clone()).await.unwrap();
+    old.put_invite_code(atauth_server::signup::new_invite_code(1, 1_750_000_000)).await.unwrap();
+    drop(old);
+    // What a version-3 build left: no factor tables, user_version 3.
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP TABLE account_factors; DROP TABLE recovery_codes; DROP TABLE pending_factors; \
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.account_by_did(&alice.did).await.unwrap(), Some(alice.clone()), "accounts survive");
+    assert_eq!(store.list_invite_codes().await.unwrap().len(), 1, "invite codes survive");
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    let totp = FactorRecord {
+        did: alice.did.clone(),
+        id: "f1".into(),
+        kind: FactorKind::Totp,
+        name: "Phone".into(),
+        credential_id: None,
+        data: atauth_crypto::SecretString::new("{}"),
+        counter: 0,
+        created_at: 1_750_000_000,
+        last_used_at: None,
+    };
+    store.add_factor(totp.clone()).await.unwrap();
+    assert_eq!(store.factors_for_account(&alice.did).await.unwrap(), vec![totp]);
+    store.replace_recovery_codes(&alice.did, &[TokenHash::of("c")]).await.unwrap();
+    assert_eq!(store.unused_recovery_codes(&alice.did).await.unwrap(), 1);
 }
 
 /// The in-process sign-in limit buckets pass the suite every limit store passes (Redis and Postgres

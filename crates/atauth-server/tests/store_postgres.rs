@@ -551,3 +551,53 @@ async fn version_2_is_migrated_to_the_shared_limits_and_cache() {
     assert!(table_exists(&db, "sign_in_buckets").await && table_exists(&db, "lexicon_cache").await);
     conformance::sign_in_limit_suite(&store).await;
 }
+
+/// A database of the release before second factors (version 4) needs `--migrate` for the factor
+/// tables, and gets them with it; the accounts stay and the factor suite passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_4_is_migrated_to_the_factor_tables() {
+    let db = TestDatabase::create().await;
+    db.set_up_old_version(4).await;
+    let err = PostgresStore::connect(db.url()).await.expect_err("version 4 without --migrate");
+    assert!(matches!(err, ConnectError::NeedsMigration { found: 4, .. }), "{err}");
+    assert!(!table_exists(&db, "account_factors").await, "nothing written");
+    let store = PostgresStore::connect_with(db.url(), TestDatabase::migrating()).await.expect("--migrate");
+    for table in ["account_factors", "recovery_codes", "pending_factors"] {
+        assert!(table_exists(&db, table).await, "{table}");
+    }
+    conformance::factor_store_suite(&store).await;
+}
+
+/// Two instances of one database racing for one recovery code and one TOTP step: exactly one wins
+/// each (the suite's races run on one pool; these on two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_instances_use_a_recovery_code_and_a_step_once() {
+    let db = TestDatabase::create().await;
+    let (a, b) = (db.store().await, db.store().await);
+    let did = "did:plc:racingfactors0000000000";
+    a.add_factor(FactorRecord {
+        did: did.into(),
+        id: "f".into(),
+        kind: FactorKind::Totp,
+        name: "Phone".into(),
+        credential_id: None,
+        data: atauth_crypto::SecretString::new("{}"),
+        counter: 0,
+        created_at: T0,
+        last_used_at: None,
+    })
+    .await
+    .unwrap();
+    let code = TokenHash::of("abcde-fghij");
+    a.replace_recovery_codes(did, &[code]).await.unwrap();
+    for round in 0..5_i64 {
+        let (x, y) = tokio::join!(
+            a.advance_factor_counter(did, "f", 100 + round, T0),
+            b.advance_factor_counter(did, "f", 100 + round, T0)
+        );
+        assert!(x.unwrap() ^ y.unwrap(), "round {round}: exactly one instance accepts the step");
+    }
+    let (x, y) = tokio::join!(a.use_recovery_code(did, &code, T0), b.use_recovery_code(did, &code, T0));
+    assert!(x.unwrap() ^ y.unwrap(), "exactly one instance uses the code");
+    assert_eq!(b.unused_recovery_codes(did).await.unwrap(), 0);
+}

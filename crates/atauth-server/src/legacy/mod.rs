@@ -29,7 +29,14 @@
 //! identifier), taken down 401 `AccountTakedown`, deleted account 403 `AccountNotFound`, rate limited
 //! 429 `RateLimitExceeded`. `createSession` takes one attempt from the sign-in buckets shared with
 //! the OAuth sign-in page ([`crate::ratelimit`]) before any hashing. Not implemented:
-//! `allowTakendown`, `authFactorToken`.
+//! `allowTakendown`.
+//!
+//! **Second factor** ([`crate::second_factor`]): the account password of an account with a
+//! second factor needs `authFactorToken` (a current TOTP code or a recovery code): without it
+//! **401 `AuthFactorTokenRequired`** (the reference's error for its email code), with a wrong one
+//! **400 `InvalidToken` "Token is invalid"** (the reference's answer to a wrong email code),
+//! counted toward the factor's lockout (then 429 `RateLimitExceeded`). App passwords skip the
+//! second factor, as in the reference.
 //!
 //! **App passwords** (LEG-10). 16 characters from the CSPRNG in lowercase base32 (80 bits), shown
 //! once, stored as reference-format scrypt with a salt derived from the DID, so a login costs at most
@@ -267,6 +274,14 @@ pub enum LegacyError {
     /// OAuth credentials on an endpoint that only accepts legacy sessions (reference behaviour).
     #[error("OAuth credentials are not supported for this endpoint")]
     OAuthNotSupported,
+    /// The account has a second factor and `createSession` came without `authFactorToken`.
+    #[error(
+        "A second factor is required: send a code from your authenticator app or a recovery code as authFactorToken"
+    )]
+    AuthFactorTokenRequired,
+    /// `authFactorToken` is wrong, replayed or a used recovery code.
+    #[error("Token is invalid")]
+    InvalidAuthFactorToken,
     /// Password hashing failed.
     #[error("password hashing failed: {0}")]
     Password(#[source] crate::password::PasswordError),
@@ -288,7 +303,9 @@ impl LegacyError {
             | Self::UnsupportedScheme
             | Self::InvalidToken
             | Self::MalformedToken
-            | Self::BadScope => (StatusCode::BAD_REQUEST, "InvalidToken"),
+            | Self::BadScope
+            | Self::InvalidAuthFactorToken => (StatusCode::BAD_REQUEST, "InvalidToken"),
+            Self::AuthFactorTokenRequired => (StatusCode::UNAUTHORIZED, "AuthFactorTokenRequired"),
             Self::ExpiredToken | Self::Revoked => (StatusCode::BAD_REQUEST, "ExpiredToken"),
             Self::AccountNotFound => (StatusCode::FORBIDDEN, "AccountNotFound"),
             Self::AccountTakedown => (StatusCode::UNAUTHORIZED, "AccountTakedown"),
@@ -600,10 +617,25 @@ impl AuthServer {
     /// `com.atproto.server.createSession` (LEG-01, LEG-02): identifier = handle, DID or email;
     /// password = the account password or an app password. Rate-limited per identifier and per
     /// client address (the sign-in limits shared with the OAuth sign-in page) before any hashing.
+    /// An account with a second factor is refused ([`LegacyError::AuthFactorTokenRequired`]): use
+    /// [`Self::create_session_with_factor`].
     pub async fn create_session(
         &self,
         identifier: &str,
         password: &SecretString,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<LegacySession, LegacyError> {
+        self.create_session_with_factor(identifier, password, None, client_ip).await
+    }
+
+    /// [`Self::create_session`] with `authFactorToken`: the account password of an account with a
+    /// second factor needs a current TOTP code or an unused recovery code here (through the
+    /// factor's lockout, [`crate::second_factor`]); app passwords skip it and ignore the token.
+    pub async fn create_session_with_factor(
+        &self,
+        identifier: &str,
+        password: &SecretString,
+        auth_factor_token: Option<&str>,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<LegacySession, LegacyError> {
         if identifier.trim().is_empty() {
@@ -648,6 +680,24 @@ impl AuthServer {
         self.inner.passwords.limiter.succeeded(identifier, client_ip, self.inner.clock.now()).await;
         if account.status == AccountStatus::Takendown {
             return Err(LegacyError::AccountTakedown);
+        }
+        if app_password.is_none() && !self.factor_kinds(&account.did).await?.is_empty() {
+            let token = auth_factor_token.map(str::trim).filter(|t| !t.is_empty());
+            let Some(token) = token else { return Err(LegacyError::AuthFactorTokenRequired) };
+            let proof = crate::second_factor::SecondFactorProof::from_token(token);
+            match self.verify_second_factor(&account.did, proof).await {
+                Ok(()) => {}
+                Err(crate::second_factor::SecondFactorError::Invalid) => {
+                    return Err(LegacyError::InvalidAuthFactorToken);
+                }
+                Err(crate::second_factor::SecondFactorError::Locked(r)) => {
+                    return Err(LegacyError::RateLimited(r.retry_after.as_secs().max(1)));
+                }
+                Err(crate::second_factor::SecondFactorError::LimiterUnavailable(_)) => {
+                    return Err(LegacyError::LimiterUnavailable);
+                }
+                Err(crate::second_factor::SecondFactorError::Store(e)) => return Err(e.into()),
+            }
         }
         let name = app_password.as_ref().map(|a| a.name.clone());
         let privileged = app_password.as_ref().is_some_and(|a| a.privileged);

@@ -10,6 +10,7 @@
 //! | [`ReplayStore`] | one-time identifiers: DPoP `jti`s (AS-DPOP-05), client-assertion `jti`s (AS-CAUTH-02), PKCE challenges (AS-PAR-07); [`ProofReplaySet`] holds the DPoP `jti`s in process memory for the single-instance SQLite default |
 //! | [`ClientMetadataCache`] | validated client-metadata documents with an expiry (AS-CMD-03) |
 //! | [`LegacyStore`] | app passwords and legacy refresh tokens (LEG-05, LEG-10), see [`legacy`] |
+//! | [`FactorStore`] | second factors (TOTP, passkeys), recovery codes, pending second-factor sign-ins, see [`factors`] |
 //!
 //! **Atomicity lives in the store.** Every operation that reads and then writes (refresh rotation,
 //! code redemption, taking a PAR request, recording a `jti`) is one SQL transaction or one critical
@@ -24,6 +25,7 @@
 
 #[cfg(feature = "testing")]
 pub mod conformance;
+pub mod factors;
 pub mod legacy;
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -38,6 +40,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use factors::{FactorKind, FactorRecord, FactorStore, PendingFactor};
 pub use legacy::{AppPasswordRecord, LegacyRefreshRecord, LegacyStore};
 pub use memory::{MemoryLegacyStore, MemoryStore, ProofReplaySet};
 #[cfg(feature = "postgres")]
@@ -645,13 +648,21 @@ pub struct Stores {
     pub dpop_replay: Arc<dyn ReplayStore>,
     /// Client metadata cache.
     pub clients: Arc<dyn ClientMetadataCache>,
+    /// Second factors, recovery codes and pending second-factor states (issue 16).
+    pub factors: Arc<dyn FactorStore>,
 }
 
 impl Stores {
     /// Every concern in one backend that implements all the traits.
     pub fn single<S>(store: S) -> Self
     where
-        S: AccountStore + RequestStore + TokenStore + DeviceStore + ReplayStore + ClientMetadataCache,
+        S: AccountStore
+            + RequestStore
+            + TokenStore
+            + DeviceStore
+            + ReplayStore
+            + ClientMetadataCache
+            + FactorStore,
     {
         let s = Arc::new(store);
         Self {
@@ -661,7 +672,8 @@ impl Stores {
             devices: s.clone(),
             replay: s.clone(),
             dpop_replay: s.clone(),
-            clients: s,
+            clients: s.clone(),
+            factors: s,
         }
     }
 

@@ -340,7 +340,220 @@ pub struct Text {
     pub err_sign_up: ErrorWords,
     /// Internal failure.
     pub err_internal: ErrorWords,
+    /// The second factor's words (the sign-in step and the account page's section).
+    pub factor: &'static FactorText,
 }
+
+/// The words of the second factor (issue 16): the sign-in step after the password, and the
+/// account page's "Two-step verification" section.
+#[derive(Debug)]
+pub struct FactorText {
+    /// Heading of the step and of the account page's section.
+    pub heading: &'static str,
+    /// Under the heading of the step, before the handle.
+    pub lead: &'static str,
+    /// Label of the code field.
+    pub code_label: &'static str,
+    /// Hint under the code field.
+    pub code_hint: &'static str,
+    /// The code form's button.
+    pub verify: &'static str,
+    /// The fold that holds the recovery-code form.
+    pub use_recovery: &'static str,
+    /// Label of the recovery-code field.
+    pub recovery_label: &'static str,
+    /// Hint under the recovery-code field.
+    pub recovery_hint: &'static str,
+    /// The recovery form's button.
+    pub recovery_submit: &'static str,
+    /// A wrong, replayed or used-up code.
+    pub refuse_code: &'static str,
+    /// No code typed.
+    pub refuse_empty: &'static str,
+    /// The pending sign-in expired (five minutes) or is gone.
+    pub refuse_expired: &'static str,
+    /// Section text when the account has no factor.
+    pub off: &'static str,
+    /// Section text when it has one.
+    pub on: &'static str,
+    /// Heading of the list of authenticator apps.
+    pub apps_heading: &'static str,
+    /// "Added" before a date.
+    pub added: &'static str,
+    /// "Last used" before a date.
+    pub last_used: &'static str,
+    /// The button that starts setting up an authenticator app.
+    pub setup: &'static str,
+    /// What to do with the key.
+    pub setup_steps: &'static str,
+    /// Label of the base32 key.
+    pub setup_key: &'static str,
+    /// Label of the `otpauth://` link.
+    pub setup_uri: &'static str,
+    /// Label of the name field.
+    pub name_label: &'static str,
+    /// Hint under the name field.
+    pub name_hint: &'static str,
+    /// Label of the confirming code field.
+    pub confirm_label: &'static str,
+    /// The button that confirms the setup.
+    pub confirm: &'static str,
+    /// Label of the field that confirms a removal.
+    pub remove_label: &'static str,
+    /// Hint under it.
+    pub remove_hint: &'static str,
+    /// The removal button.
+    pub remove: &'static str,
+    /// Heading of the recovery-code part.
+    pub recovery_heading: &'static str,
+    /// The button that makes new recovery codes.
+    pub regenerate: &'static str,
+    /// Heading over new recovery codes.
+    pub new_codes_heading: &'static str,
+    /// What to do with them.
+    pub new_codes_lead: &'static str,
+    /// The setup's code did not match the key.
+    pub refuse_setup_code: &'static str,
+    /// The setup expired.
+    pub refuse_setup_expired: &'static str,
+    /// Name missing or too long.
+    pub refuse_name: &'static str,
+    /// Name in use.
+    pub refuse_name_taken: &'static str,
+    /// Too many authenticator apps.
+    pub refuse_too_many: &'static str,
+    /// Neither a current code nor the password confirmed the removal.
+    pub refuse_remove: &'static str,
+    /// Notice: an authenticator app was added.
+    pub notice_added: &'static str,
+    /// Notice: a factor was removed.
+    pub notice_removed: &'static str,
+}
+
+impl FactorText {
+    /// The second factor is locked after ten wrong codes; try again after `secs`.
+    pub fn locked(&self, lang: Lang, secs: u64) -> String {
+        let minutes = secs.div_ceil(60).max(1);
+        match lang {
+            Lang::En => format!(
+                "Too many wrong codes. For your security, two-step verification for this account is locked: \
+                 try again in {minutes} minutes."
+            ),
+            Lang::De => format!(
+                "Zu viele falsche Codes. Zu Ihrer Sicherheit ist die Bestätigung in zwei Schritten für dieses \
+                 Konto gesperrt: Versuchen Sie es in {minutes} Minuten erneut."
+            ),
+        }
+    }
+
+    /// How many recovery codes are left.
+    pub fn codes_left(&self, lang: Lang, n: u64) -> String {
+        match (lang, n) {
+            (Lang::En, 1) => "1 unused recovery code left.".to_owned(),
+            (Lang::En, n) => format!("{n} unused recovery codes left."),
+            (Lang::De, 1) => "1 unbenutzter Wiederherstellungscode übrig.".to_owned(),
+            (Lang::De, n) => format!("{n} unbenutzte Wiederherstellungscodes übrig."),
+        }
+    }
+}
+
+/// The second factor's words in English.
+pub static FACTOR_EN: FactorText = FactorText {
+    heading: "Two-step verification",
+    lead: "Enter the code from your authenticator app to finish signing in as",
+    code_label: "6-digit code",
+    code_hint: "From your authenticator app. A new code appears every 30 seconds.",
+    verify: "Verify",
+    use_recovery: "Use a recovery code instead",
+    recovery_label: "Recovery code",
+    recovery_hint: "One of the codes you saved when you turned on two-step verification. Each works once.",
+    recovery_submit: "Use recovery code",
+    refuse_code: "That code is wrong or was already used. Enter the current code.",
+    refuse_empty: "Enter the code.",
+    refuse_expired: "Signing in took too long. Enter your password again.",
+    off: "Off. Your password alone signs you in.",
+    on: "On. Signing in needs your password and a code from your authenticator app (or a recovery code). \
+         App passwords are not affected.",
+    apps_heading: "Authenticator apps",
+    added: "Added",
+    last_used: "Last used",
+    setup: "Set up an authenticator app",
+    setup_steps: "Add this key to your authenticator app (its option to enter a setup key), or open the link \
+                  on a device that has the app. Then enter the 6-digit code the app shows.",
+    setup_key: "Setup key",
+    setup_uri: "Setup link",
+    name_label: "Name",
+    name_hint: "To tell your authenticator apps apart, for example \"Phone\".",
+    confirm_label: "6-digit code from the app",
+    confirm: "Turn on",
+    remove_label: "Current code or your password",
+    remove_hint: "To confirm it is you.",
+    remove: "Remove",
+    recovery_heading: "Recovery codes",
+    regenerate: "Make new recovery codes",
+    new_codes_heading: "Your recovery codes",
+    new_codes_lead: "Save these codes somewhere safe. Each one signs you in once when you cannot use your \
+                     authenticator app. They are shown only now; any older codes no longer work.",
+    refuse_setup_code: "That code does not match the new key. Check the key in your app and enter its current code.",
+    refuse_setup_expired: "The setup took longer than five minutes. Start again.",
+    refuse_name: "Give it a name of 1 to 100 characters.",
+    refuse_name_taken: "You already have an authenticator app with this name.",
+    refuse_too_many: "You already have the most authenticator apps an account may have.",
+    refuse_remove: "That is neither a current code nor your password. Nothing was removed.",
+    notice_added: "Two-step verification is on.",
+    notice_removed: "Removed.",
+};
+
+/// The second factor's words in German.
+pub static FACTOR_DE: FactorText = FactorText {
+    heading: "Bestätigung in zwei Schritten",
+    lead: "Geben Sie den Code aus Ihrer Authenticator-App ein, um die Anmeldung abzuschließen als",
+    code_label: "6-stelliger Code",
+    code_hint: "Aus Ihrer Authenticator-App. Alle 30 Sekunden erscheint ein neuer Code.",
+    verify: "Bestätigen",
+    use_recovery: "Stattdessen einen Wiederherstellungscode verwenden",
+    recovery_label: "Wiederherstellungscode",
+    recovery_hint: "Einer der Codes, die Sie beim Einschalten der Bestätigung in zwei Schritten gespeichert \
+                    haben. Jeder funktioniert einmal.",
+    recovery_submit: "Wiederherstellungscode verwenden",
+    refuse_code: "Dieser Code ist falsch oder wurde schon verwendet. Geben Sie den aktuellen Code ein.",
+    refuse_empty: "Geben Sie den Code ein.",
+    refuse_expired: "Die Anmeldung hat zu lange gedauert. Geben Sie Ihr Passwort erneut ein.",
+    off: "Aus. Ihr Passwort allein meldet Sie an.",
+    on: "An. Zur Anmeldung brauchen Sie Ihr Passwort und einen Code aus Ihrer Authenticator-App (oder einen \
+         Wiederherstellungscode). App-Passwörter sind nicht betroffen.",
+    apps_heading: "Authenticator-Apps",
+    added: "Hinzugefügt",
+    last_used: "Zuletzt verwendet",
+    setup: "Authenticator-App einrichten",
+    setup_steps: "Fügen Sie diesen Schlüssel in Ihrer Authenticator-App hinzu (über die Eingabe eines \
+                  Einrichtungsschlüssels) oder öffnen Sie den Link auf einem Gerät mit der App. Geben Sie dann \
+                  den 6-stelligen Code ein, den die App anzeigt.",
+    setup_key: "Einrichtungsschlüssel",
+    setup_uri: "Einrichtungslink",
+    name_label: "Name",
+    name_hint: "Um Ihre Authenticator-Apps zu unterscheiden, zum Beispiel „Telefon“.",
+    confirm_label: "6-stelliger Code aus der App",
+    confirm: "Einschalten",
+    remove_label: "Aktueller Code oder Ihr Passwort",
+    remove_hint: "Zur Bestätigung, dass Sie es sind.",
+    remove: "Entfernen",
+    recovery_heading: "Wiederherstellungscodes",
+    regenerate: "Neue Wiederherstellungscodes erstellen",
+    new_codes_heading: "Ihre Wiederherstellungscodes",
+    new_codes_lead: "Bewahren Sie diese Codes sicher auf. Jeder meldet Sie einmal an, wenn Sie Ihre \
+                     Authenticator-App nicht verwenden können. Sie werden nur jetzt angezeigt; ältere Codes \
+                     funktionieren nicht mehr.",
+    refuse_setup_code: "Dieser Code passt nicht zum neuen Schlüssel. Prüfen Sie den Schlüssel in Ihrer App und \
+                        geben Sie den aktuellen Code ein.",
+    refuse_setup_expired: "Die Einrichtung hat länger als fünf Minuten gedauert. Beginnen Sie erneut.",
+    refuse_name: "Geben Sie einen Namen mit 1 bis 100 Zeichen ein.",
+    refuse_name_taken: "Sie haben bereits eine Authenticator-App mit diesem Namen.",
+    refuse_too_many: "Sie haben bereits so viele Authenticator-Apps, wie ein Konto haben darf.",
+    refuse_remove: "Das ist weder ein aktueller Code noch Ihr Passwort. Es wurde nichts entfernt.",
+    notice_added: "Die Bestätigung in zwei Schritten ist eingeschaltet.",
+    notice_removed: "Entfernt.",
+};
 
 impl Text {
     /// The BCP 47 tag of this language.
@@ -571,6 +784,7 @@ pub static EN: Text = Text {
         message: "The server could not complete this step.",
         hint: "Try again in a moment.",
     },
+    factor: &FACTOR_EN,
 };
 
 const AGAIN_DE: &str = "Gehen Sie zurück zur App und beginnen Sie die Anmeldung erneut.";
@@ -752,6 +966,7 @@ pub static DE: Text = Text {
         message: "Der Server konnte diesen Schritt nicht abschließen.",
         hint: "Versuchen Sie es gleich noch einmal.",
     },
+    factor: &FACTOR_DE,
 };
 
 #[cfg(test)]

@@ -76,6 +76,9 @@ use pages::Brand;
 
 /// The sign-in form's action.
 pub const SIGN_IN_PATH: &str = "/oauth/authorize/sign-in";
+/// The second-factor step's action ([`crate::second_factor`]): a TOTP or recovery code for the
+/// pending sign-in of the request.
+pub const SECOND_FACTOR_PATH: &str = "/oauth/authorize/second-factor";
 /// The consent form's action.
 pub const CONSENT_PATH: &str = "/oauth/authorize/consent";
 /// The sign-up form's action within an authorization request.

@@ -378,6 +378,14 @@ pub(crate) struct AccountPaths {
     pub(crate) everywhere: &'static str,
     pub(crate) app_password_create: &'static str,
     pub(crate) app_password_revoke: &'static str,
+    /// `POST`: start setting up an authenticator app.
+    pub(crate) totp_setup: &'static str,
+    /// `POST`: confirm it with a code.
+    pub(crate) totp_confirm: &'static str,
+    /// `POST`: remove a factor.
+    pub(crate) factor_remove: &'static str,
+    /// `POST`: new recovery codes.
+    pub(crate) recovery_codes: &'static str,
 }
 
 /// A freshly created app password, shown once (a secret: `Debug` redacts it).
@@ -423,6 +431,64 @@ pub(crate) struct AccountPage<'a> {
     pub(crate) apps: Vec<super::account::AppView>,
     pub(crate) devices: Vec<super::account::DeviceView>,
     pub(crate) app_passwords: Vec<super::account::AppPasswordView>,
+    pub(crate) factors: FactorSection,
+}
+
+/// The second step of a sign-in (issue 16): the code from an authenticator app, or a recovery
+/// code, for the account whose password was right. Shared by the authorization page and the
+/// account page; each form posts to `action` with the `hidden` fields.
+#[derive(Template)]
+#[template(path = "ui/second_factor.html")]
+pub(crate) struct SecondFactorPage<'a> {
+    pub(crate) brand: &'a Brand,
+    /// The page's words, in the negotiated language.
+    pub(crate) t: &'static Text,
+    pub(crate) title: &'a str,
+    /// Where both forms post.
+    pub(crate) action: &'a str,
+    /// The hidden fields of both forms (CSRF token; the request's `client_id` and `request_uri`).
+    pub(crate) hidden: Vec<(&'static str, String)>,
+    /// The account signing in.
+    pub(crate) handle: &'a str,
+    /// Which kinds the account has (the code form only with an authenticator app).
+    pub(crate) kinds: crate::second_factor::FactorKinds,
+    pub(crate) error: Option<&'a str>,
+    /// Open the recovery-code fold (after a refused recovery code).
+    pub(crate) recovery_open: bool,
+    /// The request's cancel form, on the authorization page.
+    pub(crate) form: Option<&'a FormCtx>,
+}
+
+/// The account page's "Two-step verification" section.
+#[derive(Debug, Default)]
+pub(crate) struct FactorSection {
+    /// The account's authenticator apps.
+    pub(crate) apps: Vec<FactorView>,
+    /// "N unused recovery codes left", when the account has a factor.
+    pub(crate) codes_left: Option<String>,
+    /// An authenticator app being set up on this device.
+    pub(crate) setup: Option<TotpSetupView>,
+    /// Recovery codes just made, shown once.
+    pub(crate) new_codes: Option<Vec<String>>,
+}
+
+/// One factor on the account page.
+#[derive(Debug, Clone)]
+pub(crate) struct FactorView {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) added: super::account::Stamp,
+    pub(crate) last_used: Option<super::account::Stamp>,
+}
+
+/// The setup of an authenticator app: its key (grouped base32) and `otpauth://` link.
+#[derive(Debug, Clone)]
+pub(crate) struct TotpSetupView {
+    pub(crate) key: String,
+    pub(crate) uri: String,
+    /// The name typed before a refusal.
+    pub(crate) name: String,
+    pub(crate) error: Option<String>,
 }
 
 #[derive(Template)]

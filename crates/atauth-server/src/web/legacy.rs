@@ -196,9 +196,13 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, LegacyE
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct CreateSessionInput {
     identifier: String,
     password: String,
+    /// A TOTP or recovery code, for accounts with a second factor.
+    #[serde(default)]
+    auth_factor_token: Option<String>,
 }
 
 async fn create_session(
@@ -208,7 +212,8 @@ async fn create_session(
 ) -> Result<Response, LegacyError> {
     let input: CreateSessionInput = parse_json(&body)?;
     let password = SecretString::new(input.password);
-    let session = server.create_session(&input.identifier, &password, ip).await?;
+    let token = input.auth_factor_token.as_deref();
+    let session = server.create_session_with_factor(&input.identifier, &password, token, ip).await?;
     Ok(ok_json(&session_body(&server, &session)))
 }
 

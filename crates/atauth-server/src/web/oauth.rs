@@ -155,6 +155,21 @@ pub(super) async fn sign_in_and_approve(
         .sign_in_limited(get("identifier").unwrap_or_default(), &password, ip)
         .await
         .map_err(|e| e.xrpc_error().into_response())?;
+    // An account with a second factor never signs in by password alone (issue 16); this API has
+    // no step for the factor: use the pages or the JSON consent API.
+    let kinds = server
+        .factor_kinds(&account.did)
+        .await
+        .map_err(|e| crate::XrpcError::internal("factor store", &e).into_response())?;
+    if !kinds.is_empty() {
+        return Err(crate::XrpcError::new(
+            http::StatusCode::UNAUTHORIZED,
+            "second_factor_required",
+            "This account has a second factor; sign in on the authorization page or through the JSON consent API."
+                .to_owned(),
+        )
+        .into_response());
+    }
     let r = server
         .approve(&view.request_id, &account.did, get("scope"), None)
         .await

@@ -14,6 +14,7 @@ mod par;
 mod permissions;
 mod resource;
 mod revoke;
+mod second_factor;
 mod serve;
 mod signup;
 mod token;

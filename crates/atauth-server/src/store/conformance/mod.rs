@@ -11,9 +11,11 @@
 //! A new backend (Postgres, Redis for replay) adds one test calling [`run_all`] (or the per-trait
 //! suites for a backend that implements only some traits).
 
+mod factors;
 pub mod legacy;
 mod limits;
 
+pub use factors::factor_store_suite;
 pub use limits::sign_in_limit_suite;
 
 use atauth_crypto::SecretString;
@@ -846,7 +848,13 @@ pub async fn client_cache_suite<S: ClientMetadataCache + ?Sized>(s: &S) {
 /// Every suite, for a backend implementing every trait.
 pub async fn run_all<S>(s: &S)
 where
-    S: AccountStore + RequestStore + TokenStore + DeviceStore + ReplayStore + ClientMetadataCache,
+    S: AccountStore
+        + RequestStore
+        + TokenStore
+        + DeviceStore
+        + ReplayStore
+        + ClientMetadataCache
+        + super::FactorStore,
 {
     account_store_suite(s).await;
     invite_code_suite(s).await;
@@ -855,4 +863,5 @@ where
     device_store_suite(s).await;
     replay_store_suite(s).await;
     client_cache_suite(s).await;
+    factor_store_suite(s).await;
 }

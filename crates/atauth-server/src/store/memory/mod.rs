@@ -1,6 +1,7 @@
 //! In-memory backend for every store trait: one mutex, so each operation is atomic. For tests and
 //! single-process throwaway servers; nothing survives a restart.
 
+mod factors;
 mod legacy;
 pub mod proofs;
 
@@ -36,6 +37,10 @@ struct State {
     devices: HashMap<TokenHash, DeviceSession>,
     replay: HashMap<[u8; 32], i64>,
     clients: HashMap<String, (String, i64)>,
+    factors: Vec<super::FactorRecord>,
+    /// (did, code hash) → used at
+    recovery: HashMap<(String, TokenHash), Option<i64>>,
+    pending_factors: HashMap<TokenHash, super::PendingFactor>,
 }
 
 impl State {

@@ -30,6 +30,7 @@
 mod accounts;
 mod clients;
 mod devices;
+mod factors;
 mod legacy;
 mod lexicons;
 mod limits;

@@ -90,6 +90,23 @@ CREATE TABLE invite_code_uses (
   code TEXT NOT NULL, did TEXT NOT NULL, used_at BIGINT NOT NULL, PRIMARY KEY (code, did)
 );
 ",
+    // 5: second factors, recovery codes and pending second-factor states (crate::store::factors).
+    // The unique constraints decide between instances adding the same name or credential id.
+    "
+CREATE TABLE account_factors (
+  did TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+  credential_id TEXT CONSTRAINT account_factors_credential_id_key UNIQUE,
+  data TEXT NOT NULL, counter BIGINT NOT NULL, created_at BIGINT NOT NULL, last_used_at BIGINT,
+  PRIMARY KEY (did, id), CONSTRAINT account_factors_name_key UNIQUE (did, kind, name)
+);
+CREATE TABLE recovery_codes (
+  did TEXT NOT NULL, code_hash BYTEA NOT NULL, used_at BIGINT, PRIMARY KEY (did, code_hash)
+);
+CREATE TABLE pending_factors (
+  key BYTEA PRIMARY KEY, did TEXT NOT NULL, data TEXT NOT NULL, expires_at BIGINT NOT NULL
+);
+CREATE INDEX pending_factors_expires ON pending_factors (expires_at);
+",
 ];
 
 /// This build's schema version.

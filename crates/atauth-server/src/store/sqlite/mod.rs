@@ -10,6 +10,7 @@
 mod accounts;
 mod clients;
 mod devices;
+mod factors;
 mod families;
 mod legacy;
 mod lexicons;

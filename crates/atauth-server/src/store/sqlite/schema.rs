@@ -7,7 +7,8 @@ use crate::store::StoreError;
 
 /// 2: device sessions hold several accounts (`device_sessions`, replacing `devices`).
 /// 3: sign-up invite codes (`invite_codes`, `invite_code_uses`).
-pub(super) const SCHEMA_VERSION: i64 = 3;
+/// 4: second factors (`account_factors`, `recovery_codes`, `pending_factors`).
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Run before [`SCHEMA`] on a database of an older version. Device sessions are short-lived browser
 /// sign-ins, so the old table is dropped rather than converted: users sign in again.
@@ -23,6 +24,22 @@ CREATE TABLE IF NOT EXISTS invite_codes (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS invite_code_uses (
   code TEXT NOT NULL, did TEXT NOT NULL, used_at INTEGER NOT NULL, PRIMARY KEY (code, did)
+) WITHOUT ROWID;
+";
+
+/// Run on a database older than 4 (a new database too): second factors, recovery codes and
+/// pending second-factor states ([`crate::store::factors`]).
+const MIGRATE_TO_4: &str = "
+CREATE TABLE IF NOT EXISTS account_factors (
+  did TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, credential_id TEXT UNIQUE,
+  data TEXT NOT NULL, counter INTEGER NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER,
+  PRIMARY KEY (did, id), UNIQUE (did, kind, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recovery_codes (
+  did TEXT NOT NULL, code_hash BLOB NOT NULL, used_at INTEGER, PRIMARY KEY (did, code_hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_factors (
+  key BLOB PRIMARY KEY, did TEXT NOT NULL, data TEXT NOT NULL, expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
 
@@ -93,6 +110,9 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
     }
     if version < 3 {
         writer.execute_batch(MIGRATE_TO_3).map_err(backend)?;
+    }
+    if version < 4 {
+        writer.execute_batch(MIGRATE_TO_4).map_err(backend)?;
     }
     writer.execute_batch(SCHEMA).map_err(backend)?;
     writer.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(backend)?;

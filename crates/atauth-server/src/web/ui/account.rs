@@ -15,6 +15,11 @@
 //! | `POST /account/sign-out-everywhere` | every device, every token family, legacy sessions |
 //! | `POST /account/app-passwords` | `name`, `privileged`: create; 200 with the password shown once |
 //! | `POST /account/app-passwords/revoke` | `name`: revoke it and end its sessions |
+//! | `POST /account/second-factor` | `code` or `recovery_code` after a right password of an account with a second factor; 303 to the page |
+//! | `POST /account/totp/setup` | start setting up an authenticator app (the unconfirmed key lives five minutes in the pending state); 303 to the page showing it |
+//! | `POST /account/totp/confirm` | `name`, `code`: store it; 200 with the recovery codes when it is the first factor |
+//! | `POST /account/factors/remove` | `id`, `confirm` (a current code or the password): remove a factor |
+//! | `POST /account/recovery-codes` | new recovery codes (the old ones die); 200 showing them once |
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -30,16 +35,23 @@ use axum::routing::{get, post};
 
 use super::client_ip::ClientIp;
 use super::csrf::{Form, check_post};
+use super::flow::{self, FactorRefusal};
 use super::render::{error_page, html, redirect_303, with_cookie};
 use crate::account::SignInError;
 use crate::legacy::LegacyError;
 use crate::params::Params;
+use crate::second_factor::{
+    EnrolError, PendingPurpose, PendingSignIn, RecoveryCodes, SecondFactorError, SecondFactorProof,
+};
 use crate::server::AuthServer;
-use crate::store::{AccountStatus, DeviceSession, TokenHash};
-use crate::ui::account as core;
+use crate::store::{AccountStatus, DeviceSession, FactorKind, TokenHash};
+use crate::ui::account::{self as core, Stamp};
 use crate::ui::device::{self, DeviceCookie};
 use crate::ui::i18n::Text;
-use crate::ui::pages::{AccountPage, AccountPaths, AccountSignInPage, AccountView, NewPasswordView};
+use crate::ui::pages::{
+    AccountPage, AccountPaths, AccountSignInPage, AccountView, FactorSection, FactorView, NewPasswordView,
+    SecondFactorPage, TotpSetupView,
+};
 use crate::ui::{ACCOUNT_PATH, Lang, SignedIn, Ui, UiError, signed_in_accounts};
 use crate::web::AppState;
 
@@ -55,6 +67,16 @@ pub(super) const EVERYWHERE_PATH: &str = "/account/sign-out-everywhere";
 pub(super) const APP_PASSWORD_CREATE_PATH: &str = "/account/app-passwords";
 /// `POST`: revoke an app password.
 pub(super) const APP_PASSWORD_REVOKE_PATH: &str = "/account/app-passwords/revoke";
+/// `POST`: the second factor of the account page's sign-in.
+pub(super) const ACCOUNT_SECOND_FACTOR_PATH: &str = "/account/second-factor";
+/// `POST`: start setting up an authenticator app.
+pub(super) const TOTP_SETUP_PATH: &str = "/account/totp/setup";
+/// `POST`: confirm an authenticator app with a code.
+pub(super) const TOTP_CONFIRM_PATH: &str = "/account/totp/confirm";
+/// `POST`: remove a second factor.
+pub(super) const FACTOR_REMOVE_PATH: &str = "/account/factors/remove";
+/// `POST`: new recovery codes.
+pub(super) const RECOVERY_CODES_PATH: &str = "/account/recovery-codes";
 
 const PATHS: AccountPaths = AccountPaths {
     sign_in: ACCOUNT_SIGN_IN_PATH,
@@ -63,6 +85,10 @@ const PATHS: AccountPaths = AccountPaths {
     everywhere: EVERYWHERE_PATH,
     app_password_create: APP_PASSWORD_CREATE_PATH,
     app_password_revoke: APP_PASSWORD_REVOKE_PATH,
+    totp_setup: TOTP_SETUP_PATH,
+    totp_confirm: TOTP_CONFIRM_PATH,
+    factor_remove: FACTOR_REMOVE_PATH,
+    recovery_codes: RECOVERY_CODES_PATH,
 };
 
 /// The account page's routes (the caller adds the [`Ui`] extension).
@@ -75,6 +101,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route(EVERYWHERE_PATH, post(everywhere))
         .route(APP_PASSWORD_CREATE_PATH, post(app_password_create))
         .route(APP_PASSWORD_REVOKE_PATH, post(app_password_revoke))
+        .route(ACCOUNT_SECOND_FACTOR_PATH, post(second_factor))
+        .route(TOTP_SETUP_PATH, post(totp_setup))
+        .route(TOTP_CONFIRM_PATH, post(totp_confirm))
+        .route(FACTOR_REMOVE_PATH, post(factor_remove))
+        .route(RECOVERY_CODES_PATH, post(recovery_codes))
 }
 
 /// The notices a 303 back to the page may carry (`done=`): fixed words, nothing from the request.
@@ -85,6 +116,8 @@ fn notice(t: &Text, done: Option<&str>) -> Option<&'static str> {
         "app" => t.notice_app,
         "device" => t.notice_device,
         "revoked" => t.notice_revoked,
+        "factor-added" => t.factor.notice_added,
+        "factor-removed" => t.factor.notice_removed,
         _ => return None,
     })
 }
@@ -141,7 +174,7 @@ async fn page_inner(
         let current = chosen.or_else(|| signed_in.last()).map(|s| &s.account.did);
         let did = current.map(String::as_str).unwrap_or_default();
         let notice = notice(lang.text(), done);
-        let view = AccountPageView { status: StatusCode::OK, notice, error: None, new_password: None };
+        let view = AccountPageView::plain(StatusCode::OK, notice, None);
         account_page(server, ui, lang, &cookie, &device, &signed_in, did, view).await
     };
     res.map(|r| with_cookie(r, set_cookie.clone())).map_err(|e| (e, set_cookie))
@@ -179,6 +212,16 @@ struct AccountPageView<'a> {
     notice: Option<&'a str>,
     error: Option<&'a str>,
     new_password: Option<NewPasswordView>,
+    /// Recovery codes just made, shown once.
+    new_codes: Option<RecoveryCodes>,
+    /// A refused authenticator setup: the words and the name typed.
+    setup_error: Option<(String, String)>,
+}
+
+impl<'a> AccountPageView<'a> {
+    fn plain(status: StatusCode, notice: Option<&'a str>, error: Option<&'a str>) -> Self {
+        Self { status, notice, error, new_password: None, new_codes: None, setup_error: None }
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // one page, rendered from four places with what each has
@@ -193,7 +236,7 @@ async fn account_page(
     view: AccountPageView<'_>,
 ) -> Result<Response, UiError> {
     let t = lang.text();
-    let AccountPageView { status, notice, error, new_password } = view;
+    let AccountPageView { status, notice, error, new_password, new_codes, setup_error } = view;
     let me = signed_in.iter().find(|s| s.account.did == did).ok_or(UiError::NotSignedIn)?;
     let device_sessions = core::devices_of(server, did).await?;
     let devices = core::device_views(&device_sessions, did, &device.id, t);
@@ -212,6 +255,8 @@ async fn account_page(
             AccountView::new(&s.account.did, &s.account.handle, href)
         })
         .collect();
+    let factors =
+        factor_section(server, t, &device.id, did, &me.account.handle, new_codes, setup_error).await?;
     let csrf = cookie.csrf_token();
     Ok(html(
         status,
@@ -230,8 +275,50 @@ async fn account_page(
             apps,
             devices,
             app_passwords,
+            factors,
         },
     ))
+}
+
+/// The "Two-step verification" section of `did` seen from the device `device_id`.
+async fn factor_section(
+    server: &AuthServer,
+    t: &Text,
+    device_id: &TokenHash,
+    did: &str,
+    handle: &str,
+    new_codes: Option<RecoveryCodes>,
+    setup_error: Option<(String, String)>,
+) -> Result<FactorSection, UiError> {
+    let factors = server.stores().factors.factors_for_account(did).await?;
+    let apps = factors
+        .iter()
+        .filter(|f| f.kind == FactorKind::Totp)
+        .map(|f| FactorView {
+            id: f.id.clone(),
+            name: f.name.clone(),
+            added: Stamp::new(f.created_at),
+            last_used: f.last_used_at.map(Stamp::new),
+        })
+        .collect();
+    let codes_left = if factors.is_empty() {
+        None
+    } else {
+        Some(t.factor.codes_left(t.lang, server.stores().factors.unused_recovery_codes(did).await?))
+    };
+    let setup = server.pending_totp_enrolment(device_id, did).await?.map(|secret| {
+        let brand = &server.config().branding.name;
+        let issuer = if brand.trim().is_empty() { "atauth" } else { brand.trim() };
+        let (error, name) = setup_error.map_or((None, String::new()), |(e, n)| (Some(e), n));
+        TotpSetupView {
+            key: secret.to_base32_grouped(),
+            uri: secret.otpauth_uri(issuer, handle),
+            name,
+            error,
+        }
+    });
+    let new_codes = new_codes.map(|c| c.0.iter().map(|c| c.expose_secret().to_owned()).collect());
+    Ok(FactorSection { apps, codes_left, setup, new_codes })
 }
 
 // ---------------------------------------------------------------------------------------- POSTs ---
@@ -317,11 +404,240 @@ async fn sign_in_inner(
     if account.status != AccountStatus::Active {
         return refuse(StatusCode::FORBIDDEN, t.refuse_deactivated_account);
     }
+    if !server.factor_kinds(&account.did).await?.is_empty() {
+        // The password was right; the second step (the account page always remembers).
+        let pending = PendingSignIn { remember: true };
+        server.begin_pending_sign_in(&device.id, PendingPurpose::AccountPage, &account.did, pending).await?;
+        return second_factor_page(server, ui, lang, &cookie, StatusCode::OK, &account.did, None, false)
+            .await;
+    }
     if !device::remember_sign_in(server, &device.id, &account.did, true, ip).await? {
         return Err(UiError::NoDevice);
     }
     tracing::info!(did = %account.did, "signed in on the account page");
     Ok(redirect_303(&page_href(&account.did, "signed-in")))
+}
+
+/// The account page's second sign-in step for the pending account `did`.
+#[allow(clippy::too_many_arguments)] // the step's page with what the caller has
+async fn second_factor_page(
+    server: &AuthServer,
+    ui: &Ui,
+    lang: Lang,
+    cookie: &DeviceCookie,
+    status: StatusCode,
+    did: &str,
+    error: Option<&str>,
+    recovery_open: bool,
+) -> Result<Response, UiError> {
+    let t = lang.text();
+    let handle = server.stores().accounts.account_by_did(did).await?.map(|a| a.handle).unwrap_or_default();
+    let kinds = server.factor_kinds(did).await?;
+    Ok(html(
+        status,
+        lang,
+        &SecondFactorPage {
+            brand: &ui.brand,
+            t,
+            title: t.factor.heading,
+            action: ACCOUNT_SECOND_FACTOR_PATH,
+            hidden: vec![("csrf_token", cookie.csrf_token())],
+            handle: &handle,
+            kinds,
+            error,
+            recovery_open,
+            form: None,
+        },
+    ))
+}
+
+/// `POST /account/second-factor`: the code of the account page's pending sign-in.
+async fn second_factor(
+    State(server): State<AuthServer>,
+    Extension(ui): Extension<Arc<Ui>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let run = async {
+        let form = Form::parse(&headers, &body)?;
+        let (cookie, device) = check_post(&server, &ui, &headers, &form).await?;
+        let (proof, recovery) = super::factor_proof(&form)?;
+        let purpose = PendingPurpose::AccountPage;
+        let pending = server.pending_sign_in(&device.id, purpose).await?;
+        let refusal = match flow::second_factor_with_code(&server, &device, purpose, proof, ip).await? {
+            Ok(did) => return Ok(redirect_303(&page_href(&did, "signed-in"))),
+            Err(r) => r,
+        };
+        let t = lang.text();
+        let message = refusal.message(t);
+        let res = match (refusal, pending) {
+            (FactorRefusal::Expired, _) | (_, None) => {
+                sign_in_page(&ui, lang, &cookie, refusal.status(), "", Some(&message))
+            }
+            (_, Some((did, _))) => {
+                second_factor_page(
+                    &server,
+                    &ui,
+                    lang,
+                    &cookie,
+                    refusal.status(),
+                    &did,
+                    Some(&message),
+                    recovery,
+                )
+                .await?
+            }
+        };
+        Ok::<_, UiError>(super::with_retry_after(res, refusal))
+    };
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
+}
+
+/// `POST /account/totp/setup`: a new key in the pending state; the page shows it.
+async fn totp_setup(
+    State(server): State<AuthServer>,
+    Extension(ui): Extension<Arc<Ui>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let run = async {
+        let p = open_account_post(&server, &ui, &headers, &body).await?;
+        server.begin_totp_enrolment(&p.device.id, &p.did).await?;
+        Ok::<_, UiError>(redirect_303(&format!("{}#setup-h", page_href(&p.did, "setup"))))
+    };
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
+}
+
+/// `POST /account/totp/confirm`: the name and a current code of the key being set up.
+async fn totp_confirm(
+    State(server): State<AuthServer>,
+    Extension(ui): Extension<Arc<Ui>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let run = async {
+        let p = open_account_post(&server, &ui, &headers, &body).await?;
+        let name = p.form.get("name")?.unwrap_or_default().trim().to_owned();
+        let code = p.form.get("code")?.unwrap_or_default().to_owned();
+        let t = lang.text();
+        let view = match server.confirm_totp_enrolment(&p.device.id, &p.did, &name, &code).await {
+            Ok(new_codes) => AccountPageView {
+                new_codes,
+                ..AccountPageView::plain(StatusCode::OK, Some(t.factor.notice_added), None)
+            },
+            Err(e) => {
+                // An expired setup has no key to show again: the words go at the top.
+                let expired = matches!(e, EnrolError::NotStarted);
+                let (status, words) = match e {
+                    EnrolError::NotStarted => (StatusCode::BAD_REQUEST, t.factor.refuse_setup_expired),
+                    EnrolError::WrongCode => (StatusCode::BAD_REQUEST, t.factor.refuse_setup_code),
+                    EnrolError::InvalidName => (StatusCode::BAD_REQUEST, t.factor.refuse_name),
+                    EnrolError::NameTaken => (StatusCode::CONFLICT, t.factor.refuse_name_taken),
+                    EnrolError::TooMany => (StatusCode::CONFLICT, t.factor.refuse_too_many),
+                    EnrolError::Store(e) => return Err(UiError::Store(e)),
+                };
+                AccountPageView {
+                    setup_error: (!expired).then(|| (words.to_owned(), name.clone())),
+                    ..AccountPageView::plain(status, None, expired.then_some(words))
+                }
+            }
+        };
+        account_page(&server, &ui, lang, &p.cookie, &p.device, &p.signed_in, &p.did, view).await
+    };
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
+}
+
+/// `POST /account/factors/remove`: `id`, confirmed by a current code (through the lockout) or
+/// the account password (through the sign-in limits).
+async fn factor_remove(
+    State(server): State<AuthServer>,
+    Extension(ui): Extension<Arc<Ui>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let run = async {
+        let p = open_account_post(&server, &ui, &headers, &body).await?;
+        let id = p.form.get("id")?.filter(|i| !i.is_empty()).ok_or(UiError::BadForm)?.to_owned();
+        let confirm = SecretString::new(p.form.get("confirm")?.unwrap_or_default());
+        let t = lang.text();
+        if !server.stores().factors.factors_for_account(&p.did).await?.iter().any(|f| f.id == id) {
+            return Err(UiError::BadForm);
+        }
+        let refuse = |status, words: String| {
+            let view = AccountPageView::plain(status, None, None);
+            (view, words)
+        };
+        let refused = match SecondFactorProof::from_token(confirm.expose_secret()) {
+            SecondFactorProof::Totp(code) => {
+                match server.verify_second_factor(&p.did, SecondFactorProof::Totp(code)).await {
+                    Ok(()) => None,
+                    Err(SecondFactorError::Invalid) => {
+                        Some(refuse(StatusCode::UNAUTHORIZED, t.factor.refuse_remove.to_owned()))
+                    }
+                    Err(SecondFactorError::Locked(r)) => Some(refuse(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        t.factor.locked(lang, r.retry_after.as_secs()),
+                    )),
+                    Err(SecondFactorError::LimiterUnavailable(_)) => {
+                        Some(refuse(StatusCode::SERVICE_UNAVAILABLE, t.refuse_unavailable.to_owned()))
+                    }
+                    Err(SecondFactorError::Store(e)) => return Err(UiError::Store(e)),
+                }
+            }
+            _ => match server.confirm_password(&p.did, &confirm, ip).await {
+                Ok(true) => None,
+                Ok(false) => Some(refuse(StatusCode::UNAUTHORIZED, t.factor.refuse_remove.to_owned())),
+                Err(SignInError::RateLimited(r)) => {
+                    Some(refuse(StatusCode::TOO_MANY_REQUESTS, t.rate_limited(r.retry_after.as_secs())))
+                }
+                Err(SignInError::LimiterUnavailable(_)) => {
+                    Some(refuse(StatusCode::SERVICE_UNAVAILABLE, t.refuse_unavailable.to_owned()))
+                }
+                Err(SignInError::Store(e)) => return Err(UiError::Store(e)),
+                Err(e) => {
+                    tracing::error!(error = %e, "password check failed");
+                    return Err(UiError::Internal);
+                }
+            },
+        };
+        if let Some((view, words)) = refused {
+            let view = AccountPageView { error: Some(&words), ..view };
+            return account_page(&server, &ui, lang, &p.cookie, &p.device, &p.signed_in, &p.did, view).await;
+        }
+        if !server.remove_second_factor(&p.did, &id).await? {
+            return Err(UiError::BadForm);
+        }
+        Ok::<_, UiError>(redirect_303(&page_href(&p.did, "factor-removed")))
+    };
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
+}
+
+/// `POST /account/recovery-codes`: a new set, shown once in the answer (the old set dies).
+async fn recovery_codes(
+    State(server): State<AuthServer>,
+    Extension(ui): Extension<Arc<Ui>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let run = async {
+        let p = open_account_post(&server, &ui, &headers, &body).await?;
+        if server.factor_kinds(&p.did).await?.is_empty() {
+            // Recovery codes stand in for a second factor; without one they mean nothing.
+            return Err(UiError::BadForm);
+        }
+        let codes = server.regenerate_recovery_codes(&p.did).await?;
+        let view =
+            AccountPageView { new_codes: Some(codes), ..AccountPageView::plain(StatusCode::OK, None, None) };
+        account_page(&server, &ui, lang, &p.cookie, &p.device, &p.signed_in, &p.did, view).await
+    };
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }
 
 async fn app_sign_out(
@@ -419,7 +735,7 @@ async fn app_password_create(
                     return Err(UiError::Internal);
                 }
             };
-        let view = AccountPageView { status, notice: None, error, new_password };
+        let view = AccountPageView { new_password, ..AccountPageView::plain(status, None, error) };
         account_page(&server, &ui, lang, &p.cookie, &p.device, &p.signed_in, &p.did, view).await
     };
     run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `GET /oauth/authorize/api/request?client_id&request_uri[&account]` | the request described (client, scopes in plain words, accounts signed in here, which screen) and the CSRF token; opens the device session (cookie) like the page |
 //! | `POST /oauth/authorize/api/sign-in` | `{client_id, request_uri, identifier, password, remember}`: password sign-in (rate limited); answers as the `GET` does for the signed-in account |
+//! | `POST /oauth/authorize/api/second-factor` | `{client_id, request_uri, code}` or `{…, recovery_code}`: the second factor after `sign-in` answered `second_factor_required`; answers as `sign-in` does |
 //! | `POST /oauth/authorize/api/approve` | `{client_id, request_uri, account, scopes?}` → `{"redirect"}` with the code |
 //! | `POST /oauth/authorize/api/deny` | `{client_id, request_uri}` → `{"redirect"}` with `error=access_denied` |
 //!
@@ -38,10 +39,11 @@ use serde::{Deserialize, Serialize};
 
 use super::client_ip::ClientIp;
 use super::csrf::check_device;
-use super::flow::{self, Opened, SignInRefusal, open_checked, open_request};
+use super::flow::{self, FactorRefusal, Opened, SignInRefusal, open_checked, open_request};
 use super::render::{Next, Page, secure_headers, with_cookie};
 use crate::authorize::AuthorizeError;
 use crate::params::Params;
+use crate::second_factor::{PendingPurpose, SecondFactorProof};
 use crate::server::AuthServer;
 use crate::store::DeviceSession;
 use crate::ui::Lang;
@@ -53,6 +55,8 @@ use crate::web::AppState;
 pub const API_REQUEST_PATH: &str = "/oauth/authorize/api/request";
 /// `POST`: password sign-in.
 pub const API_SIGN_IN_PATH: &str = "/oauth/authorize/api/sign-in";
+/// `POST`: the second factor of a pending sign-in.
+pub const API_SECOND_FACTOR_PATH: &str = "/oauth/authorize/api/second-factor";
 /// `POST`: approve, with the chosen scopes.
 pub const API_APPROVE_PATH: &str = "/oauth/authorize/api/approve";
 /// `POST`: deny.
@@ -65,6 +69,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route(API_REQUEST_PATH, get(request))
         .route(API_SIGN_IN_PATH, post(sign_in))
+        .route(API_SECOND_FACTOR_PATH, post(second_factor))
         .route(API_APPROVE_PATH, post(approve))
         .route(API_DENY_PATH, post(deny))
 }
@@ -89,6 +94,9 @@ pub(super) enum ApiError {
     /// The sign-in was refused.
     #[error("sign-in refused: {0:?}")]
     SignIn(SignInRefusal),
+    /// The second factor was refused.
+    #[error("second factor refused: {0:?}")]
+    Factor(FactorRefusal),
 }
 
 impl From<AuthorizeError> for ApiError {
@@ -162,6 +170,31 @@ impl ApiError {
                     SignInRefusal::OtherAccount => {
                         ("account_mismatch", "The app asked for a different account (login_hint).")
                     }
+                    SignInRefusal::SecondFactor(_) => (
+                        "second_factor_required",
+                        "The password was right; this account also needs its second factor: POST \
+                         /oauth/authorize/api/second-factor within five minutes.",
+                    ),
+                };
+                s(r.status(), code, text)
+            }
+            Self::Factor(r) => {
+                let (code, text) = match r {
+                    FactorRefusal::Empty => ("invalid_request", "code or recovery_code is required"),
+                    FactorRefusal::Expired => (
+                        "second_factor_expired",
+                        "No sign-in waits for a second factor on this device for this request (it expired \
+                         after five minutes, or completed): sign in with the password again.",
+                    ),
+                    FactorRefusal::Invalid => ("invalid_code", "The code is wrong or was used already."),
+                    FactorRefusal::Locked(_) => (
+                        "second_factor_locked",
+                        "Too many wrong codes: this account's second factor is locked; try again after \
+                         Retry-After seconds.",
+                    ),
+                    FactorRefusal::Unavailable => {
+                        ("temporarily_unavailable", "Sign-in is temporarily unavailable; try again shortly.")
+                    }
                 };
                 s(r.status(), code, text)
             }
@@ -179,8 +212,17 @@ impl ApiError {
             other => tracing::debug!(error = %other, "consent API refused"),
         }
         let (status, error, error_description) = self.wire();
-        let mut res = json(status, &ErrorBody { error: &error, error_description: &error_description });
-        if let Self::SignIn(SignInRefusal::RateLimited(d)) = &self
+        let factors = match &self {
+            Self::SignIn(SignInRefusal::SecondFactor(kinds)) => Some(kinds.names()),
+            _ => None,
+        };
+        let mut res =
+            json(status, &ErrorBody { error: &error, error_description: &error_description, factors });
+        let retry = match &self {
+            Self::SignIn(SignInRefusal::RateLimited(d)) | Self::Factor(FactorRefusal::Locked(d)) => Some(*d),
+            _ => None,
+        };
+        if let Some(d) = retry
             && let Ok(v) = HeaderValue::from_str(&d.as_secs().max(1).to_string())
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
@@ -193,6 +235,10 @@ impl ApiError {
 struct ErrorBody<'a> {
     error: &'a str,
     error_description: &'a str,
+    /// With `second_factor_required`: the kinds the account has (`totp`, `passkey`); a recovery
+    /// code always works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    factors: Option<Vec<&'static str>>,
 }
 
 /// A JSON response with the UI's headers (`no-store`, `nosniff`, no framing).
@@ -491,8 +537,69 @@ async fn sign_in_inner(
             .await?
             .map_err(ApiError::SignIn)?;
     tracing::info!(did = %account.did, "signed in through the consent API");
-    // The request again as the device now stands, for this account (as the page's redirect to
-    // `&account=<did>` does): a remembered consent ends it here.
+    describe_after_sign_in(server, ui, &cookie, &client_id, &request_uri, &account.did).await
+}
+
+/// `POST /oauth/authorize/api/second-factor` body: one of `code` and `recovery_code`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecondFactorBody {
+    client_id: String,
+    request_uri: String,
+    code: Option<String>,
+    recovery_code: Option<String>,
+}
+
+/// `POST /oauth/authorize/api/second-factor`.
+async fn second_factor(
+    State(server): State<AuthServer>,
+    Extension(ui): Extension<Arc<Ui>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    second_factor_inner(&server, &ui, ip, &headers, &body).await.unwrap_or_else(|e| e.respond(None))
+}
+
+async fn second_factor_inner(
+    server: &AuthServer,
+    ui: &Ui,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let Checked { body, cookie, device } = check::<SecondFactorBody>(server, ui, headers, body).await?;
+    let SecondFactorBody { client_id, request_uri, code, recovery_code } = body;
+    let page = match open(server, ui, &cookie, &device, &client_id, &request_uri).await? {
+        Ok(page) => page,
+        Err(ended) => return Ok(ended),
+    };
+    let code = code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let recovery = recovery_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let proof = match (code, recovery) {
+        (Some(c), None) => Some(SecondFactorProof::Totp(c)),
+        (None, Some(r)) => Some(SecondFactorProof::RecoveryCode(r)),
+        (None, None) => None,
+        (Some(_), Some(_)) => return Err(ApiError::Json("send code or recovery_code, not both".into())),
+    };
+    let purpose = PendingPurpose::Request(&page.view.request_id);
+    let did = flow::second_factor_with_code(server, &device, purpose, proof, ip)
+        .await?
+        .map_err(ApiError::Factor)?;
+    tracing::info!(did = %did, "signed in through the consent API with a second factor");
+    describe_after_sign_in(server, ui, &cookie, &client_id, &request_uri, &did).await
+}
+
+/// The request again as the device now stands, for the account just signed in (as the page's
+/// redirect to `&account=<did>` does): a remembered consent ends it here.
+async fn describe_after_sign_in(
+    server: &AuthServer,
+    ui: &Ui,
+    cookie: &DeviceCookie,
+    client_id: &str,
+    request_uri: &str,
+    did: &str,
+) -> Result<Response, ApiError> {
     let device = server
         .stores()
         .devices
@@ -500,8 +607,8 @@ async fn sign_in_inner(
         .await
         .map_err(UiError::from)?
         .ok_or(UiError::NoDevice)?;
-    match open(server, ui, &cookie, &device, &client_id, &request_uri).await? {
-        Ok(page) => describe(&page, Some(&account.did)).await,
+    match open(server, ui, cookie, &device, client_id, request_uri).await? {
+        Ok(page) => describe(&page, Some(did)).await,
         Err(ended) => Ok(ended),
     }
 }

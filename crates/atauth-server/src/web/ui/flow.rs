@@ -12,9 +12,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use super::render::Page;
 use crate::account::SignInError;
 use crate::authorize::{AuthorizationRedirect, AuthorizeOutcome, login_hint_matches};
+use crate::second_factor::{
+    FactorKinds, PendingPurpose, PendingSignIn, SecondFactorError, SecondFactorProof,
+};
 use crate::server::AuthServer;
 use crate::store::{AccountRecord, AccountStatus, DeviceAccount, DeviceSession};
 use crate::ui::device::{self, DeviceCookie};
+use crate::ui::i18n::Text;
 use crate::ui::{Lang, Ui, UiError, signed_in_accounts};
 
 /// A request opened for a browser: the core's redirect where it ends without a page
@@ -96,10 +100,14 @@ pub(super) async fn open_checked<'a>(
 }
 
 /// Why a password sign-in for a request was refused: the page words it on the sign-in form, the
-/// JSON API answers its code. Nothing was signed in. (A second factor, when an account has one,
-/// is one more refusal here, so that both surfaces ask for it.)
+/// JSON API answers its code. Nothing was signed in. [`Self::SecondFactor`] is the one refusal
+/// after a right password: the account has a second factor, a pending sign-in was stored, and
+/// both surfaces ask for the factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SignInRefusal {
+    /// The password was right, the account has a second factor: the pending sign-in is stored
+    /// ([`crate::second_factor`]) and waits for one of these kinds.
+    SecondFactor(FactorKinds),
     /// The identifier or the password is empty.
     Incomplete,
     /// Unknown identifier or wrong password (one answer for both).
@@ -121,7 +129,7 @@ impl SignInRefusal {
     pub(super) fn status(self) -> StatusCode {
         match self {
             Self::Incomplete => StatusCode::BAD_REQUEST,
-            Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::InvalidCredentials | Self::SecondFactor(_) => StatusCode::UNAUTHORIZED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TakenDown | Self::Deactivated | Self::OtherAccount => StatusCode::FORBIDDEN,
@@ -131,8 +139,10 @@ impl SignInRefusal {
 
 /// Signs `identifier` in on `device` for the request of `page`: the account password only (never
 /// an app password), through the sign-in rate limits ([`AuthServer::sign_in_limited`]), then
-/// the account must be active (AS-AUTHZ-07) and match the `login_hint` (AS-AUTHZ-02). On success
-/// the account is recorded on the device (kept after the request only with `remember`).
+/// the account must be active (AS-AUTHZ-07) and match the `login_hint` (AS-AUTHZ-02). An account
+/// with a second factor is not signed in yet: a pending sign-in bound to this device and request
+/// is stored and [`SignInRefusal::SecondFactor`] answered. Otherwise the account is recorded on
+/// the device (kept after the request only with `remember`).
 pub(super) async fn sign_in_for_request(
     server: &AuthServer,
     page: &Page<'_>,
@@ -166,10 +176,105 @@ pub(super) async fn sign_in_for_request(
         // AS-AUTHZ-02: only the hinted account; a different one would fail the client's `sub` check.
         return Ok(Err(SignInRefusal::OtherAccount));
     }
+    let kinds = server.factor_kinds(&account.did).await?;
+    if !kinds.is_empty() {
+        let purpose = PendingPurpose::Request(&page.view.request_id);
+        server.begin_pending_sign_in(&device.id, purpose, &account.did, PendingSignIn { remember }).await?;
+        tracing::info!(did = %account.did, "password right; second factor required");
+        return Ok(Err(SignInRefusal::SecondFactor(kinds)));
+    }
     if !device::remember_sign_in(server, &device.id, &account.did, remember, ip).await? {
         return Err(UiError::NoDevice);
     }
     Ok(Ok(account))
+}
+
+/// Why a second factor did not complete a pending sign-in. Nothing was signed in; only a wrong
+/// code counts toward the lockout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FactorRefusal {
+    /// No code (or recovery code) in the form.
+    Empty,
+    /// No pending sign-in for this device and purpose: expired (five minutes), completed, or none.
+    Expired,
+    /// Wrong, replayed or used-up code.
+    Invalid,
+    /// Too many wrong codes: the account's second factor is locked for this long (nothing checked).
+    Locked(Duration),
+    /// The shared limit store cannot be reached (nothing checked, fail closed).
+    Unavailable,
+}
+
+impl FactorRefusal {
+    /// The HTTP status, the same on the pages and in the API.
+    pub(super) fn status(self) -> StatusCode {
+        match self {
+            Self::Empty | Self::Expired => StatusCode::BAD_REQUEST,
+            Self::Invalid => StatusCode::UNAUTHORIZED,
+            Self::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The words of the step's page.
+    pub(super) fn message(self, t: &Text) -> String {
+        match self {
+            Self::Empty => t.factor.refuse_empty.to_owned(),
+            Self::Expired => t.factor.refuse_expired.to_owned(),
+            Self::Invalid => t.factor.refuse_code.to_owned(),
+            Self::Locked(d) => t.factor.locked(t.lang, d.as_secs()),
+            Self::Unavailable => t.refuse_unavailable.to_owned(),
+        }
+    }
+}
+
+/// Checks a TOTP or recovery code against the pending sign-in of `device` for `purpose` and, when
+/// right, completes it ([`complete_second_factor`]). Returns the account signed in.
+pub(super) async fn second_factor_with_code(
+    server: &AuthServer,
+    device: &DeviceSession,
+    purpose: PendingPurpose<'_>,
+    proof: Option<SecondFactorProof<'_>>,
+    ip: Option<IpAddr>,
+) -> Result<Result<String, FactorRefusal>, UiError> {
+    let Some((did, _)) = server.pending_sign_in(&device.id, purpose).await? else {
+        return Ok(Err(FactorRefusal::Expired));
+    };
+    let Some(proof) = proof else { return Ok(Err(FactorRefusal::Empty)) };
+    match server.verify_second_factor(&did, proof).await {
+        Ok(()) => {}
+        Err(SecondFactorError::Invalid) => return Ok(Err(FactorRefusal::Invalid)),
+        Err(SecondFactorError::Locked(r)) => return Ok(Err(FactorRefusal::Locked(r.retry_after))),
+        Err(SecondFactorError::LimiterUnavailable(_)) => return Ok(Err(FactorRefusal::Unavailable)),
+        Err(SecondFactorError::Store(e)) => return Err(UiError::Store(e)),
+    }
+    match complete_second_factor(server, device, purpose, ip).await? {
+        Some(signed_in) if signed_in == did => Ok(Ok(did)),
+        // Completed by a concurrent request, or replaced by another password sign-in meanwhile.
+        _ => Ok(Err(FactorRefusal::Expired)),
+    }
+}
+
+/// The one way a pending second-factor sign-in ends in a signed-in account, for every factor kind
+/// (a TOTP or recovery code here, a passkey assertion elsewhere): after the caller checked the
+/// factor for the pending account, takes the pending sign-in of `device` for `purpose` atomically
+/// (so it completes once) and records the account on the device exactly as a password-only
+/// sign-in does ([`sign_in_for_request`]; kept after the request only with `remember`). Returns
+/// the account, or `None` when there was no pending sign-in (expired or completed meanwhile).
+pub(crate) async fn complete_second_factor(
+    server: &AuthServer,
+    device: &DeviceSession,
+    purpose: PendingPurpose<'_>,
+    ip: Option<IpAddr>,
+) -> Result<Option<String>, UiError> {
+    let Some((did, pending)) = server.take_pending_sign_in(&device.id, purpose).await? else {
+        return Ok(None);
+    };
+    if !device::remember_sign_in(server, &device.id, &did, pending.remember, ip).await? {
+        return Err(UiError::NoDevice);
+    }
+    tracing::info!(did = %did, "second factor accepted; signed in");
+    Ok(Some(did))
 }
 
 /// Approves the request of `page` for `did`, granting `ticked` (the scopes as chosen, in any

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `GET /oauth/authorize?client_id&request_uri[&account][&sign_in]` | the page for the pushed request: sign-in, account picker or consent; a 303 back to the client where `prompt` forbids interaction |
 //! | `POST /oauth/authorize/sign-in` | password sign-in (rate limited); 303 back to the page with the account selected |
+//! | `POST /oauth/authorize/second-factor` | `code` or `recovery_code` for the pending sign-in of an account with a second factor (lockout after ten wrong codes); 303 back to the page with the account selected |
 //! | `POST /oauth/authorize/consent` | `decision=allow` (with the ticked `scope`s) or `deny`; 303 to the client's `redirect_uri` |
 //! | `POST /oauth/authorize/sign-up`, `GET`/`POST /account/sign-up` | sign-up (rate limited), see `signup`; 303 back to the page (or the account page) signed in as the new account |
 //! | `GET` [`crate::ui::pages::CSS_PATH`] | the stylesheet (branding colour included) |
@@ -34,7 +35,7 @@ use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
@@ -45,11 +46,12 @@ use render::{Page, error_page, redirect_303, with_cookie};
 
 use super::AppState;
 use crate::params::Params;
+use crate::second_factor::{PendingPurpose, SecondFactorProof};
 use crate::server::AuthServer;
 use crate::store::DeviceSession;
 use crate::ui::device::DeviceCookie;
-use crate::ui::{AUTHORIZE_PATH, CONSENT_PATH, Lang, SIGN_IN_PATH, Ui, UiError, pages};
-use flow::{Opened, SignInRefusal, open_checked, open_request};
+use crate::ui::{AUTHORIZE_PATH, CONSENT_PATH, Lang, SECOND_FACTOR_PATH, SIGN_IN_PATH, Ui, UiError, pages};
+use flow::{FactorRefusal, Opened, SignInRefusal, open_checked, open_request};
 
 /// The UI routes, for [`crate::web::router`]; with them the JSON consent API when the server
 /// serves it ([`crate::ServerConfig::consent_json_api`]).
@@ -57,6 +59,7 @@ pub fn routes(server: &AuthServer) -> Router<AppState> {
     let mut r = Router::new()
         .route(AUTHORIZE_PATH, get(authorize_page))
         .route(SIGN_IN_PATH, post(sign_in))
+        .route(SECOND_FACTOR_PATH, post(second_factor))
         .route(CONSENT_PATH, post(consent))
         .route(pages::CSS_PATH, get(stylesheet))
         .merge(account::routes())
@@ -181,6 +184,12 @@ async fn sign_in_inner(
             tracing::info!(did = %account.did, "signed in on the authorization page");
             return Ok(redirect_303(&page.href(Some(("account", &account.did)))));
         }
+        Err(SignInRefusal::SecondFactor(_)) => {
+            // The password was right: the second step, for the pending account.
+            let purpose = PendingPurpose::Request(&page.view.request_id);
+            let (did, _) = server.pending_sign_in(&device.id, purpose).await?.ok_or(UiError::Internal)?;
+            return page.second_factor_page(StatusCode::OK, &did, None, false).await;
+        }
         Err(refusal) => refusal,
     };
     let retry_after = match refusal {
@@ -196,12 +205,75 @@ async fn sign_in_inner(
         SignInRefusal::TakenDown => t.refuse_taken_down.to_owned(),
         SignInRefusal::Deactivated => t.refuse_deactivated.to_owned(),
         SignInRefusal::OtherAccount => t.refuse_other_account.to_owned(),
+        SignInRefusal::SecondFactor(_) => return Err(UiError::Internal),
     };
     let mut res = page.sign_in_page(refusal.status(), Some(&identifier), Some(&message)).await?;
     if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
         res.headers_mut().insert(header::RETRY_AFTER, v);
     }
     Ok(res)
+}
+
+/// The code (or recovery code) of a form of the second-factor step.
+fn factor_proof(form: &Form) -> Result<(Option<SecondFactorProof<'_>>, bool), UiError> {
+    let code = form.get("code")?.map(str::trim).filter(|c| !c.is_empty());
+    let recovery = form.get("recovery_code")?.map(str::trim).filter(|c| !c.is_empty());
+    Ok(match (code, recovery) {
+        (Some(c), _) => (Some(SecondFactorProof::Totp(c)), false),
+        (None, Some(r)) => (Some(SecondFactorProof::RecoveryCode(r)), true),
+        (None, None) => (None, form.get("recovery_code")?.is_some()),
+    })
+}
+
+/// A refused second factor: the step again with the words, `Retry-After` when locked.
+fn with_retry_after(mut res: Response, refusal: FactorRefusal) -> Response {
+    if let FactorRefusal::Locked(d) = refusal
+        && let Ok(v) = HeaderValue::from_str(&d.as_secs().max(1).to_string())
+    {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
+async fn second_factor(
+    State(server): State<AuthServer>,
+    Extension(ui): Extension<Arc<Ui>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    second_factor_inner(&server, &ui, ip, &headers, &body).await.unwrap_or_else(|e| error_page(&ui, lang, &e))
+}
+
+async fn second_factor_inner(
+    server: &AuthServer,
+    ui: &Ui,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, UiError> {
+    let Post { form, device, page, .. } = match open_post(server, ui, headers, body).await? {
+        Ok(p) => p,
+        Err(redirect) => return Ok(redirect),
+    };
+    let (proof, recovery) = factor_proof(&form)?;
+    let purpose = PendingPurpose::Request(&page.view.request_id);
+    let pending = server.pending_sign_in(&device.id, purpose).await?;
+    let refusal = match flow::second_factor_with_code(server, &device, purpose, proof, ip).await? {
+        Ok(did) => return Ok(redirect_303(&page.href(Some(("account", &did))))),
+        Err(r) => r,
+    };
+    let message = refusal.message(page.text());
+    let res = match (refusal, pending) {
+        (FactorRefusal::Expired, _) | (_, None) => {
+            page.sign_in_page(refusal.status(), None, Some(&message)).await?
+        }
+        (_, Some((did, _))) => {
+            page.second_factor_page(refusal.status(), &did, Some(&message), recovery).await?
+        }
+    };
+    Ok(with_retry_after(res, refusal))
 }
 
 async fn consent(

@@ -12,10 +12,10 @@ use crate::ui::i18n::{Lang, Text};
 use crate::ui::pages::{
     AccountView, AccountsPage, CSP, ClientView, ConsentPage, ErrorPage, FormCtx, SignInPage,
 };
-use crate::ui::pages::{FieldError, SignUpPage};
+use crate::ui::pages::{FieldError, SecondFactorPage, SignUpPage};
 use crate::ui::{
-    CONSENT_PATH, SIGN_IN_PATH, SIGN_UP_PATH, Screen, SignedIn, Ui, UiError, choose, page_href, prefill,
-    scopes, sign_up_offered, usable,
+    CONSENT_PATH, SECOND_FACTOR_PATH, SIGN_IN_PATH, SIGN_UP_PATH, Screen, SignedIn, Ui, UiError, choose,
+    page_href, prefill, scopes, sign_up_offered, usable,
 };
 
 use super::signup::SignUpValues;
@@ -159,6 +159,41 @@ impl<'a> Page<'a> {
                 error,
                 accounts_href,
                 sign_up_href,
+            },
+        ))
+    }
+
+    /// The second step of the sign-in for the pending account `did` ([`crate::second_factor`]),
+    /// posting to [`SECOND_FACTOR_PATH`].
+    pub(super) async fn second_factor_page(
+        &self,
+        status: StatusCode,
+        did: &str,
+        error: Option<&str>,
+        recovery_open: bool,
+    ) -> Result<Response, UiError> {
+        let handle =
+            self.server.stores().accounts.account_by_did(did).await?.map(|a| a.handle).unwrap_or_default();
+        let kinds = self.server.factor_kinds(did).await?;
+        let hidden = vec![
+            ("client_id", self.form.client_id.clone()),
+            ("request_uri", self.form.request_uri.clone()),
+            ("csrf_token", self.form.csrf.clone()),
+        ];
+        Ok(html(
+            status,
+            self.t.lang,
+            &SecondFactorPage {
+                brand: &self.ui.brand,
+                t: self.t,
+                title: self.t.factor.heading,
+                action: SECOND_FACTOR_PATH,
+                hidden,
+                handle: &handle,
+                kinds,
+                error,
+                recovery_open,
+                form: Some(&self.form),
             },
         ))
     }
