@@ -29,6 +29,9 @@
 //! authenticator (`tests/fixtures/passkey/`).
 
 mod cbor;
+mod flow;
+
+pub use flow::PasskeyFlowError;
 
 use atauth_crypto::{b64, hash::sha256, random::random_bytes};
 use aws_lc_rs::signature::{self as sig, UnparsedPublicKey};
