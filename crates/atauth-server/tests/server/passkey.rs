@@ -237,7 +237,7 @@ async fn a_replayed_assertion_and_a_counter_that_did_not_advance_are_refused() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.raw);
     assert!(r.raw.contains("The passkey prompt expired."), "{}", r.raw);
     // With a challenge of its own, the old assertion does not match it.
-    let options = sign_in_options(&other, &step).await.body["publicKey"].clone();
+    sign_in_options(&other, &step).await;
     let r = submit_passkey(&mut other, &step, &assertion).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.raw);
     assert!(r.raw.contains("could not be verified"), "{}", r.raw);
@@ -245,10 +245,7 @@ async fn a_replayed_assertion_and_a_counter_that_did_not_advance_are_refused() {
 
     // A copy of the key whose counter is behind: refused as a possible clone.
     let before = passkey_counter(&h, ALICE_DID).await;
-    let options = {
-        let _ = options;
-        sign_in_options(&other, &step).await.body["publicKey"].clone()
-    };
+    let options = sign_in_options(&other, &step).await.body["publicKey"].clone();
     key.counter = 1;
     let r = submit_passkey(&mut other, &step, &key.get(&options, None)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.raw);
@@ -358,5 +355,67 @@ async fn the_json_api_takes_a_passkey_as_the_second_factor() {
     let r = post_json(&b, "/oauth/authorize/api/second-factor", Some(&api_csrf), &body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!((r.body["screen"].as_str(), r.body["account"].as_str()), (Some("consent"), Some(ALICE_DID)));
-    let _ = b.cookie.take();
+}
+
+#[tokio::test]
+async fn the_account_pages_own_sign_in_takes_a_passkey_and_german_pages_word_it() {
+    let h = Harness::sqlite().await;
+    let mut key = SoftPasskey::new(ISSUER);
+    let mut owner = Browser::new(&h);
+    let csrf = account_sign_in(&mut owner, "alice.test").await;
+    add_passkey(&mut owner, &csrf, ALICE_DID, "Laptop", &mut key).await;
+
+    // Another browser, in German: the password, then the step with the passkey first.
+    let mut b = Browser::with_language(&h, "de-DE");
+    let page = b.get("/account").await;
+    let csrf = hidden(&page, "csrf_token").unwrap();
+    let step = b
+        .post(
+            "/account/sign-in",
+            &[("csrf_token", &csrf), ("identifier", "alice.test"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(step.status, StatusCode::OK, "{}", step.raw);
+    assert!(
+        step.raw.contains("Passkey verwenden") && step.raw.contains("Verwenden Sie Ihren Passkey"),
+        "{}",
+        step.raw
+    );
+    assert!(step.raw.contains("data-options=\"/account/sign-in/passkey-options\""));
+    assert!(step.raw.contains("data-passkey-fallback"), "the note for browsers without the script");
+    assert!(!signed_in(&h, &b, ALICE_DID).await);
+
+    let r = post_json(&b, "/account/sign-in/passkey-options", Some(&csrf), &json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    // Another account's passkey is refused here too, in German.
+    let stranger = {
+        let mut other = Browser::new(&h);
+        let csrf = account_sign_in(&mut other, "bob.test").await;
+        let mut bob_key = SoftPasskey::new(ISSUER);
+        add_passkey(&mut other, &csrf, BOB_DID, "Bob", &mut bob_key).await;
+        bob_key.get(&r.body["publicKey"], None).to_string()
+    };
+    let refused = b.post("/account/second-factor", &[("csrf_token", &csrf), ("credential", &stranger)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.raw);
+    assert!(refused.raw.contains("gehört zu einem anderen Konto"), "{}", refused.raw);
+    assert!(!signed_in(&h, &b, ALICE_DID).await && !signed_in(&h, &b, BOB_DID).await);
+
+    let credential = key.get(&r.body["publicKey"], Some(&user_handle(ALICE_DID))).to_string();
+    let r = b.post("/account/second-factor", &[("csrf_token", &csrf), ("credential", &credential)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.raw);
+    assert!(signed_in(&h, &b, ALICE_DID).await);
+    let page = b.get(r.header("location").unwrap()).await;
+    assert!(page.raw.contains("<h4 id=\"passkey-1\">Laptop</h4>") && page.raw.contains("Passkey hinzufügen"));
+}
+
+#[tokio::test]
+async fn pages_without_passkeys_keep_the_policy_without_scripts() {
+    let h = Harness::sqlite().await;
+    let c = TestClient::loopback();
+    let uri = par(&h, &c, &[]).await;
+    let mut b = Browser::new(&h);
+    let page = b.open(&c.client_id, &uri).await;
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(!csp.contains("script-src") && csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(!page.raw.contains("<script"));
 }
