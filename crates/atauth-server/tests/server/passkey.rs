@@ -125,7 +125,7 @@ async fn a_passkey_added_on_the_account_page_is_then_required_and_signs_in() {
     // allows it on this page only.
     assert!(page.raw.contains("<h3 id=\"passkeys-h\">Passkeys</h3>"), "{}", page.raw);
     assert!(page.raw.contains("data-passkey=\"register\"") && page.raw.contains(" hidden"));
-    assert!(page.raw.contains("<script src=\"/oauth/assets/atauth-passkey.js\" defer></script>"));
+    assert!(page.raw.contains("<script src=\"/oauth/assets/atauth-passkey.js?v="), "the script, versioned");
     let csp = page.header("content-security-policy").unwrap();
     assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
     let js = h.get("/oauth/assets/atauth-passkey.js").await;

@@ -285,7 +285,7 @@ async fn account_page(
             devices,
             app_passwords,
             factors,
-            script: offered.then_some(super::passkey::PASSKEY_JS_PATH),
+            script: offered.then_some(super::passkey::script_href()),
         },
     ))
     .map(|res| if offered { allow_script(res) } else { res })
@@ -472,7 +472,7 @@ async fn second_factor_page(
             recovery_open,
             form: None,
             passkey_options,
-            script: passkey_options.map(|_| super::passkey::PASSKEY_JS_PATH),
+            script: passkey_options.map(|_| super::passkey::script_href()),
         },
     ))
     .map(|res| if passkey_options.is_some() { allow_script(res) } else { res })

@@ -51,6 +51,16 @@ pub(super) const API_PASSKEY_OPTIONS_PATH: &str = "/oauth/authorize/api/passkey-
 /// The script, from the binary.
 const PASSKEY_JS: &str = include_str!("../../../templates/ui/passkey.js");
 
+/// The script's `src`: [`PASSKEY_JS_PATH`] with a version from its content (`?v=`, like the
+/// stylesheet's), so a cached copy never outlives a change (it is cached for a day).
+pub(super) fn script_href() -> &'static str {
+    static HREF: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let version = hex::encode(&atauth_crypto::hash::sha256(PASSKEY_JS.as_bytes())[..6]);
+        format!("{PASSKEY_JS_PATH}?v={version}")
+    });
+    &HREF
+}
+
 /// The routes of this module (the API's options route only when the JSON API is on).
 pub(super) fn routes(json_api: bool) -> Router<AppState> {
     let r = Router::new()

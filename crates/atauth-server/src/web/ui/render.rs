@@ -203,7 +203,7 @@ impl<'a> Page<'a> {
                 recovery_open,
                 form: Some(&self.form),
                 passkey_options,
-                script: passkey_options.map(|_| super::passkey::PASSKEY_JS_PATH),
+                script: passkey_options.map(|_| super::passkey::script_href()),
             },
         ))
         .map(|res| if passkey_options.is_some() { allow_script(res) } else { res })
