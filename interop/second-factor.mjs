@@ -79,6 +79,8 @@ async function unlabelledControls(page) {
   return page.evaluate(() => {
     const bad = []
     for (const el of document.querySelectorAll('input:not([type=hidden]), button, select, textarea')) {
+      // Controls inside a closed <details> are not rendered; they are checked when it is open.
+      if (!el.checkVisibility()) continue
       const name =
         el.tagName === 'BUTTON'
           ? el.innerText.trim() || el.getAttribute('aria-label')
@@ -213,7 +215,7 @@ async function main() {
       const uri = await page.locator('a[href^="otpauth://totp/"]').getAttribute('href')
       expect(uri.includes(`secret=${shown.replace(/ /g, '')}`), `the otpauth link carries the key: ${uri}`)
       key = base32Decode(shown)
-      await page.getByLabel('Name').fill('Phone')
+      await page.getByLabel('Name', { exact: true }).fill('Phone')
       await shot(page, 'totp-setup', 'account-totp-setup.png')
       enrolledStep = stepNow()
       await page.getByLabel('6-digit code from the app').fill(totp(key, enrolledStep))
@@ -255,6 +257,10 @@ async function main() {
       await submit('Verify')
       const alert = await page.locator('.alert.error').innerText()
       expect(/wrong or was already used/.test(alert), `the refusal: ${alert}`)
+      // The recovery-code fold opens with the keyboard and its form is labelled too.
+      await page.locator('summary').focus()
+      await page.keyboard.press('Enter')
+      expect(await page.getByLabel('Recovery code').isVisible(), 'the recovery-code field shows')
       await shot(page, 'second-factor-wrong')
       // The enrolment spent its step: wait for the next one (at most 30 s), then type the code.
       while (stepNow() <= enrolledStep) await new Promise((r) => setTimeout(r, 500))

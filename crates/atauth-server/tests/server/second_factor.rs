@@ -535,3 +535,32 @@ async fn legacy_create_session_wants_the_auth_factor_token() {
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "AuthenticationRequired");
 }
+
+/// The step and the account page's section are in the catalog's languages (German here).
+#[tokio::test]
+async fn the_step_and_the_section_speak_german() {
+    let h = Harness::new().await;
+    let mut owner = Browser::new(&h);
+    let (secret, _) = enrol(&h, &mut owner).await;
+    let mut b = Browser::with_language(&h, "de-DE, en;q=0.5");
+    let csrf = hidden(&b.get("/account").await, "csrf_token").unwrap();
+    let r = b
+        .post(
+            "/account/sign-in",
+            &[("csrf_token", &csrf), ("identifier", "alice.test"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.header("content-language"), Some("de"));
+    assert!(r.raw.contains("<h1>Bestätigung in zwei Schritten</h1>") && r.raw.contains("6-stelliger Code"));
+    assert!(r.raw.contains("Stattdessen einen Wiederherstellungscode verwenden"));
+    let r =
+        b.post("/account/second-factor", &[("csrf_token", &csrf), ("code", &wrong_code(&h, &secret))]).await;
+    assert!(r.raw.contains("Dieser Code ist falsch oder wurde schon verwendet."), "{}", r.raw);
+    let r =
+        b.post("/account/second-factor", &[("csrf_token", &csrf), ("code", &code_now(&h, &secret))]).await;
+    let page = b.get(r.header("location").unwrap()).await;
+    assert!(
+        page.raw.contains("An. Zur Anmeldung brauchen Sie")
+            && page.raw.contains("10 unbenutzte Wiederherstellungscodes übrig.")
+    );
+}
