@@ -629,6 +629,9 @@ pub struct PasskeyText {
     pub lead: &'static str,
     /// What a passkey does here.
     pub intro: &'static str,
+    /// The section's state when the account has a passkey (instead of the authenticator-app
+    /// wording of `factor.on`).
+    pub on: &'static str,
     /// No passkey yet.
     pub none: &'static str,
     /// "Never used" (instead of a last-use date).
@@ -677,6 +680,8 @@ pub struct PasskeyText {
 pub static PASSKEY_EN: PasskeyText = PasskeyText {
     heading: "Passkeys",
     lead: "Use your passkey to finish signing in as",
+    on: "On. Signing in needs your password and one of your passkeys or a code from an authenticator app \
+         (or a recovery code). App passwords are not affected.",
     intro: "A passkey on this device, your phone or a security key can confirm it is you after your password, \
             instead of a code.",
     none: "No passkeys yet.",
@@ -708,6 +713,8 @@ pub static PASSKEY_EN: PasskeyText = PasskeyText {
 pub static PASSKEY_DE: PasskeyText = PasskeyText {
     heading: "Passkeys",
     lead: "Verwenden Sie Ihren Passkey, um die Anmeldung abzuschließen als",
+    on: "An. Zur Anmeldung brauchen Sie Ihr Passwort und einen Ihrer Passkeys oder einen Code aus einer \
+         Authenticator-App (oder einen Wiederherstellungscode). App-Passwörter sind nicht betroffen.",
     intro: "Ein Passkey auf diesem Gerät, Ihrem Telefon oder einem Sicherheitsschlüssel kann nach Ihrem Passwort \
             bestätigen, dass Sie es sind, statt eines Codes.",
     none: "Noch keine Passkeys.",

@@ -154,6 +154,7 @@ async fn a_passkey_added_on_the_account_page_is_then_required_and_signs_in() {
     assert_eq!(f[0].credential_id.as_deref(), Some(key.id_b64().as_str()));
     let page = owner.get("/account").await;
     assert!(page.raw.contains("<li class=\"row passkey\">") && page.raw.contains("Laptop"));
+    assert!(page.raw.contains("On. Signing in needs your password and one of your passkeys"));
 
     // The password alone no longer signs in: the step offers the passkey.
     let c = TestClient::loopback();
