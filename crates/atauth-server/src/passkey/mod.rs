@@ -25,7 +25,7 @@
 //!   conditional update is what decides a race between two copies of one credential.
 //!
 //! Why our own code on aws-lc-rs and not webauthn-rs is in docs/ARCHITECTURE.md ("Passkeys"). The
-//! CBOR reader is [`cbor`]; tests use attestations and assertions captured from Chromium's virtual
+//! CBOR reader is `cbor`; tests use attestations and assertions captured from Chromium's virtual
 //! authenticator (`tests/fixtures/passkey/`).
 
 mod cbor;
