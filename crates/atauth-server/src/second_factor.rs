@@ -6,7 +6,7 @@
 //! ([`crate::legacy`]). App passwords skip it, as in the reference PDS.
 //!
 //! **Pending sign-in.** A right password for an account with a factor stores a
-//! [`PendingFactor`] (the [`FactorStore`]) for five minutes, keyed by [`pending_key`]: the SHA-256
+//! [`PendingFactor`] (the [`FactorStore`](crate::store::FactorStore)) for five minutes, keyed by [`pending_key`]: the SHA-256
 //! of the device session's id, the purpose and the authorization request, so it is bound to this
 //! browser, this request and (its content) this account, and nothing the browser sends can name
 //! another. The browser holds nothing but its device cookie. Completing it is one atomic take
@@ -18,8 +18,8 @@
 //! account's lockout bucket ([`crate::ratelimit::SECOND_FACTOR_LIMIT`], in the sign-in limit
 //! store, so shared by instances on Redis or Postgres); a locked factor checks nothing. Then a
 //! TOTP code must match a step newer than the last accepted one, recorded atomically
-//! ([`FactorStore::advance_factor_counter`]: a code works once, even raced), or a recovery code is
-//! used up atomically ([`FactorStore::use_recovery_code`]). A success refills the bucket.
+//! ([`FactorStore::advance_factor_counter`](crate::store::FactorStore::advance_factor_counter): a code works once, even raced), or a recovery code is
+//! used up atomically ([`FactorStore::use_recovery_code`](crate::store::FactorStore::use_recovery_code)). A success refills the bucket.
 //!
 //! **Secrets at rest.** A TOTP secret is stored as base32 in `account_factors.data`, not
 //! encrypted: the server has no key that is not stored beside the database (the DPoP nonce secret
