@@ -360,6 +360,15 @@ case_ui_pages() {
   browser_script ui-pages
 }
 
+# Passkeys (issue 16) in headless Chromium with its virtual WebAuthn authenticator (DevTools
+# protocol): add a passkey on /account, then the reference client's authorization: password,
+# "Use a passkey", consent, getSession; a second account answering with the first's passkey is
+# refused with a clear message and changes nothing. passkey.mjs starts its own PLC and `atauth
+# serve --dev`. Screenshots: $ART/passkey-shots/.
+case_passkey() {
+  browser_script passkey
+}
+
 # atrium-oauth (the most used Rust client, pinned in interop/atrium/Cargo.toml) against
 # `atauth serve --dev`: login (handle resolved by the server's resolveHandle, DID by the local PLC,
 # PAR, consent through the headless consent API, code exchange), then DPoP-bound GETs through its
@@ -535,6 +544,7 @@ add_case account-page    case_account_page    browser "the account page in headl
 add_case second-factor   case_second_factor   browser "second factor in headless Chromium: TOTP set up on /account, then password -> code -> consent -> getSession"
 add_case sign-up         case_sign_up         browser "sign-up in headless Chromium: invite code, prompt=create, keyboard-only form, consent, code at the client, the app on /account, sign out of it, refresh -> invalid_grant"
 add_case remembered-consent case_remembered_consent browser "remembered consent and prompt=none in headless Chromium: same/narrower scope skips, wider asks for what is new, login_required / consent_required / account_selection_required, the account picker"
+add_case passkey         case_passkey         browser "passkeys in headless Chromium (virtual authenticator): add on /account, sign in with one, another account's refused"
 add_case ui-pages        case_ui_pages        browser "every page in English and German in headless Chromium: lang, branding links, axe-core (no serious/critical)"
 add_case atrium-vs-serve case_atrium_vs_serve default "atrium-oauth (Rust) -> atauth serve: login, then DPoP GETs with and without a query"
 add_case first-screen    case_first_screen    default "the README's first screen: scripts/demo.sh --pds, login-and-post, demo.sh approve"

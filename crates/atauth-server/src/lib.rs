@@ -15,6 +15,7 @@
 //! | [`client`] | client metadata discovery and `private_key_jwt` authentication |
 //! | [`dpop`] | DPoP at this server: nonces, replay, both challenge forms |
 //! | [`account`], [`password`], [`plc`] | accounts, reference-format scrypt, `did:plc` registration |
+//! | [`passkey`] | passkeys (WebAuthn) as a second factor: the ceremonies' options and verification, framework-free |
 //! | [`signup`] | sign-up by the person: password rules, invite codes, the per-address limit |
 //! | [`store`] | store traits, memory and SQLite backends, the conformance suites (feature `testing`) |
 //! | [`legacy`] | `createSession` & co., app passwords, [`legacy::SessionAuth`] (legacy or OAuth credential) (LEG-*) |
@@ -65,6 +66,7 @@ pub mod keys;
 pub mod legacy;
 pub mod par;
 pub mod params;
+pub mod passkey;
 pub mod password;
 pub mod permission_sets;
 pub mod plc;

@@ -17,7 +17,8 @@
 //!   provider's UI API (what `interop/lib.mjs`'s `api` driver does) and through atauth-server's
 //!   interim consent API.
 //! - `server` (feature `server`): an in-process atauth-server with two accounts, a DPoP-signing
-//!   OAuth client and a browser for the sign-in UI.
+//!   OAuth client and a browser for the sign-in UI; `passkey` (feature `server`): a software
+//!   WebAuthn authenticator for the router tests of passkeys.
 //!
 
 pub mod consent;
@@ -27,6 +28,8 @@ pub mod fs;
 pub mod identity;
 pub mod interop;
 pub mod lexicon;
+#[cfg(feature = "server")]
+pub mod passkey;
 pub mod process;
 #[cfg(feature = "server")]
 pub mod server;

@@ -341,6 +341,8 @@ pub struct Text {
     pub err_internal: ErrorWords,
     /// The second factor's words (the sign-in step and the account page's section).
     pub factor: &'static FactorText,
+    /// The passkey words (the account page's section, the second-factor step).
+    pub passkey: &'static PasskeyText,
 }
 
 /// The words of the second factor (issue 16): the sign-in step after the password, and the
@@ -619,6 +621,133 @@ impl Text {
 const AGAIN_EN: &str = "Go back to the app and start signing in again.";
 const RELOAD_EN: &str = "Go back, reload the page and try again.";
 
+/// The words of passkeys (issue 16): the account page's "Passkeys" section and "Use a passkey" at
+/// the second-factor step. The `msg_*` words are read by the script (`passkey.js`) from the form's
+/// `data-msg-*` attributes and put into its live region.
+#[derive(Debug)]
+pub struct PasskeyText {
+    /// Heading of the account page's section.
+    pub heading: &'static str,
+    /// Under the second-factor step's heading, before the handle, when a passkey is the way.
+    pub lead: &'static str,
+    /// What a passkey does here.
+    pub intro: &'static str,
+    /// The section's state when the account has a passkey (instead of the authenticator-app
+    /// wording of `factor.on`).
+    pub on: &'static str,
+    /// No passkey yet.
+    pub none: &'static str,
+    /// "Never used" (instead of a last-use date).
+    pub never_used: &'static str,
+    /// Label of the new passkey's name field.
+    pub name_label: &'static str,
+    /// Placeholder of that field.
+    pub name_placeholder: &'static str,
+    /// The button that adds one.
+    pub add: &'static str,
+    /// Shown instead of the form when the browser has no JavaScript or no WebAuthn.
+    pub needs_script: &'static str,
+    /// The button at the second-factor step.
+    pub use_passkey: &'static str,
+    /// Shown at the second-factor step when the browser cannot use passkeys.
+    pub use_needs_script: &'static str,
+    /// Live region: waiting for the authenticator.
+    pub msg_waiting: &'static str,
+    /// Live region: sending the answer.
+    pub msg_sending: &'static str,
+    /// Live region: the person closed the browser's prompt.
+    pub msg_cancelled: &'static str,
+    /// Live region: the browser could not do it.
+    pub msg_failed: &'static str,
+    /// Notice: a passkey was added.
+    pub notice_added: &'static str,
+    /// The passkey belongs to another account than the one signing in.
+    pub refuse_other_account: &'static str,
+    /// The passkey is not registered here.
+    pub refuse_unknown: &'static str,
+    /// The signature counter went back: a possible copy.
+    pub refuse_cloned: &'static str,
+    /// Any other failed check.
+    pub refuse_invalid: &'static str,
+    /// The ceremony's five minutes ran out (or it was answered already).
+    pub refuse_expired: &'static str,
+    /// The passkey is registered already.
+    pub refuse_registered: &'static str,
+    /// Name in use.
+    pub refuse_name_taken: &'static str,
+    /// Too many passkeys.
+    pub refuse_too_many: &'static str,
+}
+
+/// The passkey words in English.
+pub static PASSKEY_EN: PasskeyText = PasskeyText {
+    heading: "Passkeys",
+    lead: "Use your passkey to finish signing in as",
+    on: "On. Signing in needs your password and one of your passkeys or a code from an authenticator app \
+         (or a recovery code). App passwords are not affected.",
+    intro: "A passkey on this device, your phone or a security key can confirm it is you after your password, \
+            instead of a code.",
+    none: "No passkeys yet.",
+    never_used: "Not used yet",
+    name_label: "Name of the new passkey",
+    name_placeholder: "for example: Laptop",
+    add: "Add a passkey",
+    needs_script: "Adding a passkey needs JavaScript and a browser that supports passkeys.",
+    use_passkey: "Use a passkey",
+    use_needs_script: "To use a passkey, turn on JavaScript or use a browser that supports passkeys.",
+    msg_waiting: "Follow your browser's prompt to use your passkey…",
+    msg_sending: "Checking the passkey…",
+    msg_cancelled: "The passkey prompt was closed. Try again when you are ready.",
+    msg_failed: "This browser could not use a passkey. Try again, or use another way.",
+    notice_added: "Passkey added.",
+    refuse_other_account: "This passkey belongs to another account. Use a passkey of this account, or another way \
+                           to confirm it is you. Nothing was changed.",
+    refuse_unknown: "This passkey is not registered for this account (it may have been removed).",
+    refuse_cloned: "This passkey was not accepted: its use counter went backwards, so it may have been copied. \
+                    Use another way to confirm it is you, and check your passkeys on your account page.",
+    refuse_invalid: "The passkey could not be verified. Try again.",
+    refuse_expired: "The passkey prompt expired. Try again.",
+    refuse_registered: "This passkey is already registered.",
+    refuse_name_taken: "You already have a passkey with this name.",
+    refuse_too_many: "You already have the most passkeys an account may have. Remove one first.",
+};
+
+/// The passkey words in German.
+pub static PASSKEY_DE: PasskeyText = PasskeyText {
+    heading: "Passkeys",
+    lead: "Verwenden Sie Ihren Passkey, um die Anmeldung abzuschließen als",
+    on: "An. Zur Anmeldung brauchen Sie Ihr Passwort und einen Ihrer Passkeys oder einen Code aus einer \
+         Authenticator-App (oder einen Wiederherstellungscode). App-Passwörter sind nicht betroffen.",
+    intro: "Ein Passkey auf diesem Gerät, Ihrem Telefon oder einem Sicherheitsschlüssel kann nach Ihrem Passwort \
+            bestätigen, dass Sie es sind, statt eines Codes.",
+    none: "Noch keine Passkeys.",
+    never_used: "Noch nicht verwendet",
+    name_label: "Name des neuen Passkeys",
+    name_placeholder: "zum Beispiel: Laptop",
+    add: "Passkey hinzufügen",
+    needs_script: "Zum Hinzufügen eines Passkeys braucht es JavaScript und einen Browser, der Passkeys unterstützt.",
+    use_passkey: "Passkey verwenden",
+    use_needs_script: "Um einen Passkey zu verwenden, schalten Sie JavaScript ein oder verwenden Sie einen Browser, \
+                       der Passkeys unterstützt.",
+    msg_waiting: "Folgen Sie der Abfrage Ihres Browsers, um Ihren Passkey zu verwenden …",
+    msg_sending: "Der Passkey wird geprüft …",
+    msg_cancelled: "Die Passkey-Abfrage wurde geschlossen. Versuchen Sie es erneut, wenn Sie bereit sind.",
+    msg_failed: "Dieser Browser konnte keinen Passkey verwenden. Versuchen Sie es erneut oder wählen Sie einen \
+                 anderen Weg.",
+    notice_added: "Passkey hinzugefügt.",
+    refuse_other_account: "Dieser Passkey gehört zu einem anderen Konto. Verwenden Sie einen Passkey dieses Kontos \
+                           oder einen anderen Weg, um zu bestätigen, dass Sie es sind. Es wurde nichts geändert.",
+    refuse_unknown: "Dieser Passkey ist für dieses Konto nicht registriert (vielleicht wurde er entfernt).",
+    refuse_cloned: "Dieser Passkey wurde nicht angenommen: Sein Nutzungszähler ging zurück, er könnte also kopiert \
+                    worden sein. Bestätigen Sie auf einem anderen Weg, dass Sie es sind, und prüfen Sie Ihre \
+                    Passkeys auf Ihrer Kontoseite.",
+    refuse_invalid: "Der Passkey konnte nicht geprüft werden. Versuchen Sie es erneut.",
+    refuse_expired: "Die Passkey-Abfrage ist abgelaufen. Versuchen Sie es erneut.",
+    refuse_registered: "Dieser Passkey ist bereits registriert.",
+    refuse_name_taken: "Sie haben bereits einen Passkey mit diesem Namen.",
+    refuse_too_many: "Sie haben bereits die höchste erlaubte Zahl an Passkeys. Entfernen Sie zuerst einen.",
+};
+
 /// English.
 pub static EN: Text = Text {
     lang: Lang::En,
@@ -787,6 +916,7 @@ pub static EN: Text = Text {
         hint: "Try again in a moment.",
     },
     factor: &FACTOR_EN,
+    passkey: &PASSKEY_EN,
 };
 
 const AGAIN_DE: &str = "Gehen Sie zurück zur App und beginnen Sie die Anmeldung erneut.";
@@ -968,6 +1098,7 @@ pub static DE: Text = Text {
         hint: "Versuchen Sie es gleich noch einmal.",
     },
     factor: &FACTOR_DE,
+    passkey: &PASSKEY_DE,
 };
 
 // ------------------------------------------------------------------ permissions in plain words ---

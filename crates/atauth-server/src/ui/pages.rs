@@ -21,6 +21,13 @@ const DEFAULT_ACCENT: &str = "#1366e8";
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
                        base-uri 'none'; frame-ancestors 'none'";
 
+/// `Content-Security-Policy` of the pages that offer passkeys (the account page, the
+/// second-factor step): [`CSP`] plus our own script (`passkey.js`, no inline script) and its
+/// `fetch` of a ceremony's options.
+pub const CSP_WITH_SCRIPT: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+                                   connect-src 'self'; img-src 'self' https: data:; base-uri 'none'; \
+                                   frame-ancestors 'none'";
+
 /// A CSS colour from configuration, or `None` if it contains anything but the characters of hex,
 /// `rgb()`/`hsl()` and named colours (no `;`, `}` or quotes can reach the stylesheet).
 pub(crate) fn safe_color(value: &str) -> Option<&str> {
@@ -386,6 +393,10 @@ pub(crate) struct AccountPaths {
     pub(crate) factor_remove: &'static str,
     /// `POST`: new recovery codes.
     pub(crate) recovery_codes: &'static str,
+    /// `POST` (the script, JSON): options for adding a passkey.
+    pub(crate) passkey_options: &'static str,
+    /// `POST`: add the passkey the browser made.
+    pub(crate) passkey_add: &'static str,
 }
 
 /// A freshly created app password, shown once (a secret: `Debug` redacts it).
@@ -432,6 +443,8 @@ pub(crate) struct AccountPage<'a> {
     pub(crate) devices: Vec<super::account::DeviceView>,
     pub(crate) app_passwords: Vec<super::account::AppPasswordView>,
     pub(crate) factors: FactorSection,
+    /// The passkey script, when this server offers passkeys.
+    pub(crate) script: Option<&'static str>,
 }
 
 /// The second step of a sign-in (issue 16): the code from an authenticator app, or a recovery
@@ -459,6 +472,10 @@ pub(crate) struct SecondFactorPage<'a> {
     pub(crate) form: Option<&'a FormCtx>,
     /// The sign-in form again ("Sign in with another account").
     pub(crate) restart_href: String,
+    /// Where the script gets a passkey sign-in's options, when the account has a passkey here.
+    pub(crate) passkey_options: Option<&'static str>,
+    /// The passkey script, with `passkey_options`.
+    pub(crate) script: Option<&'static str>,
 }
 
 /// The account page's "Two-step verification" section.
@@ -472,6 +489,10 @@ pub(crate) struct FactorSection {
     pub(crate) setup: Option<TotpSetupView>,
     /// Recovery codes just made, shown once.
     pub(crate) new_codes: Option<Vec<String>>,
+    /// The account's passkeys.
+    pub(crate) passkeys: Vec<FactorView>,
+    /// Whether this server offers passkeys (its RP ID is a name, not an address).
+    pub(crate) passkeys_offered: bool,
 }
 
 /// One factor on the account page.

@@ -11,6 +11,7 @@ mod flow;
 mod i18n;
 mod instances;
 mod par;
+mod passkey;
 mod permissions;
 mod resource;
 mod revoke;

@@ -14,6 +14,7 @@
 //! | `POST /account/devices/sign-out` | `device`: leave that device, revoke what was approved on it |
 //! | `POST /account/sign-out-everywhere` | every device, every token family, legacy sessions |
 //! | `POST /account/app-passwords` | `name`, `privileged`: create; 200 with the password shown once |
+//! | `POST /account/passkeys` | `name`, `credential` (the browser's answer to the options of `POST /account/passkeys/options`, see `passkey`): add a passkey |
 //! | `POST /account/app-passwords/revoke` | `name`: revoke it and end its sessions |
 //! | `POST /account/second-factor` | `code` or `recovery_code` after a right password of an account with a second factor; 303 to the page |
 //! | `POST /account/totp/setup` | start setting up an authenticator app (the unconfirmed key lives five minutes in the pending state); 303 to the page showing it |
@@ -36,10 +37,11 @@ use axum::routing::{get, post};
 use super::client_ip::ClientIp;
 use super::csrf::{Form, check_post};
 use super::flow::{self, FactorRefusal};
-use super::render::{error_page, html, redirect_303, with_cookie};
+use super::render::{allow_script, error_page, html, redirect_303, with_cookie};
 use crate::account::SignInError;
 use crate::legacy::LegacyError;
 use crate::params::Params;
+use crate::passkey::PasskeyFlowError;
 use crate::second_factor::{
     EnrolError, PendingPurpose, PendingSignIn, RecoveryCodes, SecondFactorError, SecondFactorProof,
 };
@@ -77,6 +79,8 @@ pub(super) const TOTP_CONFIRM_PATH: &str = "/account/totp/confirm";
 pub(super) const FACTOR_REMOVE_PATH: &str = "/account/factors/remove";
 /// `POST`: new recovery codes.
 pub(super) const RECOVERY_CODES_PATH: &str = "/account/recovery-codes";
+/// `POST`: add the passkey the browser made (`name`, `credential`).
+pub(super) const PASSKEY_ADD_PATH: &str = "/account/passkeys";
 
 const PATHS: AccountPaths = AccountPaths {
     sign_in: ACCOUNT_SIGN_IN_PATH,
@@ -89,6 +93,8 @@ const PATHS: AccountPaths = AccountPaths {
     totp_confirm: TOTP_CONFIRM_PATH,
     factor_remove: FACTOR_REMOVE_PATH,
     recovery_codes: RECOVERY_CODES_PATH,
+    passkey_options: super::passkey::ACCOUNT_PASSKEY_OPTIONS_PATH,
+    passkey_add: PASSKEY_ADD_PATH,
 };
 
 /// The account page's routes (the caller adds the [`Ui`] extension).
@@ -106,6 +112,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route(TOTP_CONFIRM_PATH, post(totp_confirm))
         .route(FACTOR_REMOVE_PATH, post(factor_remove))
         .route(RECOVERY_CODES_PATH, post(recovery_codes))
+        .route(PASSKEY_ADD_PATH, post(passkey_add))
 }
 
 /// The notices a 303 back to the page may carry (`done=`): fixed words, nothing from the request.
@@ -118,6 +125,7 @@ fn notice(t: &Text, done: Option<&str>) -> Option<&'static str> {
         "revoked" => t.notice_revoked,
         "factor-added" => t.factor.notice_added,
         "factor-removed" => t.factor.notice_removed,
+        "passkey-added" => t.passkey.notice_added,
         _ => return None,
     })
 }
@@ -258,6 +266,7 @@ async fn account_page(
     let factors =
         factor_section(server, t, &device.id, did, &me.account.handle, new_codes, setup_error).await?;
     let csrf = cookie.csrf_token();
+    let offered = factors.passkeys_offered;
     Ok(html(
         status,
         lang,
@@ -276,8 +285,10 @@ async fn account_page(
             devices,
             app_passwords,
             factors,
+            script: offered.then_some(super::passkey::script_href()),
         },
     ))
+    .map(|res| if offered { allow_script(res) } else { res })
 }
 
 /// The "Two-step verification" section of `did` seen from the device `device_id`.
@@ -318,7 +329,18 @@ async fn factor_section(
         }
     });
     let new_codes = new_codes.map(|c| c.0.iter().map(|c| c.expose_secret().to_owned()).collect());
-    Ok(FactorSection { apps, codes_left, setup, new_codes })
+    let passkeys = factors
+        .iter()
+        .filter(|f| f.kind == FactorKind::Passkey)
+        .map(|f| FactorView {
+            id: f.id.clone(),
+            name: f.name.clone(),
+            added: Stamp::new(f.created_at),
+            last_used: f.last_used_at.map(Stamp::new),
+        })
+        .collect();
+    let passkeys_offered = server.passkeys_available();
+    Ok(FactorSection { apps, codes_left, setup, new_codes, passkeys, passkeys_offered })
 }
 
 // ---------------------------------------------------------------------------------------- POSTs ---
@@ -433,6 +455,8 @@ async fn second_factor_page(
     let t = lang.text();
     let handle = server.stores().accounts.account_by_did(did).await?.map(|a| a.handle).unwrap_or_default();
     let kinds = server.factor_kinds(did).await?;
+    let passkey_options = (kinds.passkey && server.passkeys_available())
+        .then_some(super::passkey::ACCOUNT_SIGN_IN_PASSKEY_OPTIONS_PATH);
     Ok(html(
         status,
         lang,
@@ -448,8 +472,11 @@ async fn second_factor_page(
             recovery_open,
             form: None,
             restart_href: ACCOUNT_PATH.to_owned(),
+            passkey_options,
+            script: passkey_options.map(|_| super::passkey::script_href()),
         },
     ))
+    .map(|res| if passkey_options.is_some() { allow_script(res) } else { res })
 }
 
 /// `POST /account/second-factor`: the code of the account page's pending sign-in.
@@ -467,10 +494,13 @@ async fn second_factor(
         let (proof, recovery) = super::factor_proof(&form)?;
         let purpose = PendingPurpose::AccountPage;
         let pending = server.pending_sign_in(&device.id, purpose).await?;
-        let refusal = match flow::second_factor_with_code(&server, &device, purpose, proof, ip).await? {
-            Ok(did) => return Ok(redirect_303(&page_href(&did, "signed-in"))),
-            Err(r) => r,
-        };
+        let refusal =
+            match flow::second_factor_any(&server, &device, purpose, form.get("credential")?, proof, ip)
+                .await?
+            {
+                Ok(did) => return Ok(redirect_303(&page_href(&did, "signed-in"))),
+                Err(r) => r,
+            };
         let t = lang.text();
         let message = refusal.message(t);
         let res = match (refusal, pending) {
@@ -757,6 +787,55 @@ async fn app_password_revoke(
         }
         tracing::info!(did = %p.did, "account page: app password revoked");
         Ok::<_, UiError>(redirect_303(&page_href(&p.did, "revoked")))
+    };
+    run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
+}
+
+/// `POST /account/passkeys`: `name` and `credential`, the browser's answer to the options the
+/// page's script fetched (`POST /account/passkeys/options`). The first second factor of the
+/// account answers the page with its new recovery codes (shown once); a later one 303s back with
+/// a notice. A refusal shows the page with its words and stores nothing.
+async fn passkey_add(
+    State(server): State<AuthServer>,
+    Extension(ui): Extension<Arc<Ui>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = Lang::from_headers(&headers);
+    let run = async {
+        let p = open_account_post(&server, &ui, &headers, &body).await?;
+        let name = p.form.get("name")?.unwrap_or_default().to_owned();
+        let credential = p.form.get("credential")?.unwrap_or_default().to_owned();
+        let t = lang.text();
+        let refused = |status, words: &'static str| (status, words);
+        let (status, words) = match server
+            .finish_passkey_registration(&p.device.id, &p.did, &name, &credential)
+            .await
+        {
+            Ok(None) => return Ok(redirect_303(&page_href(&p.did, "passkey-added"))),
+            Ok(Some(codes)) => {
+                let view = AccountPageView {
+                    new_codes: Some(codes),
+                    ..AccountPageView::plain(StatusCode::OK, Some(t.passkey.notice_added), None)
+                };
+                return account_page(&server, &ui, lang, &p.cookie, &p.device, &p.signed_in, &p.did, view)
+                    .await;
+            }
+            Err(PasskeyFlowError::InvalidName) => refused(StatusCode::BAD_REQUEST, t.factor.refuse_name),
+            Err(PasskeyFlowError::NameTaken) => refused(StatusCode::CONFLICT, t.passkey.refuse_name_taken),
+            Err(PasskeyFlowError::AlreadyRegistered) => {
+                refused(StatusCode::CONFLICT, t.passkey.refuse_registered)
+            }
+            Err(PasskeyFlowError::TooMany) => refused(StatusCode::CONFLICT, t.passkey.refuse_too_many),
+            Err(PasskeyFlowError::Expired) => refused(StatusCode::BAD_REQUEST, t.passkey.refuse_expired),
+            Err(PasskeyFlowError::Store(e)) => return Err(UiError::Store(e)),
+            Err(e) => {
+                tracing::info!(did = %p.did, error = %e, "passkey registration refused");
+                refused(StatusCode::BAD_REQUEST, t.passkey.refuse_invalid)
+            }
+        };
+        let view = AccountPageView::plain(status, None, Some(words));
+        account_page(&server, &ui, lang, &p.cookie, &p.device, &p.signed_in, &p.did, view).await
     };
     run.await.unwrap_or_else(|e| error_page(&ui, lang, &e))
 }

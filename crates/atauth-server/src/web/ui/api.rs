@@ -195,6 +195,7 @@ impl ApiError {
                     FactorRefusal::Unavailable => {
                         ("temporarily_unavailable", "Sign-in is temporarily unavailable; try again shortly.")
                     }
+                    FactorRefusal::Passkey(p) => p.wire(),
                 };
                 s(r.status(), code, text)
             }
@@ -548,6 +549,9 @@ struct SecondFactorBody {
     request_uri: String,
     code: Option<String>,
     recovery_code: Option<String>,
+    /// A passkey assertion: the `PublicKeyCredential` as JSON (binary members base64url), made
+    /// with the options of `POST /oauth/authorize/api/passkey-options`.
+    passkey: Option<serde_json::Value>,
 }
 
 /// `POST /oauth/authorize/api/second-factor`.
@@ -569,7 +573,7 @@ async fn second_factor_inner(
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let Checked { body, cookie, device } = check::<SecondFactorBody>(server, ui, headers, body).await?;
-    let SecondFactorBody { client_id, request_uri, code, recovery_code } = body;
+    let SecondFactorBody { client_id, request_uri, code, recovery_code, passkey } = body;
     let page = match open(server, ui, &cookie, &device, &client_id, &request_uri).await? {
         Ok(page) => page,
         Err(ended) => return Ok(ended),
@@ -582,8 +586,12 @@ async fn second_factor_inner(
         (None, None) => None,
         (Some(_), Some(_)) => return Err(ApiError::Json("send code or recovery_code, not both".into())),
     };
+    let passkey = passkey.map(|p| p.to_string());
+    if passkey.is_some() && proof.is_some() {
+        return Err(ApiError::Json("send a passkey or a code, not both".into()));
+    }
     let purpose = PendingPurpose::Request(&page.view.request_id);
-    let did = flow::second_factor_with_code(server, &device, purpose, proof, ip)
+    let did = flow::second_factor_any(server, &device, purpose, passkey.as_deref(), proof, ip)
         .await?
         .map_err(ApiError::Factor)?;
     tracing::info!(did = %did, "signed in through the consent API with a second factor");

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use super::render::Page;
 use crate::account::SignInError;
 use crate::authorize::{AuthorizationRedirect, AuthorizeOutcome, login_hint_matches};
+use crate::passkey::PasskeyFlowError;
 use crate::second_factor::{
     FactorKinds, PendingPurpose, PendingSignIn, SecondFactorError, SecondFactorProof,
 };
@@ -203,6 +204,67 @@ pub(super) enum FactorRefusal {
     Locked(Duration),
     /// The shared limit store cannot be reached (nothing checked, fail closed).
     Unavailable,
+    /// A passkey assertion was refused ([`crate::passkey`]).
+    Passkey(PasskeyRefusal),
+}
+
+/// Why a passkey did not complete a pending sign-in ([`crate::passkey::PasskeyFlowError`] as the
+/// pages and the API word it). Nothing was signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PasskeyRefusal {
+    /// No passkey challenge in progress (expired after five minutes, or answered already).
+    Expired,
+    /// The passkey is not registered (removed, or never added).
+    Unknown,
+    /// The passkey belongs to another account than the pending one: nothing was consumed.
+    OtherAccount,
+    /// Its signature counter did not advance: possibly a copy.
+    Cloned,
+    /// Any other failed check of the ceremony.
+    Invalid,
+    /// This server offers no passkeys (its issuer is an IP address).
+    Unavailable,
+}
+
+impl PasskeyRefusal {
+    fn status(self) -> StatusCode {
+        match self {
+            Self::Expired | Self::Unavailable => StatusCode::BAD_REQUEST,
+            Self::OtherAccount => StatusCode::FORBIDDEN,
+            Self::Unknown | Self::Cloned | Self::Invalid => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    fn message(self, t: &Text) -> &'static str {
+        match self {
+            Self::Expired => t.passkey.refuse_expired,
+            Self::Unknown => t.passkey.refuse_unknown,
+            Self::OtherAccount => t.passkey.refuse_other_account,
+            Self::Cloned => t.passkey.refuse_cloned,
+            Self::Invalid | Self::Unavailable => t.passkey.refuse_invalid,
+        }
+    }
+
+    /// The JSON API's `error` and `error_description`.
+    pub(super) fn wire(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Expired => (
+                "passkey_expired",
+                "No passkey challenge waits on this device (five minutes, used once): POST passkey-options again.",
+            ),
+            Self::Unknown => ("passkey_unknown", "This passkey is not registered here."),
+            Self::OtherAccount => (
+                "passkey_other_account",
+                "This passkey belongs to another account than the one signing in; nothing was changed.",
+            ),
+            Self::Cloned => (
+                "passkey_cloned",
+                "The passkey's signature counter did not advance: it may have been copied. Refused.",
+            ),
+            Self::Invalid => ("passkey_invalid", "The passkey assertion failed verification."),
+            Self::Unavailable => ("passkeys_unavailable", "This server offers no passkeys."),
+        }
+    }
 }
 
 impl FactorRefusal {
@@ -213,6 +275,7 @@ impl FactorRefusal {
             Self::Invalid => StatusCode::UNAUTHORIZED,
             Self::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Passkey(p) => p.status(),
         }
     }
 
@@ -224,8 +287,72 @@ impl FactorRefusal {
             Self::Invalid => t.factor.refuse_code.to_owned(),
             Self::Locked(d) => t.factor.locked(t.lang, d.as_secs()),
             Self::Unavailable => t.refuse_unavailable.to_owned(),
+            Self::Passkey(p) => p.message(t).to_owned(),
         }
     }
+}
+
+/// The second factor of a step's form or API call: a passkey assertion when `credential` (the
+/// browser's JSON) is there ([`second_factor_with_passkey`]), else the code
+/// ([`second_factor_with_code`]).
+pub(super) async fn second_factor_any(
+    server: &AuthServer,
+    device: &DeviceSession,
+    purpose: PendingPurpose<'_>,
+    credential: Option<&str>,
+    proof: Option<SecondFactorProof<'_>>,
+    ip: Option<IpAddr>,
+) -> Result<Result<String, FactorRefusal>, UiError> {
+    match credential.filter(|c| !c.is_empty()) {
+        Some(credential) => second_factor_with_passkey(server, device, purpose, credential, ip).await,
+        None => second_factor_with_code(server, device, purpose, proof, ip).await,
+    }
+}
+
+/// Checks a passkey assertion against the pending sign-in of `device` for `purpose`
+/// ([`AuthServer::verify_passkey_sign_in`]: the passkey must be the pending account's, the
+/// challenge this device's, every check of the ceremony passes, the counter advances) and, when
+/// right, completes it ([`complete_second_factor`]). Returns the account signed in.
+pub(super) async fn second_factor_with_passkey(
+    server: &AuthServer,
+    device: &DeviceSession,
+    purpose: PendingPurpose<'_>,
+    credential: &str,
+    ip: Option<IpAddr>,
+) -> Result<Result<String, FactorRefusal>, UiError> {
+    if server.pending_sign_in(&device.id, purpose).await?.is_none() {
+        return Ok(Err(FactorRefusal::Expired));
+    }
+    let refusal = match server.verify_passkey_sign_in(&device.id, purpose, credential).await {
+        Ok(did) => {
+            return match complete_second_factor(server, device, purpose, ip).await? {
+                Some(signed_in) if signed_in == did => Ok(Ok(did)),
+                // Completed by a concurrent request, or replaced by another password sign-in.
+                _ => Ok(Err(FactorRefusal::Expired)),
+            };
+        }
+        Err(PasskeyFlowError::Expired) => PasskeyRefusal::Expired,
+        Err(PasskeyFlowError::UnknownCredential) => PasskeyRefusal::Unknown,
+        Err(PasskeyFlowError::OtherAccount) => PasskeyRefusal::OtherAccount,
+        Err(PasskeyFlowError::Cloned) => PasskeyRefusal::Cloned,
+        Err(PasskeyFlowError::Unavailable(_)) => PasskeyRefusal::Unavailable,
+        Err(PasskeyFlowError::Invalid(e)) => {
+            tracing::info!(error = %e, "passkey assertion refused");
+            PasskeyRefusal::Invalid
+        }
+        Err(PasskeyFlowError::Limit(SecondFactorError::Locked(r))) => {
+            return Ok(Err(FactorRefusal::Locked(r.retry_after)));
+        }
+        Err(PasskeyFlowError::Limit(SecondFactorError::LimiterUnavailable(_))) => {
+            return Ok(Err(FactorRefusal::Unavailable));
+        }
+        Err(PasskeyFlowError::Store(e)) => return Err(UiError::Store(e)),
+        Err(e) => {
+            tracing::error!(error = %e, "passkey sign-in failed");
+            return Err(UiError::Internal);
+        }
+    };
+    Ok(Err(FactorRefusal::Passkey(refusal)))
 }
 
 /// Checks a TOTP or recovery code against the pending sign-in of `device` for `purpose` and, when

@@ -13,6 +13,7 @@
 //! | `POST /oauth/authorize/consent` | `decision=allow` (with the ticked `scope`s) or `deny`; 303 to the client's `redirect_uri` |
 //! | `POST /oauth/authorize/sign-up`, `GET`/`POST /account/sign-up` | sign-up (rate limited), see `signup`; 303 back to the page (or the account page) signed in as the new account |
 //! | `GET` [`crate::ui::pages::CSS_PATH`] | the stylesheet (branding colour included) |
+//! | `GET /oauth/assets/atauth-passkey.js`, `POST …/passkey…options` | passkeys: the script and the ceremonies' options, see `passkey` |
 //! | `GET /account`, `POST /account/…` | the account page, see `account` (connected apps, devices, app passwords) |
 //! | `GET /oauth/authorize/api/request`, `POST /oauth/authorize/api/…` | the JSON consent API for custom front ends, see [`api`] (when [`crate::ServerConfig::consent_json_api`]) |
 //!
@@ -24,6 +25,7 @@ pub mod api;
 mod client_ip;
 mod csrf;
 mod flow;
+mod passkey;
 mod render;
 mod signup;
 
@@ -63,6 +65,7 @@ pub fn routes(server: &AuthServer) -> Router<AppState> {
         .route(CONSENT_PATH, post(consent))
         .route(pages::CSS_PATH, get(stylesheet))
         .merge(account::routes())
+        .merge(passkey::routes(server.config().consent_json_api))
         .merge(signup::routes());
     if server.config().consent_json_api {
         r = r.merge(api::routes());
@@ -273,10 +276,11 @@ async fn second_factor_inner(
     let (proof, recovery) = factor_proof(&form)?;
     let purpose = PendingPurpose::Request(&page.view.request_id);
     let pending = server.pending_sign_in(&device.id, purpose).await?;
-    let refusal = match flow::second_factor_with_code(server, &device, purpose, proof, ip).await? {
-        Ok(did) => return Ok(redirect_303(&page.href(Some(("account", &did))))),
-        Err(r) => r,
-    };
+    let refusal =
+        match flow::second_factor_any(server, &device, purpose, form.get("credential")?, proof, ip).await? {
+            Ok(did) => return Ok(redirect_303(&page.href(Some(("account", &did))))),
+            Err(r) => r,
+        };
     let message = refusal.message(page.text());
     let res = match (refusal, pending) {
         (FactorRefusal::Expired, _) | (_, None) => {

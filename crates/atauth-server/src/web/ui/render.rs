@@ -10,7 +10,7 @@ use crate::store::AccountRecord;
 use crate::ui::device::DeviceCookie;
 use crate::ui::i18n::{Lang, Text};
 use crate::ui::pages::{
-    AccountView, AccountsPage, CSP, ClientView, ConsentPage, ErrorPage, FormCtx, SignInPage,
+    AccountView, AccountsPage, CSP, CSP_WITH_SCRIPT, ClientView, ConsentPage, ErrorPage, FormCtx, SignInPage,
 };
 use crate::ui::pages::{FieldError, SecondFactorPage, SignUpPage};
 use crate::ui::{
@@ -79,6 +79,12 @@ pub(super) fn redirect_303(url: &str) -> Response {
         Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response(),
     }
     secure_headers(&mut res);
+    res
+}
+
+/// Lets a page load the passkey script ([`CSP_WITH_SCRIPT`] instead of [`CSP`]).
+pub(super) fn allow_script(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP_WITH_SCRIPT));
     res
 }
 
@@ -194,6 +200,8 @@ impl<'a> Page<'a> {
         let handle =
             self.server.stores().accounts.account_by_did(did).await?.map(|a| a.handle).unwrap_or_default();
         let kinds = self.server.factor_kinds(did).await?;
+        let passkey_options = (kinds.passkey && self.server.passkeys_available())
+            .then_some(super::passkey::SIGN_IN_PASSKEY_OPTIONS_PATH);
         let hidden = vec![
             ("client_id", self.form.client_id.clone()),
             ("request_uri", self.form.request_uri.clone()),
@@ -214,8 +222,11 @@ impl<'a> Page<'a> {
                 recovery_open,
                 form: Some(&self.form),
                 restart_href: self.href(Some(("sign_in", "1"))),
+                passkey_options,
+                script: passkey_options.map(|_| super::passkey::script_href()),
             },
         ))
+        .map(|res| if passkey_options.is_some() { allow_script(res) } else { res })
     }
 
     /// Whether this request may show the sign-up page ([`sign_up_offered`]).
