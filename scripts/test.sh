@@ -122,6 +122,9 @@ end_ok
 # ----------------------------------------------------------------- lint stages ---
 run_stage fmt cargo fmt --all --check
 run_stage clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+# The server's framework-free core builds without axum (docs/ARCHITECTURE.md promises it; an
+# unconditional `axum::` import broke it once unnoticed).
+run_stage core-without-web cargo check -p atauth-server --no-default-features --locked
 if [ "$DOCTESTS" = 1 ]; then
   # Broken or private intra-doc links fail the run (~20 s after a change low in the tree, warm).
   run_stage rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked

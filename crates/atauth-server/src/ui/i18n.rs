@@ -8,7 +8,7 @@
 //! per language, and the sign-up form its [`SignUpText`], in the same shape. What an app's
 //! developer wrote (a permission set's title and detail, the client's name) is shown as written.
 
-use axum::http::{HeaderMap, header};
+use http::{HeaderMap, header};
 
 /// A language the pages are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
