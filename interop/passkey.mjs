@@ -37,7 +37,7 @@ import os from 'node:os'
 import path from 'node:path'
 import process from 'node:process'
 
-import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
+import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, startPlc, startServe, stepRecorder } from './lib.mjs'
 
 const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
@@ -100,34 +100,14 @@ async function main() {
   const password = crypto.randomBytes(12).toString('base64url')
   const bobPassword = `Pw-${crypto.randomBytes(9).toString("hex")}` // not containing the handle (a sign-up rule)
 
-  const { plcUrl } = await step('plc', async () => ({
-    plcUrl: await children.start(
-      process.execPath,
-      [path.join(HERE, 'ref-pds.mjs'), '--plc-only'],
-      { cwd: HERE },
-      (l) => {
-        try {
-          return JSON.parse(l).plcUrl
-        } catch {
-          return undefined
-        }
-      },
-      'the PLC directory',
-    ),
-  }))
+  const { plcUrl } = await step('plc', async () => ({ plcUrl: await startPlc(children) }))
 
   const { issuer } = await step('serve', async () => {
-    const issuer = await children.start(
-      o.atauth,
-      [
-        'serve', '--dev', '--bind', '127.0.0.1', '--port', '0', '--no-metrics',
-        '--data-dir', path.join(tmp, 'data'), '--plc-url', plcUrl, '--handle-domains', '.test',
-        '--demo-account', ALICE, `--demo-password=${password}`,
-      ],
-      { env: { ...process.env, RUST_LOG: 'warn' } },
-      (l) => l.match(/^atauth serve: listening on .*\(issuer (.*)\)$/)?.[1],
-      'atauth serve',
-    )
+    const issuer = await startServe(children, o.atauth, {
+      dataDir: path.join(tmp, 'data'),
+      plcUrl,
+      extra: ['--demo-account', ALICE, `--demo-password=${password}`],
+    })
     expect(new URL(issuer).hostname === 'localhost', `a --dev issuer on localhost (RP IDs cannot be addresses): ${issuer}`)
     return { issuer }
   })
