@@ -40,7 +40,9 @@ fn harness() -> &'static Harness {
     HARNESS.get_or_init(|| {
         let f: Value = serde_json::from_str(FIXTURE).expect("fixture parses");
         let rp = RelyingParty::for_issuer(f["origin"].as_str().expect("origin"), "fuzz").expect("rp");
-        let did = |account: &Value| f["accounts"][account.as_str().expect("account")]["did"].as_str().expect("did").to_owned();
+        let did = |account: &Value| {
+            f["accounts"][account.as_str().expect("account")]["did"].as_str().expect("did").to_owned()
+        };
         let mut cases = Vec::new();
         let mut stored = std::collections::HashMap::new();
         // In key order, whatever order the map keeps (the committed seeds name cases by index).
@@ -58,7 +60,8 @@ fn harness() -> &'static Harness {
                 credentials: Vec::new(),
                 expires_at: NOW + 60,
             };
-            let response: RegistrationResponse = serde_json::from_value(r["response"].clone()).expect("registration");
+            let response: RegistrationResponse =
+                serde_json::from_value(r["response"].clone()).expect("registration");
             if let Ok(new) = verify_registration(&rp, &challenge, &response, NOW) {
                 stored.insert(new.credential_id.clone(), (challenge.did.clone(), new.stored));
             }
@@ -74,8 +77,13 @@ fn harness() -> &'static Harness {
                 credentials: vec![credential.clone()],
                 expires_at: NOW + 60,
             };
-            let response: AssertionResponse = serde_json::from_value(a["response"].clone()).expect("assertion");
-            cases.push(Case { challenge, registration: None, assertion: Some((response, credential, passkey)) });
+            let response: AssertionResponse =
+                serde_json::from_value(a["response"].clone()).expect("assertion");
+            cases.push(Case {
+                challenge,
+                registration: None,
+                assertion: Some((response, credential, passkey)),
+            });
         }
         assert!(cases.iter().any(|c| c.assertion.is_some()), "the fixture's assertions verify");
         Harness { rp, cases }
@@ -104,7 +112,8 @@ fuzz_target!(|data: &[u8]| {
             1 => std::mem::replace(&mut a.response.authenticator_data, replacement),
             _ => std::mem::replace(&mut a.response.signature, replacement),
         };
-        let known = KnownPasskey { did: &case.challenge.did, credential_id: credential, stored: passkey, counter: 0 };
+        let known =
+            KnownPasskey { did: &case.challenge.did, credential_id: credential, stored: passkey, counter: 0 };
         // The signed parts only: an ECDSA signature has a second valid form (s and n - s).
         if field % 3 != 2 && verify_assertion(&h.rp, &case.challenge, &a, known, NOW).is_ok() {
             let same = b64::decode(&before).is_ok_and(|b| b == bytes);
