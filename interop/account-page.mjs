@@ -34,10 +34,9 @@ import process from 'node:process'
 
 import {
   axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, oauthErrorCode, parseArgs,
-  startCallbackListener, stepRecorder, unlabelledControls,
+  startCallbackListener, startPlc, startServe, stepRecorder, unlabelledControls,
 } from './lib.mjs'
 
-const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
 await helpIfAsked(args, import.meta.url)
 const o = {
@@ -72,8 +71,6 @@ async function cleanup() {
   if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
 }
 
-const startChild = (...a) => children.start(...a)
-
 async function main() {
   expect(o.atauth, '--atauth is required')
   expect(o.out, '--out is required')
@@ -81,34 +78,16 @@ async function main() {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'atauth-account-'))
   const password = crypto.randomBytes(12).toString('base64url')
 
-  const { plcUrl } = await step('plc', async () => ({
-    plcUrl: await startChild(
-      process.execPath,
-      [path.join(HERE, 'ref-pds.mjs'), '--plc-only'],
-      { cwd: HERE },
-      (l) => {
-        try {
-          return JSON.parse(l).plcUrl
-        } catch {
-          return undefined
-        }
-      },
-      'the PLC directory',
-    ),
-  }))
+  const { plcUrl } = await step('plc', async () => ({ plcUrl: await startPlc(children) }))
 
   const { issuer } = await step('serve', async () => ({
-    issuer: await startChild(
-      o.atauth,
-      [
-        'serve', '--dev', '--bind', '127.0.0.1', '--port', '0', '--no-metrics',
-        '--data-dir', path.join(tmp, 'data'), '--plc-url', plcUrl, '--handle-domains', '.test',
+    issuer: await startServe(children, o.atauth, {
+      dataDir: path.join(tmp, 'data'),
+      plcUrl,
+      extra: [
         '--demo-account', HANDLE, `--demo-password=${password}`,
       ],
-      { env: { ...process.env, RUST_LOG: 'warn' } },
-      (l) => l.match(/^atauth serve: listening on .*\(issuer (.*)\)$/)?.[1],
-      'atauth serve',
-    ),
+    }),
   }))
 
   callback = await startCallbackListener(0)

@@ -36,7 +36,6 @@ import process from 'node:process'
 
 import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, startPlc, startServe, stepRecorder } from './lib.mjs'
 
-const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
 await helpIfAsked(args, import.meta.url)
 const o = {

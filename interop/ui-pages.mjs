@@ -32,9 +32,8 @@ import os from 'node:os'
 import path from 'node:path'
 import process from 'node:process'
 
-import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, stepRecorder } from './lib.mjs'
+import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, startPlc, startServe, stepRecorder } from './lib.mjs'
 
-const HERE = path.dirname(new URL(import.meta.url).pathname)
 const args = parseArgs(process.argv.slice(2))
 await helpIfAsked(args, import.meta.url)
 const o = {
@@ -104,8 +103,6 @@ async function cleanup() {
   if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
 }
 
-const startChild = (...a) => children.start(...a)
-
 async function main() {
   expect(o.atauth, '--atauth is required')
   expect(o.out, '--out is required')
@@ -113,36 +110,18 @@ async function main() {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'atauth-ui-pages-'))
   const password = crypto.randomBytes(12).toString('base64url')
 
-  const { plcUrl } = await step('plc', async () => ({
-    plcUrl: await startChild(
-      process.execPath,
-      [path.join(HERE, 'ref-pds.mjs'), '--plc-only'],
-      { cwd: HERE },
-      (l) => {
-        try {
-          return JSON.parse(l).plcUrl
-        } catch {
-          return undefined
-        }
-      },
-      'the PLC directory',
-    ),
-  }))
+  const { plcUrl } = await step('plc', async () => ({ plcUrl: await startPlc(children) }))
 
   const { issuer } = await step('serve', async () => ({
-    issuer: await startChild(
-      o.atauth,
-      [
-        'serve', '--dev', '--bind', '127.0.0.1', '--port', '0', '--no-metrics',
-        '--data-dir', path.join(tmp, 'data'), '--plc-url', plcUrl, '--handle-domains', '.test',
+    issuer: await startServe(children, o.atauth, {
+      dataDir: path.join(tmp, 'data'),
+      plcUrl,
+      extra: [
         '--demo-account', HANDLE, `--demo-password=${password}`,
         '--brand-name', 'Example PDS', '--brand-tos-url', BRAND.tos, '--brand-privacy-url', BRAND.privacy,
         '--brand-support-url', BRAND.support,
       ],
-      { env: { ...process.env, RUST_LOG: 'warn' } },
-      (l) => l.match(/^atauth serve: listening on .*\(issuer (.*)\)$/)?.[1],
-      'atauth serve',
-    ),
+    }),
   }))
 
   callback = await startCallbackListener(0)
