@@ -3,7 +3,7 @@
 //! lost-response retry) and the account list of a device session. Each backend does its own I/O
 //! around them, in one transaction; the conformance suite pins the outcomes.
 
-use super::{ClientAuthBinding, DeviceAccount, RotateOutcome, Rotation, SessionRecord};
+use super::{ClientAuthBinding, DeviceAccount, RotateOutcome, Rotation, SessionRecord, TokenHash};
 
 /// The `rotated` state of a refresh token (SQLite column `refresh_tokens.rotated`, the memory
 /// store's map): the family's current token.
@@ -43,6 +43,34 @@ impl Presented {
             _ => Self::Stale,
         }
     }
+}
+
+/// How a keyed token ([`super::RefreshKey`]) stands in the family it names, from the family's
+/// current token and the one its latest rotation replaced (with that token's `rotated` value): any
+/// other token naming the family was issued to it earlier (AS-REF-01). No time comparison is needed
+/// to know the replaced token is the latest, so two rotations in one second leave it retryable.
+pub(crate) fn presented_keyed(
+    current: &TokenHash,
+    previous: Option<(&TokenHash, i64)>,
+    presented: &TokenHash,
+) -> Presented {
+    match previous {
+        _ if current == presented => Presented::Current,
+        Some((prev, at)) if prev == presented => Presented::from_rotated_at(at, || true),
+        _ => Presented::Stale,
+    }
+}
+
+/// The family's previous token after a rotation of `presented` (keyed or not): after a retry the
+/// presented token with no retry left (its undelivered successor is forgotten), else the token the
+/// rotation replaced, rotated at `now`.
+pub(crate) fn previous_after(
+    retry: bool,
+    presented: TokenHash,
+    replaced: TokenHash,
+    now: i64,
+) -> (TokenHash, i64) {
+    if retry { (presented, ROTATED_AT_NO_RETRY) } else { (replaced, rotated_at_marker(now)) }
 }
 
 /// What to do with a presented refresh token.

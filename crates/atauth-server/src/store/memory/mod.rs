@@ -18,7 +18,8 @@ use super::{
 };
 use crate::store::rules::{
     Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, forget_consent, has_account,
-    judge_rotation, remove_accounts, rotated_at_marker, session_matches, touch_accounts, upsert_account,
+    judge_rotation, presented_keyed, previous_after, remove_accounts, rotated_at_marker, session_matches,
+    touch_accounts, upsert_account,
 };
 
 pub use self::legacy::MemoryLegacyStore;
@@ -71,22 +72,19 @@ impl State {
         };
         let mut next = session;
         self.access.remove(&next.access_jti);
-        let previous_at = if retry {
+        if retry {
             // The undelivered successor and this token's retry are both spent.
             for spent in [*old, next.refresh_hash] {
                 if let Some(entry) = self.refresh.get_mut(&spent) {
                     entry.1 = ROTATED_AT_NO_RETRY;
                 }
             }
-            ROTATED_AT_NO_RETRY
-        } else {
-            if let Some(entry) = self.refresh.get_mut(old) {
-                entry.1 = rotated_at_marker(r.now);
-            }
-            rotated_at_marker(r.now)
-        };
+        } else if let Some(entry) = self.refresh.get_mut(old) {
+            entry.1 = rotated_at_marker(r.now);
+        }
         apply_rotation(&mut next, r);
-        self.previous.insert(sid.clone(), (*old, previous_at));
+        // The presented token is the one replaced either way, so it is the family's previous one.
+        self.previous.insert(sid.clone(), previous_after(retry, *old, *old, r.now));
         self.refresh.insert(next.refresh_hash, (sid.clone(), ROTATED_AT_CURRENT));
         self.access.insert(next.access_jti.clone(), sid.clone());
         self.sessions.insert(sid, next.clone());
@@ -299,11 +297,8 @@ impl TokenStore for MemoryStore {
         // The same rules as SQLite's keyed path: the family by id, the token against its current and
         // previous one; no entry in `refresh` for the new token.
         let Some(session) = s.sessions.get(family).cloned() else { return Ok(RotateOutcome::NotFound) };
-        let presented = match s.previous.get(family) {
-            _ if session.refresh_hash == old.hash => Presented::Current,
-            Some((prev, at)) if *prev == old.hash => Presented::from_rotated_at(*at, || true),
-            _ => Presented::Stale,
-        };
+        let previous = s.previous.get(family).map(|(prev, at)| (prev, *at));
+        let presented = presented_keyed(&session.refresh_hash, previous, &old.hash);
         let retry = match judge_rotation(&session, presented, &r) {
             Verdict::Refuse(outcome) => {
                 s.revoke(family);
@@ -312,11 +307,7 @@ impl TokenStore for MemoryStore {
             Verdict::Rotate => false,
             Verdict::Retry => true,
         };
-        let previous = if retry {
-            (old.hash, ROTATED_AT_NO_RETRY)
-        } else {
-            (session.refresh_hash, rotated_at_marker(r.now))
-        };
+        let previous = previous_after(retry, old.hash, session.refresh_hash, r.now);
         let mut next = session;
         s.access.remove(&next.access_jti);
         apply_rotation(&mut next, &r);

@@ -128,24 +128,26 @@ pub(super) fn migrate(writer: &Connection) -> Result<(), StoreError> {
         writer.execute_batch(MIGRATE_TO_4).map_err(backend)?;
     }
     if version < 5 {
-        for (column, add) in MIGRATE_TO_5 {
-            // 0 rows when `sessions` does not exist yet (a new database) or lacks the column.
-            let present: bool = writer
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM pragma_table_info('sessions') WHERE name = ?1)",
-                    [column],
-                    |r| r.get(0),
-                )
-                .map_err(backend)?;
-            let table: bool = writer
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions')",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(backend)?;
-            if table && !present {
-                writer.execute_batch(add).map_err(backend)?;
+        // No `sessions` yet on a new database: SCHEMA creates it with the columns.
+        let has_sessions: bool = writer
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sessions')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        if has_sessions {
+            for (column, add) in MIGRATE_TO_5 {
+                let present: bool = writer
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('sessions') WHERE name = ?1)",
+                        [column],
+                        |r| r.get(0),
+                    )
+                    .map_err(backend)?;
+                if !present {
+                    writer.execute_batch(add).map_err(backend)?;
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ use super::families::{SESSION_COLS, finish_session, insert_session, load_session
 use super::{SqliteStore, backend, from_json, hash_from, to_json};
 use crate::store::rules::{
     Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, judge_rotation,
-    rotated_at_marker,
+    presented_keyed, previous_after, rotated_at_marker,
 };
 use crate::store::{
     CodeRecord, RedeemOutcome, RefreshKey, RotateOutcome, Rotation, SessionRecord, StoreError, TokenHash,
@@ -291,14 +291,8 @@ fn rotate_keyed(
         .map_err(backend)?;
     let Some((row, prev_hash, prev_at)) = row else { return Ok(RotateOutcome::NotFound) };
     let mut session = finish_session(row)?;
-    let presented = if session.refresh_hash == *hash {
-        Presented::Current
-    } else if prev_hash.as_deref() == Some(&hash.0[..]) {
-        Presented::from_rotated_at(prev_at, || true)
-    } else {
-        // A token naming this family that is neither of its last two: issued to it earlier.
-        Presented::Stale
-    };
+    let previous = prev_hash.as_deref().map(hash_from).transpose()?;
+    let presented = presented_keyed(&session.refresh_hash, previous.as_ref().map(|p| (p, prev_at)), hash);
     let retry = match judge_rotation(&session, presented, r) {
         Verdict::Refuse(refusal) => {
             revoke_in(c, family)?;
@@ -307,10 +301,7 @@ fn rotate_keyed(
         Verdict::Rotate => false,
         Verdict::Retry => true,
     };
-    // After a retry the presented token has no retry left, and the successor it replaces (never
-    // delivered) is forgotten: presented later, it matches neither and is a replay.
-    let (prev, prev_at) =
-        if retry { (*hash, ROTATED_AT_NO_RETRY) } else { (session.refresh_hash, rotated_at_marker(r.now)) };
+    let (prev, prev_at) = previous_after(retry, *hash, session.refresh_hash, r.now);
     apply_rotation(&mut session, r);
     update_rotated(c, &session, &prev, prev_at)?;
     Ok(if retry { RotateOutcome::Retried(session) } else { RotateOutcome::Rotated(session) })
@@ -360,22 +351,22 @@ fn rotate_by_hash(c: &Connection, old: &TokenHash, r: &Rotation) -> Result<Rotat
     };
     let mut mark =
         c.prepare_cached("UPDATE refresh_tokens SET rotated = ?2 WHERE hash = ?1").map_err(backend)?;
-    let prev_at = if retry {
+    if retry {
         // The undelivered successor and this token's one retry are both spent.
         mark.execute(params![&old.0[..], ROTATED_AT_NO_RETRY]).map_err(backend)?;
         mark.execute(params![&session.refresh_hash.0[..], ROTATED_AT_NO_RETRY]).map_err(backend)?;
-        ROTATED_AT_NO_RETRY
     } else {
         mark.execute(params![&old.0[..], rotated_at_marker(r.now)]).map_err(backend)?;
-        rotated_at_marker(r.now)
-    };
+    }
     drop(mark);
+    // The presented token is the one replaced either way, so it is the family's previous one.
+    let (prev, prev_at) = previous_after(retry, *old, *old, r.now);
     apply_rotation(&mut session, r);
     c.prepare_cached("INSERT INTO refresh_tokens (hash, session_id, rotated) VALUES (?1, ?2, ?3)")
         .map_err(backend)?
         .execute(params![&session.refresh_hash.0[..], sid, ROTATED_AT_CURRENT])
         .map_err(backend)?;
-    update_rotated(c, &session, old, prev_at)?;
+    update_rotated(c, &session, &prev, prev_at)?;
     Ok(if retry { RotateOutcome::Retried(session) } else { RotateOutcome::Rotated(session) })
 }
 
