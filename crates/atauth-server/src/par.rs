@@ -289,16 +289,8 @@ impl AuthServer {
         client.record(self.inner.stores.replay.as_ref(), now).await?;
         let mut key_input = b"pkce\0".to_vec();
         key_input.extend_from_slice(challenge.as_bytes());
-        let fresh = self
-            .inner
-            .stores
-            .replay
-            .check_and_record(atauth_crypto::hash::sha256(key_input), now + CODE_CHALLENGE_REPLAY_SECS, now)
-            .await
-            .map_err(ParError::Store)?;
-        if !fresh {
-            return Err(ParError::CodeChallengeReused);
-        }
+        let challenge_key = atauth_crypto::hash::sha256(key_input);
+        let challenge_expires = now + CODE_CHALLENGE_REPLAY_SECS;
         let lifetime = i64::try_from(self.config().lifetimes.par_request.as_secs()).unwrap_or(300);
         // Time first ([`crate::ids`]): inserts of pushed requests append to one page.
         let id = crate::ids::time_ordered("req-", self.inner.clock.now());
@@ -320,7 +312,19 @@ impl AuthServer {
             expires_at: now + lifetime,
             device_id: None,
         };
-        self.inner.stores.requests.put_request(request).await.map_err(ParError::Store)?;
+        let stores = &self.inner.stores;
+        // One write where one backend holds both (issue 18); the same checks either way.
+        let fresh = match stores.request_replay() {
+            Some(both) => both.put_request_once(request, challenge_key, challenge_expires, now).await,
+            None => match stores.replay.check_and_record(challenge_key, challenge_expires, now).await {
+                Ok(true) => stores.requests.put_request(request).await.map(|()| true),
+                other => other,
+            },
+        }
+        .map_err(ParError::Store)?;
+        if !fresh {
+            return Err(ParError::CodeChallengeReused);
+        }
         metrics::counter!("atauth_par_requests_total").increment(1);
         Ok(ParResponse {
             request_uri: format!("{REQUEST_URI_PREFIX}{id}"),

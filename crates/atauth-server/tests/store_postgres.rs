@@ -3,8 +3,8 @@
 //! it afterwards, also when it fails ([`TestDatabase`]).
 //!
 //! First the conformance suites every backend passes, unchanged; then what only a shared database
-//! can get wrong: two instances (two pools) racing for one refresh token, code, `request_uri` or
-//! `jti` — exactly one wins; the migrations (versioned, refused without `--migrate` on an older
+//! can get wrong: two instances (two pools) racing for one refresh token (keyed or not), code,
+//! `request_uri`, `jti` or code challenge — exactly one wins; the migrations (versioned, refused without `--migrate` on an older
 //! schema, refused on a newer one, safe when two instances start at once); bad URLs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -185,7 +185,8 @@ const ROUNDS: usize = 20;
 async fn racing_refreshes_without_grace_one_rotates_the_other_revokes() {
     let db = TestDatabase::create().await;
     let (a, b) = (db.store().await, db.store().await);
-    for i in 0..ROUNDS {
+    // Unkeyed tokens take the locking path; keyed ones its compare-and-set first.
+    for (i, keyed) in (0..2 * ROUNDS).map(|i| (i, i % 2 == 1)) {
         let id = format!("fam-{i}");
         a.put_code(code(TokenHash::of(&format!("cod-{i}")))).await.unwrap();
         assert_eq!(
@@ -193,13 +194,15 @@ async fn racing_refreshes_without_grace_one_rotates_the_other_revokes() {
             RedeemOutcome::Redeemed
         );
         let old = TokenHash::of(&format!("ref-{id}"));
+        let key = RefreshKey { hash: old, family: keyed.then(|| id.clone()) };
+        let key2 = key.clone();
         let (ra, rb) = (a.clone(), b.clone());
         let (ta, tb) = (format!("{id}-a"), format!("{id}-b"));
-        let (oa, ob) = race(
-            async move { ra.rotate_refresh(&old.into(), rotation(&ta, 0)).await.unwrap() },
-            async move { rb.rotate_refresh(&old.into(), rotation(&tb, 0)).await.unwrap() },
-        )
-        .await;
+        let (oa, ob) =
+            race(async move { ra.rotate_refresh(&key, rotation(&ta, 0)).await.unwrap() }, async move {
+                rb.rotate_refresh(&key2, rotation(&tb, 0)).await.unwrap()
+            })
+            .await;
         let rotated = [&oa, &ob].iter().filter(|o| matches!(o, RotateOutcome::Rotated(_))).count();
         let replayed = [&oa, &ob].iter().filter(|o| **o == &RotateOutcome::Replayed).count();
         assert_eq!((rotated, replayed), (1, 1), "round {i}: exactly one wins: {oa:?} / {ob:?}");
@@ -213,18 +216,20 @@ async fn racing_refreshes_without_grace_one_rotates_the_other_revokes() {
 async fn racing_refreshes_with_grace_leave_exactly_one_live_token() {
     let db = TestDatabase::create().await;
     let (a, b) = (db.store().await, db.store().await);
-    for i in 0..ROUNDS {
+    for (i, keyed) in (0..2 * ROUNDS).map(|i| (i, i % 2 == 1)) {
         let id = format!("fam-{i}");
         a.put_code(code(TokenHash::of(&format!("cod-{i}")))).await.unwrap();
         a.redeem_code(&TokenHash::of(&format!("cod-{i}")), T0, session(&id)).await.unwrap();
         let old = TokenHash::of(&format!("ref-{id}"));
+        let key = RefreshKey { hash: old, family: keyed.then(|| id.clone()) };
+        let key2 = key.clone();
         let (ra, rb) = (a.clone(), b.clone());
         let (ta, tb) = (format!("{id}-a"), format!("{id}-b"));
-        let (oa, ob) = race(
-            async move { ra.rotate_refresh(&old.into(), rotation(&ta, 30)).await.unwrap() },
-            async move { rb.rotate_refresh(&old.into(), rotation(&tb, 30)).await.unwrap() },
-        )
-        .await;
+        let (oa, ob) =
+            race(async move { ra.rotate_refresh(&key, rotation(&ta, 30)).await.unwrap() }, async move {
+                rb.rotate_refresh(&key2, rotation(&tb, 30)).await.unwrap()
+            })
+            .await;
         let (first, retried) = match (oa, ob) {
             (RotateOutcome::Rotated(f), RotateOutcome::Retried(r))
             | (RotateOutcome::Retried(r), RotateOutcome::Rotated(f)) => (f, r),
@@ -307,6 +312,31 @@ async fn racing_request_takes_and_jtis_exactly_one_wins() {
             })
             .await;
         assert!(ja ^ jb, "round {i}: exactly one records the jti ({ja}, {jb})");
+
+        // Two PARs with one code challenge (AS-PAR-07), each written with its replay record in
+        // one statement: one is stored, the other is refused and leaves nothing.
+        let key = atauth_crypto::hash::sha256(format!("pkce-{i}").as_bytes());
+        let pending = |id: String| PendingRequest {
+            id,
+            request: request(),
+            dpop_jkt: "jkt".into(),
+            client_auth: ClientAuthBinding::None,
+            created_at: T0,
+            expires_at: T0 + 300,
+            device_id: None,
+        };
+        let (pa, pb) = (pending(format!("req-once-{i}-a")), pending(format!("req-once-{i}-b")));
+        let (ra, rb) = (a.clone(), b.clone());
+        let (oa, ob) =
+            race(async move { ra.put_request_once(pa, key, T0 + 60, T0).await.unwrap() }, async move {
+                rb.put_request_once(pb, key, T0 + 60, T0).await.unwrap()
+            })
+            .await;
+        assert!(oa ^ ob, "round {i}: exactly one request is stored ({oa}, {ob})");
+        for (stored, side) in [(oa, "a"), (ob, "b")] {
+            let found = a.get_request(&format!("req-once-{i}-{side}"), T0).await.unwrap();
+            assert_eq!(found.is_some(), stored, "round {i}: {side} stored only if it won");
+        }
 
         // Two devices binding one unbound request: one wins, the other is refused.
         let id = format!("req-bind-{i}");

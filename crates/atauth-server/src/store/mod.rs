@@ -8,6 +8,7 @@
 //! | [`TokenStore`] | authorization codes (AS-CODE-01/02) and token families ("sessions"): refresh rotation, replay → family revoked (AS-REF-01/02/03), access-token lookup for stateful revocation |
 //! | [`DeviceStore`] | browser device sessions (the sign-in cookie of the consent UI) |
 //! | [`ReplayStore`] | one-time identifiers: DPoP `jti`s (AS-DPOP-05), client-assertion `jti`s (AS-CAUTH-02), PKCE challenges (AS-PAR-07); [`ProofReplaySet`] holds the DPoP `jti`s in process memory for the single-instance SQLite default |
+//! | [`RequestReplayStore`] | a pushed request and its PKCE challenge's replay record in one write, for a backend that holds both ([`Stores::request_replay`]) |
 //! | [`ClientMetadataCache`] | validated client-metadata documents with an expiry (AS-CMD-03) |
 //! | [`LegacyStore`] | app passwords and legacy refresh tokens (LEG-05, LEG-10), see [`legacy`] |
 //! | [`FactorStore`] | second factors (TOTP, passkeys), recovery codes, pending second-factor sign-ins, see [`factors`] |
@@ -671,6 +672,23 @@ pub trait ReplayStore: Send + Sync + 'static {
     async fn purge_expired_replay(&self, now: i64) -> Result<u64, StoreError>;
 }
 
+/// A pushed request and its code challenge's replay record (AS-PAR-07) written together, for a
+/// backend that holds both: one write per PAR instead of two (one group-commit job on SQLite, one
+/// statement on Postgres, issue 18).
+#[async_trait]
+pub trait RequestReplayStore: Send + Sync + 'static {
+    /// Records `key` until `expires_at` as [`ReplayStore::check_and_record`] does and, only if it
+    /// was new, stores `request` as [`RequestStore::put_request`] does, atomically. `Ok(false)`:
+    /// `key` is a live record (a replay) and nothing was written; an `Err` leaves neither written.
+    async fn put_request_once(
+        &self,
+        request: PendingRequest,
+        key: [u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 // --------------------------------------------------------------------------------- client cache ---
 
 /// Validated client-metadata documents (AS-CMD-03). Never holds errors or invalid documents.
@@ -708,6 +726,10 @@ pub struct Stores {
     pub clients: Arc<dyn ClientMetadataCache>,
     /// Second factors, recovery codes and pending second-factor states (issue 16).
     pub factors: Arc<dyn FactorStore>,
+    /// The backend of [`Self::requests`] and [`Self::replay`] writing both in one go, when they
+    /// are one backend. Used only while it is the same object as [`Self::replay`] (see
+    /// [`Self::request_replay`]), so a `Stores { replay: other, ..Stores::single(s) }` stays correct.
+    pub request_replay: Option<Arc<dyn RequestReplayStore>>,
 }
 
 impl Stores {
@@ -720,7 +742,8 @@ impl Stores {
             + DeviceStore
             + ReplayStore
             + ClientMetadataCache
-            + FactorStore,
+            + FactorStore
+            + RequestReplayStore,
     {
         let s = Arc::new(store);
         Self {
@@ -731,8 +754,18 @@ impl Stores {
             replay: s.clone(),
             dpop_replay: s.clone(),
             clients: s.clone(),
-            factors: s,
+            factors: s.clone(),
+            request_replay: Some(s),
         }
+    }
+
+    /// [`Self::request_replay`] if it is the very object behind both [`Self::requests`] and
+    /// [`Self::replay`], so that its combined write is the same as the two separate ones.
+    pub fn request_replay(&self) -> Option<&dyn RequestReplayStore> {
+        let combined = self.request_replay.as_ref()?;
+        let same = |other: *const ()| std::ptr::addr_eq(Arc::as_ptr(combined) as *const (), other);
+        (same(Arc::as_ptr(&self.replay) as *const ()) && same(Arc::as_ptr(&self.requests) as *const ()))
+            .then_some(combined.as_ref())
     }
 
     /// Sets both replay stores ([`Self::replay`] and [`Self::dpop_replay`]) to `replay`, e.g. Redis
@@ -752,5 +785,23 @@ impl Stores {
 impl std::fmt::Debug for Stores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The combined PAR write is used only while one object is both the request and the replay
+    /// store: replacing either one switches it off.
+    #[test]
+    fn request_replay_only_when_one_backend_holds_both() {
+        assert!(Stores::memory().request_replay().is_some(), "a single backend writes both at once");
+        let other: Arc<dyn ReplayStore> = Arc::new(MemoryStore::default());
+        assert!(Stores::memory().with_replay(other.clone()).request_replay().is_none(), "replay elsewhere");
+        let literal = Stores { replay: other, ..Stores::memory() };
+        assert!(literal.request_replay().is_none(), "struct update with another replay store");
+        let requests: Arc<dyn RequestStore> = Arc::new(MemoryStore::default());
+        assert!(Stores { requests, ..Stores::memory() }.request_replay().is_none(), "requests elsewhere");
     }
 }

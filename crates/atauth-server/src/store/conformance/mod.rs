@@ -23,8 +23,8 @@ use atauth_crypto::SecretString;
 use super::{
     AccountRecord, AccountStatus, AccountStore, AuthorizationRequest, ClientAuthBinding, ClientMetadataCache,
     CodeRecord, DeviceAccount, DeviceSession, DeviceStore, InviteCode, InviteCodeUse, InviteRedeemOutcome,
-    PendingRequest, RedeemOutcome, RefreshKey, ReplayStore, RequestStore, RotateOutcome, Rotation,
-    SessionRecord, StoreError, TokenHash, TokenStore,
+    PendingRequest, RedeemOutcome, RefreshKey, ReplayStore, RequestReplayStore, RequestStore, RotateOutcome,
+    Rotation, SessionRecord, StoreError, TokenHash, TokenStore,
 };
 
 const T0: i64 = 1_800_000_000;
@@ -963,6 +963,57 @@ pub async fn replay_store_suite<S: ReplayStore + ?Sized>(s: &S) {
     assert!(!s.check_and_record(k, T0 + 40, T0 + 12).await.expect("replay"), "purge keeps live keys");
 }
 
+/// A pushed request with its code challenge's replay record (AS-PAR-07) in one write: both or
+/// neither, and the record is the same one [`ReplayStore::check_and_record`] sees.
+pub async fn request_replay_suite<S: RequestReplayStore + RequestStore + ReplayStore + ?Sized>(s: &S) {
+    let pending = |id: &str| PendingRequest {
+        id: id.to_owned(),
+        request: request("http://localhost"),
+        dpop_jkt: "jkt1".to_owned(),
+        client_auth: ClientAuthBinding::None,
+        created_at: T0,
+        expires_at: T0 + 300,
+        device_id: None,
+    };
+    let k = [21u8; 32];
+    let first = pending("req-once-1");
+    assert!(s.put_request_once(first.clone(), k, T0 + 100, T0).await.expect("first"), "new challenge");
+    assert_eq!(s.get_request(&first.id, T0).await.expect("get"), Some(first.clone()), "request stored");
+    assert!(!s.check_and_record(k, T0 + 100, T0 + 1).await.expect("record"), "the record is a replay record");
+
+    // A reused challenge stores nothing.
+    let second = pending("req-once-2");
+    assert!(!s.put_request_once(second.clone(), k, T0 + 100, T0 + 2).await.expect("reuse"), "reuse refused");
+    assert_eq!(
+        s.get_request(&second.id, T0 + 2).await.expect("get"),
+        None,
+        "a refused request is not stored"
+    );
+
+    // A key recorded by `check_and_record` counts too; an expired one is taken over.
+    let k2 = [22u8; 32];
+    assert!(s.check_and_record(k2, T0 + 10, T0).await.expect("record"));
+    assert!(
+        !s.put_request_once(pending("req-once-3"), k2, T0 + 100, T0 + 5).await.expect("live"),
+        "live record"
+    );
+    assert!(
+        s.put_request_once(pending("req-once-3"), k2, T0 + 100, T0 + 10).await.expect("expired"),
+        "taken over"
+    );
+
+    // A request id that exists fails the write, and leaves the new key unrecorded.
+    let k3 = [23u8; 32];
+    assert!(
+        matches!(s.put_request_once(first.clone(), k3, T0 + 100, T0 + 3).await, Err(StoreError::Conflict(_))),
+        "duplicate id refused"
+    );
+    assert!(s.check_and_record(k3, T0 + 100, T0 + 3).await.expect("record"), "no record from a failed write");
+    for id in ["req-once-1", "req-once-3"] {
+        s.take_request(id, T0 + 3).await.expect("clean up");
+    }
+}
+
 /// Client-metadata cache: expiry and removal.
 pub async fn client_cache_suite<S: ClientMetadataCache + ?Sized>(s: &S) {
     let id = "https://app.example.com/client-metadata.json";
@@ -985,7 +1036,8 @@ where
         + DeviceStore
         + ReplayStore
         + ClientMetadataCache
-        + super::FactorStore,
+        + super::FactorStore
+        + RequestReplayStore,
 {
     account_store_suite(s).await;
     invite_code_suite(s).await;
@@ -993,6 +1045,7 @@ where
     token_store_suite(s).await;
     device_store_suite(s).await;
     replay_store_suite(s).await;
+    request_replay_suite(s).await;
     client_cache_suite(s).await;
     factor_store_suite(s).await;
 }

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use super::{
     AccountRecord, AccountStatus, AccountStore, ClientMetadataCache, CodeRecord, DeviceAccount,
     DeviceSession, DeviceStore, InviteCode, InviteCodeUse, InviteRedeemOutcome, PendingRequest,
-    RedeemOutcome, RefreshKey, ReplayStore, RequestStore, RotateOutcome, Rotation, SessionRecord, StoreError,
-    TokenHash, TokenStore,
+    RedeemOutcome, RefreshKey, ReplayStore, RequestReplayStore, RequestStore, RotateOutcome, Rotation,
+    SessionRecord, StoreError, TokenHash, TokenStore,
 };
 use crate::store::rules::{
     Presented, ROTATED_AT_CURRENT, ROTATED_AT_NO_RETRY, Verdict, apply_rotation, forget_consent, has_account,
@@ -450,6 +450,29 @@ impl DeviceStore for MemoryStore {
         let before = s.devices.len();
         s.devices.retain(|_, d| d.expires_at > now);
         Ok(u64::try_from(before - s.devices.len()).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl RequestReplayStore for MemoryStore {
+    async fn put_request_once(
+        &self,
+        request: PendingRequest,
+        key: [u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        // One lock for both, and nothing written until both checks passed.
+        let mut s = self.lock();
+        if s.replay.get(&key).is_some_and(|&exp| exp > now) {
+            return Ok(false);
+        }
+        if s.requests.contains_key(&request.id) {
+            return Err(StoreError::Conflict("request id"));
+        }
+        s.replay.insert(key, expires_at);
+        s.requests.insert(request.id.clone(), request);
+        Ok(true)
     }
 }
 

@@ -13,11 +13,12 @@
 //!
 //! | operation | how |
 //! |---|---|
-//! | refresh rotation | one transaction; the family's `sessions` row is locked (`FOR UPDATE`) before the presented token's state is read, so rotations, retries and revocations of one family queue up |
+//! | refresh rotation | a family's current keyed token: one statement whose `UPDATE … WHERE refresh_hash = <presented>` is a compare-and-set (Postgres re-checks it on the newest row version after waiting for a concurrent writer); anything else, or a lost compare-and-set: one transaction where the family's `sessions` row is locked (`FOR UPDATE`) before the presented token's state is read, so rotations, retries and revocations of one family queue up |
 //! | code redemption | one transaction; the code row is locked (`FOR UPDATE`): the second redeemer sees `used` and revokes (AS-CODE-02) |
 //! | taking a PAR request (single use, AS-AUTHZ-01) | one `DELETE … RETURNING`: only one caller gets the row |
 //! | binding a request to a device | one conditional `UPDATE … WHERE device_id IS NULL OR device_id = $2` |
 //! | replay records (`jti`) | one `INSERT … ON CONFLICT DO UPDATE … WHERE expired` |
+//! | a pushed request with its code challenge's record | the same insert in a `WITH`, and the request inserted only `WHERE EXISTS` its `RETURNING` row: one statement |
 //! | device accounts | one transaction with the device row locked |
 //! | sign-in limit buckets | one `INSERT … ON CONFLICT DO UPDATE … WHERE level >= 1` of the attempt's buckets in key order, rolled back if one was refused |
 //!

@@ -5,7 +5,7 @@ use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
 use super::{PostgresStore, backend, conflict_or_backend, from_json, to_json};
-use crate::store::{PendingRequest, RequestStore, StoreError};
+use crate::store::{PendingRequest, RequestReplayStore, RequestStore, StoreError};
 
 macro_rules! request_cols {
     () => {
@@ -23,6 +23,43 @@ fn request_row(r: &PgRow) -> Result<PendingRequest, StoreError> {
         expires_at: r.try_get(5).map_err(backend)?,
         device_id: r.try_get(6).map_err(backend)?,
     })
+}
+
+#[async_trait]
+impl RequestReplayStore for PostgresStore {
+    async fn put_request_once(
+        &self,
+        r: PendingRequest,
+        key: [u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement, so one round trip and one transaction: the replay record as
+        // `check_and_record` writes it (of two instances racing on one key, one affects a row),
+        // and the request only if it did. A conflicting request id fails the statement, and with
+        // it the replay record.
+        let r = sqlx::query(concat!(
+            "WITH once AS (INSERT INTO replay (key, expires_at) VALUES ($8, $9) ON CONFLICT (key) DO UPDATE \
+             SET expires_at = EXCLUDED.expires_at WHERE replay.expires_at <= $10 RETURNING 1) \
+             INSERT INTO par_requests (",
+            request_cols!(),
+            ") SELECT $1,$2,$3,$4,$5,$6,$7 WHERE EXISTS (SELECT 1 FROM once)"
+        ))
+        .bind(&r.id)
+        .bind(to_json(&r.request)?)
+        .bind(&r.dpop_jkt)
+        .bind(to_json(&r.client_auth)?)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(&r.device_id)
+        .bind(&key[..])
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "request id"))?;
+        Ok(r.rows_affected() == 1)
+    }
 }
 
 #[async_trait]

@@ -1,6 +1,8 @@
 //! [`TokenStore`] on Postgres: authorization codes (table `codes`), token families (`sessions`) and
 //! every refresh token a family was issued (`refresh_tokens`, current or rotated). Redemption and
-//! rotation are each one transaction holding a row lock; see the module docs of [`super`].
+//! rotation are each one transaction holding a row lock; see the module docs of [`super`]. The
+//! common rotation (a keyed token that is its family's current one) is first tried as one
+//! compare-and-set statement (`PostgresStore::rotate_current_keyed`).
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -150,6 +152,57 @@ async fn revoke_in(c: &mut PgConnection, id: &str) -> Result<bool, StoreError> {
     Ok(n > 0)
 }
 
+impl PostgresStore {
+    /// The common rotation in two round trips instead of five (issue 18): a keyed token that is
+    /// its family's current one. Reads the family without a lock, judges it by the shared rules,
+    /// and rotates in one statement that is a compare-and-set on the current token's hash: if a
+    /// rotation, retry or revocation of the family committed in between (on any instance), the
+    /// `UPDATE` re-reads the row, matches nothing and writes nothing. `None` then, and for every
+    /// other case (a retry, a replay, a refusal, an unknown family): the locking path decides.
+    async fn rotate_current_keyed(
+        &self,
+        family: &str,
+        presented: &TokenHash,
+        r: &Rotation,
+    ) -> Result<Option<RotateOutcome>, StoreError> {
+        let row = sqlx::query(concat!("SELECT ", session_cols!(), " FROM sessions WHERE id = $1"))
+            .bind(family)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let Some(mut session) = row.as_ref().map(session_row).transpose()? else { return Ok(None) };
+        if session.refresh_hash != *presented
+            || judge_rotation(&session, Presented::Current, r) != Verdict::Rotate
+        {
+            return Ok(None);
+        }
+        apply_rotation(&mut session, r);
+        // The sessions row is locked first (the other CTEs read `rotated`), as on the locking path.
+        let rotated: i64 = sqlx::query_scalar(
+            "WITH rotated AS (UPDATE sessions SET refresh_hash = $3, refresh_expires_at = $4, access_jti = $5, \
+             access_expires_at = $6, client_auth = $7, updated_at = $8 WHERE id = $1 AND refresh_hash = $2 \
+             RETURNING id), \
+             mark AS (UPDATE refresh_tokens SET rotated = $9 WHERE hash = $2 AND EXISTS (SELECT 1 FROM rotated)), \
+             successor AS (INSERT INTO refresh_tokens (hash, session_id, rotated) SELECT $3, id, $10 FROM rotated) \
+             SELECT count(*) FROM rotated",
+        )
+        .bind(family)
+        .bind(&presented.0[..])
+        .bind(&session.refresh_hash.0[..])
+        .bind(session.refresh_expires_at)
+        .bind(&session.access_jti)
+        .bind(session.access_expires_at)
+        .bind(to_json(&session.client_auth)?)
+        .bind(session.updated_at)
+        .bind(rotated_at_marker(r.now))
+        .bind(ROTATED_AT_CURRENT)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "refresh token or access token id"))?;
+        Ok((rotated == 1).then_some(RotateOutcome::Rotated(session)))
+    }
+}
+
 #[async_trait]
 impl TokenStore for PostgresStore {
     async fn put_code(&self, code: CodeRecord) -> Result<(), StoreError> {
@@ -231,6 +284,11 @@ impl TokenStore for PostgresStore {
     }
 
     async fn rotate_refresh(&self, key: &RefreshKey, r: Rotation) -> Result<RotateOutcome, StoreError> {
+        if let Some(family) = &key.family
+            && let Some(rotated) = self.rotate_current_keyed(family, &key.hash, &r).await?
+        {
+            return Ok(rotated);
+        }
         // Every token, keyed or not, has a row in `refresh_tokens` here; the family a keyed token
         // names decides only what an unknown token of a live family is (a replay, as on SQLite).
         let old = &key.hash;

@@ -1,10 +1,13 @@
 //! [`RequestStore`] on SQLite: table `par_requests` (pending PAR requests, AS-PAR-08).
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension as _, Row, params};
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
+use super::replay::record_once;
 use super::{SqliteStore, backend, from_json, to_json};
-use crate::store::{AuthorizationRequest, ClientAuthBinding, PendingRequest, RequestStore, StoreError};
+use crate::store::{
+    AuthorizationRequest, ClientAuthBinding, PendingRequest, RequestReplayStore, RequestStore, StoreError,
+};
 
 const REQUEST_COLS: &str = "id, request, dpop_jkt, client_auth, created_at, expires_at, device_id";
 
@@ -27,24 +30,64 @@ fn finish_request(row: RequestRow) -> Result<PendingRequest, StoreError> {
     })
 }
 
+/// The JSON columns of a request, encoded before it goes to the writer thread.
+struct RequestJson {
+    request: String,
+    client_auth: String,
+}
+
+impl RequestJson {
+    fn of(r: &PendingRequest) -> Result<Self, StoreError> {
+        Ok(Self { request: to_json(&r.request)?, client_auth: to_json(&r.client_auth)? })
+    }
+}
+
+fn insert_request(c: &Connection, r: &PendingRequest, json: &RequestJson) -> Result<(), StoreError> {
+    c.prepare_cached(&format!("INSERT INTO par_requests ({REQUEST_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"))
+        .map_err(backend)?
+        .execute(params![
+            r.id,
+            json.request,
+            r.dpop_jkt,
+            json.client_auth,
+            r.created_at,
+            r.expires_at,
+            r.device_id
+        ])
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("request id"),
+            _ => backend(e),
+        })?;
+    Ok(())
+}
+
+#[async_trait]
+impl RequestReplayStore for SqliteStore {
+    async fn put_request_once(
+        &self,
+        r: PendingRequest,
+        key: [u8; 32],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let row = RequestJson::of(&r)?;
+        // One write job, so one savepoint: a conflicting request id undoes the replay record too.
+        self.write(move |c| {
+            if !record_once(c, &key, expires_at, now)? {
+                return Ok(false);
+            }
+            insert_request(c, &r, &row)?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl RequestStore for SqliteStore {
     async fn put_request(&self, r: PendingRequest) -> Result<(), StoreError> {
-        let request = to_json(&r.request)?;
-        let auth = to_json(&r.client_auth)?;
-        self.write(move |c| {
-            c.prepare_cached(&format!(
-                "INSERT INTO par_requests ({REQUEST_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"
-            ))
-            .map_err(backend)?
-            .execute(params![r.id, request, r.dpop_jkt, auth, r.created_at, r.expires_at, r.device_id])
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict("request id"),
-                _ => backend(e),
-            })?;
-            Ok(())
-        })
-        .await
+        let row = RequestJson::of(&r)?;
+        self.write(move |c| insert_request(c, &r, &row)).await
     }
 
     async fn get_request(&self, id: &str, now: i64) -> Result<Option<PendingRequest>, StoreError> {
