@@ -108,6 +108,19 @@ fn request() -> AuthorizationRequest {
     }
 }
 
+/// An unbound request pushed at `T0`, expiring five minutes later.
+fn pending(id: String) -> PendingRequest {
+    PendingRequest {
+        id,
+        request: request(),
+        dpop_jkt: "jkt".into(),
+        client_auth: ClientAuthBinding::None,
+        created_at: T0,
+        expires_at: T0 + 300,
+        device_id: None,
+    }
+}
+
 fn code(hash: TokenHash) -> CodeRecord {
     CodeRecord {
         code_hash: hash,
@@ -286,17 +299,7 @@ async fn racing_request_takes_and_jtis_exactly_one_wins() {
     let (a, b) = (db.store().await, db.store().await);
     for i in 0..ROUNDS {
         let id = format!("req-{i}");
-        a.put_request(PendingRequest {
-            id: id.clone(),
-            request: request(),
-            dpop_jkt: "jkt".into(),
-            client_auth: ClientAuthBinding::None,
-            created_at: T0,
-            expires_at: T0 + 300,
-            device_id: None,
-        })
-        .await
-        .unwrap();
+        a.put_request(pending(id.clone())).await.unwrap();
         let (ra, rb, ia, ib) = (a.clone(), b.clone(), id.clone(), id.clone());
         let (ta, tb) = race(async move { ra.take_request(&ia, T0 + 1).await.unwrap() }, async move {
             rb.take_request(&ib, T0 + 1).await.unwrap()
@@ -316,15 +319,6 @@ async fn racing_request_takes_and_jtis_exactly_one_wins() {
         // Two PARs with one code challenge (AS-PAR-07), each written with its replay record in
         // one statement: one is stored, the other is refused and leaves nothing.
         let key = atauth_crypto::hash::sha256(format!("pkce-{i}").as_bytes());
-        let pending = |id: String| PendingRequest {
-            id,
-            request: request(),
-            dpop_jkt: "jkt".into(),
-            client_auth: ClientAuthBinding::None,
-            created_at: T0,
-            expires_at: T0 + 300,
-            device_id: None,
-        };
         let (pa, pb) = (pending(format!("req-once-{i}-a")), pending(format!("req-once-{i}-b")));
         let (ra, rb) = (a.clone(), b.clone());
         let (oa, ob) =
@@ -340,17 +334,7 @@ async fn racing_request_takes_and_jtis_exactly_one_wins() {
 
         // Two devices binding one unbound request: one wins, the other is refused.
         let id = format!("req-bind-{i}");
-        a.put_request(PendingRequest {
-            id: id.clone(),
-            request: request(),
-            dpop_jkt: "jkt".into(),
-            client_auth: ClientAuthBinding::None,
-            created_at: T0,
-            expires_at: T0 + 300,
-            device_id: None,
-        })
-        .await
-        .unwrap();
+        a.put_request(pending(id.clone())).await.unwrap();
         let (ra, rb, ia, ib) = (a.clone(), b.clone(), id.clone(), id.clone());
         let (ba, bb) =
             race(async move { ra.bind_request_device(&ia, "dev-a", T0).await.unwrap() }, async move {

@@ -223,17 +223,22 @@ fn request(client_id: &str) -> AuthorizationRequest {
     }
 }
 
-/// Pending PAR requests: expiry, device binding, single-use take.
-pub async fn request_store_suite<S: RequestStore + ?Sized>(s: &S) {
-    let r = PendingRequest {
-        id: "req-conformance-1".to_owned(),
+/// An unbound request pushed at `T0`, expiring five minutes later.
+fn pending_request(id: &str) -> PendingRequest {
+    PendingRequest {
+        id: id.to_owned(),
         request: request("http://localhost"),
         dpop_jkt: "jkt1".to_owned(),
         client_auth: ClientAuthBinding::None,
         created_at: T0,
         expires_at: T0 + 300,
         device_id: None,
-    };
+    }
+}
+
+/// Pending PAR requests: expiry, device binding, single-use take.
+pub async fn request_store_suite<S: RequestStore + ?Sized>(s: &S) {
+    let r = pending_request("req-conformance-1");
     s.put_request(r.clone()).await.expect("put request");
     assert!(matches!(s.put_request(r.clone()).await, Err(StoreError::Conflict(_))), "duplicate id refused");
     assert_eq!(s.get_request(&r.id, T0).await.expect("get"), Some(r.clone()));
@@ -966,23 +971,14 @@ pub async fn replay_store_suite<S: ReplayStore + ?Sized>(s: &S) {
 /// A pushed request with its code challenge's replay record (AS-PAR-07) in one write: both or
 /// neither, and the record is the same one [`ReplayStore::check_and_record`] sees.
 pub async fn request_replay_suite<S: RequestReplayStore + RequestStore + ReplayStore + ?Sized>(s: &S) {
-    let pending = |id: &str| PendingRequest {
-        id: id.to_owned(),
-        request: request("http://localhost"),
-        dpop_jkt: "jkt1".to_owned(),
-        client_auth: ClientAuthBinding::None,
-        created_at: T0,
-        expires_at: T0 + 300,
-        device_id: None,
-    };
     let k = [21u8; 32];
-    let first = pending("req-once-1");
+    let first = pending_request("req-once-1");
     assert!(s.put_request_once(first.clone(), k, T0 + 100, T0).await.expect("first"), "new challenge");
     assert_eq!(s.get_request(&first.id, T0).await.expect("get"), Some(first.clone()), "request stored");
     assert!(!s.check_and_record(k, T0 + 100, T0 + 1).await.expect("record"), "the record is a replay record");
 
     // A reused challenge stores nothing.
-    let second = pending("req-once-2");
+    let second = pending_request("req-once-2");
     assert!(!s.put_request_once(second.clone(), k, T0 + 100, T0 + 2).await.expect("reuse"), "reuse refused");
     assert_eq!(
         s.get_request(&second.id, T0 + 2).await.expect("get"),
@@ -994,11 +990,11 @@ pub async fn request_replay_suite<S: RequestReplayStore + RequestStore + ReplayS
     let k2 = [22u8; 32];
     assert!(s.check_and_record(k2, T0 + 10, T0).await.expect("record"));
     assert!(
-        !s.put_request_once(pending("req-once-3"), k2, T0 + 100, T0 + 5).await.expect("live"),
+        !s.put_request_once(pending_request("req-once-3"), k2, T0 + 100, T0 + 5).await.expect("live"),
         "live record"
     );
     assert!(
-        s.put_request_once(pending("req-once-3"), k2, T0 + 100, T0 + 10).await.expect("expired"),
+        s.put_request_once(pending_request("req-once-3"), k2, T0 + 100, T0 + 10).await.expect("expired"),
         "taken over"
     );
 

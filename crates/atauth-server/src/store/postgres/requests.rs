@@ -1,8 +1,10 @@
 //! [`RequestStore`] on Postgres: table `par_requests` (pending PAR requests, AS-PAR-08).
 
 use async_trait::async_trait;
+use sqlx::Postgres;
 use sqlx::Row as _;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
 
 use super::{PostgresStore, backend, conflict_or_backend, from_json, to_json};
 use crate::store::{PendingRequest, RequestReplayStore, RequestStore, StoreError};
@@ -25,6 +27,20 @@ fn request_row(r: &PgRow) -> Result<PendingRequest, StoreError> {
     })
 }
 
+/// Binds a request's columns as `$1`…`$7`, in the order of `request_cols!`.
+fn bind_request<'q>(
+    q: Query<'q, Postgres, PgArguments>,
+    r: &'q PendingRequest,
+) -> Result<Query<'q, Postgres, PgArguments>, StoreError> {
+    Ok(q.bind(&r.id)
+        .bind(to_json(&r.request)?)
+        .bind(&r.dpop_jkt)
+        .bind(to_json(&r.client_auth)?)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(&r.device_id))
+}
+
 #[async_trait]
 impl RequestReplayStore for PostgresStore {
     async fn put_request_once(
@@ -38,48 +54,33 @@ impl RequestReplayStore for PostgresStore {
         // `check_and_record` writes it (of two instances racing on one key, one affects a row),
         // and the request only if it did. A conflicting request id fails the statement, and with
         // it the replay record.
-        let r = sqlx::query(concat!(
+        let q = sqlx::query(concat!(
             "WITH once AS (INSERT INTO replay (key, expires_at) VALUES ($8, $9) ON CONFLICT (key) DO UPDATE \
              SET expires_at = EXCLUDED.expires_at WHERE replay.expires_at <= $10 RETURNING 1) \
              INSERT INTO par_requests (",
             request_cols!(),
             ") SELECT $1,$2,$3,$4,$5,$6,$7 WHERE EXISTS (SELECT 1 FROM once)"
-        ))
-        .bind(&r.id)
-        .bind(to_json(&r.request)?)
-        .bind(&r.dpop_jkt)
-        .bind(to_json(&r.client_auth)?)
-        .bind(r.created_at)
-        .bind(r.expires_at)
-        .bind(&r.device_id)
-        .bind(&key[..])
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend(e, "request id"))?;
-        Ok(r.rows_affected() == 1)
+        ));
+        let done = bind_request(q, &r)?
+            .bind(&key[..])
+            .bind(expires_at)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(e, "request id"))?;
+        Ok(done.rows_affected() == 1)
     }
 }
 
 #[async_trait]
 impl RequestStore for PostgresStore {
     async fn put_request(&self, r: PendingRequest) -> Result<(), StoreError> {
-        sqlx::query(concat!(
+        let q = sqlx::query(concat!(
             "INSERT INTO par_requests (",
             request_cols!(),
             ") VALUES ($1,$2,$3,$4,$5,$6,$7)"
-        ))
-        .bind(&r.id)
-        .bind(to_json(&r.request)?)
-        .bind(&r.dpop_jkt)
-        .bind(to_json(&r.client_auth)?)
-        .bind(r.created_at)
-        .bind(r.expires_at)
-        .bind(&r.device_id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict_or_backend(e, "request id"))?;
+        ));
+        bind_request(q, &r)?.execute(&self.pool).await.map_err(|e| conflict_or_backend(e, "request id"))?;
         Ok(())
     }
 
