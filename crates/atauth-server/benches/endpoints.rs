@@ -6,7 +6,12 @@
 //! of the loop itself (building the request, reading the body, parsing one JSON field): an upper bound
 //! of the server's own CPU. CPU time is the process's utime + stime from `/proc/self/stat`.
 //!
-//! `BENCH_STORE=memory|sqlite|sqlite-memreplay` picks the store. 3000 sequential requests, one at a
+//! Allocations are counted by `stats_alloc`'s instrumented system allocator (every thread: the
+//! runtime's, the SQLite store's, the loop's own; a `realloc` counts as one), reported per request
+//! with the bytes they asked for.
+//!
+//! `BENCH_STORE=default|memory|sqlite|sqlite-memreplay` picks the store (`default`: what `atauth
+//! serve` runs, the builder's SQLite data directory with DPoP `jti`s in memory). 3000 sequential requests, one at a
 //! time, 07:00 UTC on 2026-11-23, after the SQLite store got its own threads:
 //!
 //! | store | refresh | PAR | getSession |
@@ -20,6 +25,7 @@
 //! share commits; docs/BENCHMARKS.md has those figures and the profile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
 
+use std::alloc::System;
 use std::time::Instant;
 
 use atauth_crypto::dpop::{DpopSigner, ProofParams};
@@ -31,11 +37,24 @@ use atauth_testkit::form::encode as form;
 use axum::body::Body;
 use http::Request;
 use http_body_util::BodyExt as _;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::ServiceExt as _;
 
 const ISSUER: &str = "https://pds.example.com";
 const CLIENT_ID: &str =
     "http://localhost?redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=atproto%20transition%3Ageneric";
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Wall clock, CPU seconds and the allocation counters at the start of a timed loop.
+struct Mark(Instant, f64, Region<'static, System>);
+
+impl Mark {
+    fn now() -> Self {
+        Self(Instant::now(), cpu_seconds(), Region::new(GLOBAL))
+    }
+}
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
@@ -72,12 +91,19 @@ fn proof(signer: &DpopSigner, server: &AuthServer, method: &str, path: &str, at:
     })
 }
 
-fn report(name: &str, n: usize, wall: f64, cpu: f64) {
+fn report(name: &str, n: usize, start: &Mark) {
+    let (wall, cpu) = (start.0.elapsed().as_secs_f64(), cpu_seconds() - start.1);
+    // Every thread's: the runtime's, the SQLite store's, and the loop's own.
+    let change = start.2.change();
+    let (allocs, bytes) = (change.allocations + change.reallocations, change.bytes_allocated);
+    let per = |x: f64| x / n as f64;
     println!(
-        "{name:<28} {n:>6} req  {:>8.1} µs wall/req  {:>8.1} µs CPU/req  {:>8.0} req/s",
-        wall / n as f64 * 1e6,
-        cpu / n as f64 * 1e6,
-        n as f64 / wall
+        "{name:<28} {n:>6} req  {:>8.1} µs wall/req  {:>8.1} µs CPU/req  {:>8.0} req/s  {:>6.0} allocs/req  {:>8.0} bytes/req",
+        per(wall) * 1e6,
+        per(cpu) * 1e6,
+        n as f64 / wall,
+        per(allocs as f64),
+        per(bytes as f64),
     );
 }
 
@@ -85,23 +111,22 @@ fn main() {
     let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async move {
-        // BENCH_STORE=sqlite (default) | memory | sqlite-memreplay (tokens in SQLite, one-time
-        // identifiers in process memory).
-        let stores = match std::env::var("BENCH_STORE").as_deref() {
-            Ok("memory") => Stores::memory(),
-            Ok("sqlite-memreplay") => Stores {
+        // BENCH_STORE=sqlite (the bench's default) | default (what `atauth serve` runs) | memory |
+        // sqlite-memreplay (tokens in SQLite, one-time identifiers in process memory).
+        let choice = std::env::var("BENCH_STORE").unwrap_or_else(|_| "sqlite".into());
+        let data_dir = std::env::temp_dir().join(format!("atauth-endpoints-bench-{}", std::process::id()));
+        let builder = AuthServer::builder(ISSUER);
+        let builder = match choice.as_str() {
+            "default" => builder.data_dir(&data_dir),
+            "memory" => builder.stores(Stores::memory()),
+            "sqlite-memreplay" => builder.stores(Stores {
                 replay: std::sync::Arc::new(atauth_server::store::MemoryStore::default()),
                 ..Stores::single(SqliteStore::open_temp().unwrap())
-            },
-            _ => Stores::single(SqliteStore::open_temp().unwrap()),
+            }),
+            _ => builder.stores(Stores::single(SqliteStore::open_temp().unwrap())),
         };
-        println!("store: {}", std::env::var("BENCH_STORE").unwrap_or_else(|_| "sqlite".into()));
-        let server = AuthServer::builder(ISSUER)
-            .stores(stores)
-            .handle_domains([".test"])
-            .password_consent_api(true)
-            .build()
-            .unwrap();
+        println!("store: {choice}");
+        let server = builder.handle_domains([".test"]).password_consent_api(true).build().unwrap();
         let hash = atauth_server::password::hash_with_salt("pw", "00112233445566778899aabbccddeeff").unwrap();
         server
             .stores()
@@ -136,14 +161,14 @@ fn main() {
                 (body, proof(&signer, &server, "POST", "/oauth/par", None))
             })
             .collect();
-        let (t0, c0) = (Instant::now(), cpu_seconds());
+        let start = Mark::now();
         let mut last_uri = String::new();
         for (body, p) in pars {
             let (status, v, _) = send(&router, post("/oauth/par", body, Some(&p))).await;
             assert_eq!(status, 201, "{v}");
             last_uri = v["request_uri"].as_str().unwrap().to_owned();
         }
-        report("PAR (loopback client)", n, t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+        report("PAR (loopback client)", n, &start);
 
         // ---- one login
         let pkce = PkceVerifier::generate();
@@ -202,7 +227,7 @@ fn main() {
         // ---- refresh grant (SQLite)
         let proofs: Vec<String> =
             (0..n).map(|_| proof(&signer, &server, "POST", "/oauth/token", None)).collect();
-        let (t0, c0) = (Instant::now(), cpu_seconds());
+        let start = Mark::now();
         let mut access = String::new();
         for p in proofs {
             let body = form(&[
@@ -215,13 +240,13 @@ fn main() {
             refresh = v["refresh_token"].as_str().unwrap().to_owned();
             access = v["access_token"].as_str().unwrap().to_owned();
         }
-        report("refresh grant", n, t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+        report("refresh grant", n, &start);
 
         // ---- resource request
         let path = "/xrpc/com.atproto.server.getSession";
         let proofs: Vec<String> =
             (0..n).map(|_| proof(&signer, &server, "GET", path, Some(&access))).collect();
-        let (t0, c0) = (Instant::now(), cpu_seconds());
+        let start = Mark::now();
         for p in proofs {
             let req = Request::get(path)
                 .header("authorization", format!("DPoP {access}"))
@@ -231,6 +256,8 @@ fn main() {
             let (status, v, _) = send(&router, req).await;
             assert_eq!(status, 200, "{v}");
         }
-        report("getSession (DPoP-bound)", n, t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+        report("getSession (DPoP-bound)", n, &start);
+        drop((router, server));
+        let _ = std::fs::remove_dir_all(&data_dir);
     });
 }
