@@ -11,18 +11,21 @@
 //! with the bytes they asked for.
 //!
 //! `BENCH_STORE=default|memory|sqlite|sqlite-memreplay` picks the store (`default`: what `atauth
-//! serve` runs, the builder's SQLite data directory with DPoP `jti`s in memory). 3000 sequential requests, one at a
-//! time, 07:00 UTC on 2026-11-23, after the SQLite store got its own threads:
+//! serve` runs, the builder's SQLite data directory with DPoP `jti`s in memory; `sqlite`, the
+//! bench's default: every replay record in SQLite). 3000 sequential requests, one at a time, 10:22
+//! UTC on 2026-12-07 (CPU and allocations per request; docs/BENCHMARKS.md has the bytes and the
+//! figures under concurrent load):
 //!
 //! | store | refresh | PAR | getSession |
 //! |---|---|---|---|
-//! | SQLite (default) | 293 µs | 283 µs | 290 µs |
-//! | SQLite tokens, replay in memory | 257 µs | 177 µs | 173 µs |
-//! | memory | 170 µs | 103 µs | 133 µs |
+//! | default | 170 µs, 202 | 157 µs, 187 | 173 µs, 162 |
+//! | sqlite | 230 µs, 209 | 213 µs, 194 | 203 µs, 169 |
+//! | memory | 97 µs, 197 | 77 µs, 174 | 70 µs, 147 |
 //!
-//! One request at a time is the SQLite store's worst case: each write (refresh 2, PAR 3, getSession
-//! 1 plus 2 reads) wakes the writer thread and waits for its own commit. Under concurrent load writes
-//! share commits; docs/BENCHMARKS.md has those figures and the profile.
+//! One request at a time is the SQLite store's worst case: each write (a refresh's rotation, a
+//! PAR's one write) and each read wakes a store thread and waits for it, a write for its own
+//! commit. Under concurrent load writes share commits; docs/BENCHMARKS.md has those figures and the
+//! profiles.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, missing_docs)]
 
 use std::alloc::System;
