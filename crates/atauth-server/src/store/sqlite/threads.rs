@@ -22,10 +22,12 @@
 //! Jobs are plain closures over a `Connection`, so the SQL code reads as it would inline, minus its
 //! own `BEGIN`/`COMMIT`. Measured and not kept (docs/BENCHMARKS.md): reads inline on the runtime
 //! worker (`block_in_place`: more CPU, more threads), a bigger page cache, `mmap_size`, 1 KiB pages,
-//! a larger `wal_autocheckpoint`, and checkpoints on a thread of their own (the WAL then never
+//! and checkpoints on a thread of their own (the WAL then never
 //! restarts under continuous writes, because only a checkpoint on the appending connection lets
 //! SQLite wrap it around: 1.1 GB in 12 s). `locking_mode=EXCLUSIVE` would drop the shared-memory
-//! locks but forbid the operator commands that open the database next to a running server.
+//! locks but forbid the operator commands that open the database next to a running server. A larger
+//! `wal_autocheckpoint` saved no CPU, but it halves the p99 latency of writes under load, so it is
+//! kept for that (`WAL_AUTOCHECKPOINT_PAGES` in the parent module).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
