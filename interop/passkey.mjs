@@ -37,7 +37,7 @@ import os from 'node:os'
 import path from 'node:path'
 import process from 'node:process'
 
-import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, startPlc, startServe, stepRecorder } from './lib.mjs'
+import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, startPlc, startServe, stepRecorder, unlabelledControls } from './lib.mjs'
 
 const args = parseArgs(process.argv.slice(2))
 await helpIfAsked(args, import.meta.url)
@@ -73,22 +73,6 @@ async function cleanup() {
     l.server.closeAllConnections?.()
   }
   if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
-}
-
-// Every visible form control has an accessible label, every button a name.
-async function unlabelledControls(page) {
-  return page.evaluate(() => {
-    const bad = []
-    for (const el of document.querySelectorAll('input:not([type=hidden]), button, select, textarea')) {
-      if (el.closest('[hidden]')) continue
-      const name =
-        el.tagName === 'BUTTON'
-          ? el.innerText.trim() || el.getAttribute('aria-label')
-          : (el.labels && [...el.labels].map((l) => l.innerText.trim()).join(' ')) || el.getAttribute('aria-label')
-      if (!name) bad.push(el.outerHTML.slice(0, 120))
-    }
-    return bad
-  })
 }
 
 async function main() {

@@ -34,7 +34,7 @@ import os from 'node:os'
 import path from 'node:path'
 import process from 'node:process'
 
-import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, startPlc, startServe, stepRecorder } from './lib.mjs'
+import { axeCheck, buildLoopbackClient, Children, CHROMIUM_FLAGS, expect, helpIfAsked, parseArgs, startCallbackListener, startPlc, startServe, stepRecorder, unlabelledControls } from './lib.mjs'
 
 const args = parseArgs(process.argv.slice(2))
 await helpIfAsked(args, import.meta.url)
@@ -70,24 +70,6 @@ async function cleanup() {
   if (tmp) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {})
 }
 
-
-// Every visible form control has an accessible label, every button a name (the page works with
-// a screen reader and without a mouse).
-async function unlabelledControls(page) {
-  return page.evaluate(() => {
-    const bad = []
-    for (const el of document.querySelectorAll('input:not([type=hidden]), button, select, textarea')) {
-      // Controls inside a closed <details> are not rendered; they are checked when it is open.
-      if (!el.checkVisibility()) continue
-      const name =
-        el.tagName === 'BUTTON'
-          ? el.innerText.trim() || el.getAttribute('aria-label')
-          : (el.labels && [...el.labels].map((l) => l.innerText.trim()).join(' ')) || el.getAttribute('aria-label')
-      if (!name) bad.push(el.outerHTML.slice(0, 120))
-    }
-    return bad
-  })
-}
 
 
 // RFC 4648 base32 (the key as the page shows it: groups of four, no padding).
